@@ -1,0 +1,26 @@
+//! OmniStack persistence: every SQL statement of the service, for PostgreSQL and SQLite.
+//!
+//! Query bodies are written once and run on either pool through [`on_pool!`]; the few
+//! statements that must differ live in [`dialect`]. Nothing here knows about HTTP.
+
+mod connect;
+pub mod dialect;
+mod error;
+pub mod time;
+
+pub use connect::{Db, DbOptions, Engine, PoolStats};
+pub use error::{DbError, Result};
+
+/// Runs one query body on whichever pool `$db` holds.
+///
+/// The body is compiled twice, once per engine, so `sqlx::query_as` and `FromRow`
+/// resolve to the right driver without `sqlx::Any` (which lacks UUID and time types).
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Postgres($pool) => $body,
+            $crate::Db::Sqlite($pool) => $body,
+        }
+    };
+}

@@ -1,0 +1,6 @@
+//! The HTTP API: thin handlers per version that call services and map to DTOs.
+//!
+//! A released version is frozen: its DTOs live in its own module.
+
+pub mod v1;
+pub mod v2;

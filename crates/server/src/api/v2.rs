@@ -1,0 +1,26 @@
+//! API v2: the newest version, where new behaviour lands. It serves the same services as v1;
+//! endpoints whose v2 shape equals v1's reuse v1's handlers.
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::api::v1;
+use crate::error::ErrorBody;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "OmniStack API v2", description = "The latest API version."),
+    components(schemas(ErrorBody)),
+    tags((name = "health", description = "Liveness and readiness probes"))
+)]
+struct ApiDoc;
+
+/// v2's routes under `/api/v2`, and its OpenAPI document.
+pub fn router() -> (Router<AppState>, OpenApiDoc) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v2", v1::health::routes())
+        .split_for_parts()
+}

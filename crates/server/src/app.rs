@@ -1,0 +1,119 @@
+//! Assembling the application from its configuration, and serving it with a bounded
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use omnistack_db::{Db, DbOptions};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::redis_pool::RedisPool;
+use crate::router;
+use crate::state::AppState;
+
+/// The assembled application: its state and its layered router.
+pub struct App {
+    /// Shared state (database, Redis, configuration).
+    pub state: AppState,
+    /// The router, ready to serve.
+    pub router: Router,
+}
+
+impl App {
+    /// Opens the database (applying migrations unless `DATABASE_AUTO_MIGRATE=false`),
+    /// prepares Redis and builds the router.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let db = open_database(&config).await?;
+        if config.database_auto_migrate {
+            db.migrate().await.context("applying database migrations")?;
+        }
+        let redis = config
+            .redis_url
+            .as_ref()
+            .map(|url| RedisPool::new(url.expose()))
+            .transpose()
+            .context("REDIS_URL is not a valid Redis URL")?;
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            redis,
+        };
+        let router = router::build(state.clone());
+        Ok(App { state, router })
+    }
+}
+
+/// Opens the configured database pool.
+pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let options = DbOptions {
+        max_connections: config.database_pool_size,
+        ..DbOptions::default()
+    };
+    Db::connect(config.database_url.expose(), &options)
+        .await
+        .context("opening the database (DATABASE_URL)")
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish for at most `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let stopping = Arc::new(Notify::new());
+    let signal = stopping.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        signal.notify_one();
+    })
+    .into_future();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        () = stopping.notified() => {
+            tracing::info!(grace_seconds = grace.as_secs(), "stop requested: finishing in-flight requests");
+            match tokio::time::timeout(grace, server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("in-flight requests did not finish within the grace period; stopping anyway");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

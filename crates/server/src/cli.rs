@@ -1,0 +1,112 @@
+//! The `omnistack` command line: `serve` (the default), `migrate`, `config`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::app::{self, App};
+use crate::config::Config;
+use crate::telemetry;
+
+/// OmniStack: a production SaaS backend in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "omnistack", version, about)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Print the effective configuration, secrets redacted.
+    Config,
+}
+
+/// Parses the command line and runs it. Exit codes: 0 success, 1 runtime failure,
+/// 2 usage or configuration error.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("omnistack: cannot read .env: {err}");
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("omnistack: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Config) = cli.command {
+        for (name, value) in config.describe() {
+            println!("{name}={value}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("omnistack: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init_logging(&config);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => runtime.block_on(migrate(config)),
+        Command::Serve | Command::Config => runtime.block_on(serve(config)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "omnistack stopped with an error"
+            );
+            eprintln!("omnistack: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let db = app::open_database(&config).await?;
+    db.migrate().await?;
+    tracing::info!(db.system = db.engine().as_str(), "migrations applied");
+    db.close().await;
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let address = config.bind_address();
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {address} (HOST, PORT): {err}"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let docs = if config.docs_enabled {
+        format!("API docs at {base}/docs")
+    } else {
+        "API docs disabled".into()
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        environment = config.environment.as_str(),
+        "OmniStack listening on {base}: {docs}"
+    );
+    let grace = config.shutdown_timeout;
+    let app = App::build(config).await?;
+    let db = app.state.db.clone();
+    tracing::info!(db.system = db.engine().as_str(), "ready to serve");
+    app::serve(listener, app.router, app::stop_signal(), grace).await?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

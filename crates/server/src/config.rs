@@ -1,0 +1,285 @@
+//! The one typed configuration, read once at start from the environment (and `.env`).
+//!
+//! Nothing else in the service reads environment variables. Every problem names the
+//! variable at fault; secrets are wrapped in [`Secret`] so they never print.
+
+mod parse;
+mod secret;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use secret::{Secret, redact_url};
+
+use parse::Vars;
+
+/// Where the service runs; production turns on the strict checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    /// Local development: generated secret key, permissive defaults.
+    Development,
+    /// Production: `SECRET_KEY` required, HSTS on.
+    Production,
+    /// Automated tests.
+    Test,
+}
+
+impl Environment {
+    /// The value as written in `ENVIRONMENT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Production => "production",
+            Environment::Test => "test",
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Allowed cross-origin callers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*`: any origin, without credentials.
+    Any,
+    /// An explicit list of origins (`scheme://host[:port]`); may be empty.
+    List(Vec<String>),
+}
+
+/// The effective configuration of one server process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `PROJECT_NAME`: shown in the API documentation.
+    pub project_name: String,
+    /// `ENVIRONMENT`.
+    pub environment: Environment,
+    /// `HOST`: the address to listen on.
+    pub host: IpAddr,
+    /// `PORT`.
+    pub port: u16,
+    /// `DATA_DIR`: where the default SQLite file and the development secret key live.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: `sqlite:` or `postgres://`. May carry a password.
+    pub database_url: Secret,
+    /// `DATABASE_POOL_SIZE`.
+    pub database_pool_size: u32,
+    /// `DATABASE_AUTO_MIGRATE`: apply migrations at start.
+    pub database_auto_migrate: bool,
+    /// `REDIS_URL`: unset means in-process equivalents.
+    pub redis_url: Option<Secret>,
+    /// `SECRET_KEY`: signs the service's own tokens.
+    pub secret_key: Secret,
+    /// `BACKEND_CORS_ORIGINS`.
+    pub cors_origins: CorsOrigins,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `RUST_LOG` when set, else `LOG_LEVEL`: an `EnvFilter` directive.
+    pub log_filter: String,
+    /// `REQUEST_TIMEOUT_SECONDS`: longer requests answer 504.
+    pub request_timeout: Duration,
+    /// `MAX_BODY_BYTES`: larger request bodies answer 413.
+    pub max_body_bytes: usize,
+    /// `SHUTDOWN_TIMEOUT_SECONDS`: how long in-flight requests may run after a stop signal.
+    pub shutdown_timeout: Duration,
+    /// `DOCS_ENABLED`: serve `/docs` and the OpenAPI documents.
+    pub docs_enabled: bool,
+}
+
+/// Invalid configuration: every problem found, each naming its variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {}", .problems.join("; "))]
+pub struct ConfigError {
+    /// `"VARIABLE: what is wrong"`, one per problem.
+    pub problems: Vec<String>,
+}
+
+const DEV_CORS_ORIGINS: &str = "http://localhost:3000,http://localhost:5173,http://localhost:8000";
+const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
+const SECRET_KEY_FILE: &str = "secret_key";
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration from any variable lookup (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut vars = Vars::new(&lookup);
+        let environment = vars.parse("ENVIRONMENT", "development", |v| match v {
+            "development" => Ok(Environment::Development),
+            "production" => Ok(Environment::Production),
+            "test" => Ok(Environment::Test),
+            _ => Err("must be one of development, production, test".into()),
+        });
+        let data_dir = PathBuf::from(vars.string("DATA_DIR", "./data"));
+        let default_db = format!("sqlite://{}/omnistack.db", data_dir.display());
+        let database_url = vars.parse("DATABASE_URL", &default_db, |v| {
+            omnistack_db::Engine::from_url(v)
+                .map(|_| Secret::new(v))
+                .ok_or_else(|| "must start with sqlite:, postgres:// or postgresql://".into())
+        });
+        let redis_url = vars.optional("REDIS_URL", |v| {
+            if v.starts_with("redis://") || v.starts_with("rediss://") {
+                Ok(Secret::new(v))
+            } else {
+                Err("must start with redis:// or rediss://".into())
+            }
+        });
+        let secret_key = vars.optional("SECRET_KEY", |v| Ok(Secret::new(v)));
+        let cors_default = if environment == Some(Environment::Production) {
+            ""
+        } else {
+            DEV_CORS_ORIGINS
+        };
+        let cors_origins = vars.parse("BACKEND_CORS_ORIGINS", cors_default, parse::cors_origins);
+        let log_format = vars.parse("LOG_FORMAT", "pretty", |v| match v {
+            "pretty" => Ok(LogFormat::Pretty),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("must be pretty or json".into()),
+        });
+        let log_filter = match lookup("RUST_LOG").filter(|v| !v.trim().is_empty()) {
+            Some(filter) => Some(filter),
+            None => vars.parse("LOG_LEVEL", "info", parse::log_level),
+        };
+        let config = Config {
+            project_name: vars.string("PROJECT_NAME", "OmniStack"),
+            host: vars
+                .parse("HOST", "127.0.0.1", parse::host)
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            port: vars
+                .parse("PORT", "8000", |v| parse::number(v, 1, 65535))
+                .unwrap_or(8000) as u16,
+            database_pool_size: vars
+                .parse("DATABASE_POOL_SIZE", "10", |v| parse::number(v, 1, 1000))
+                .unwrap_or(10) as u32,
+            database_auto_migrate: vars
+                .parse("DATABASE_AUTO_MIGRATE", "true", parse::boolean)
+                .unwrap_or(true),
+            request_timeout: Duration::from_secs(
+                vars.parse("REQUEST_TIMEOUT_SECONDS", "30", |v| {
+                    parse::number(v, 1, 3600)
+                })
+                .unwrap_or(30),
+            ),
+            max_body_bytes: vars
+                .parse("MAX_BODY_BYTES", "1048576", |v| {
+                    parse::number(v, 1024, 1 << 30)
+                })
+                .unwrap_or(1 << 20) as usize,
+            shutdown_timeout: Duration::from_secs(
+                vars.parse("SHUTDOWN_TIMEOUT_SECONDS", "30", |v| {
+                    parse::number(v, 0, 3600)
+                })
+                .unwrap_or(30),
+            ),
+            docs_enabled: vars
+                .parse("DOCS_ENABLED", "true", parse::boolean)
+                .unwrap_or(true),
+            environment: environment.unwrap_or(Environment::Development),
+            database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
+            redis_url: redis_url.flatten(),
+            secret_key: Secret::new(""),
+            cors_origins: cors_origins.unwrap_or(CorsOrigins::List(Vec::new())),
+            log_format: log_format.unwrap_or(LogFormat::Pretty),
+            log_filter: log_filter.unwrap_or_else(|| "info".into()),
+            data_dir,
+        };
+        let mut problems = vars.into_problems();
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        match config.resolve_secret_key(secret_key.flatten()) {
+            Ok(secret_key) => Ok(Config {
+                secret_key,
+                ..config
+            }),
+            Err(problem) => {
+                problems.push(problem);
+                Err(ConfigError { problems })
+            }
+        }
+    }
+
+    /// `SECRET_KEY` as given; in production it must be at least 32 bytes. Elsewhere a missing
+    /// key is generated once and kept in `DATA_DIR` so tokens survive restarts.
+    fn resolve_secret_key(&self, given: Option<Secret>) -> Result<Secret, String> {
+        if let Some(key) = given.filter(|k| !k.expose().is_empty()) {
+            if self.environment == Environment::Production
+                && key.expose().len() < MIN_PRODUCTION_SECRET_BYTES
+            {
+                return Err(format!(
+                    "SECRET_KEY: must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"
+                ));
+            }
+            return Ok(key);
+        }
+        if self.environment == Environment::Production {
+            return Err("SECRET_KEY: is required in production (at least 32 random bytes, e.g. `openssl rand -hex 32`)".into());
+        }
+        secret::load_or_create_key(&self.data_dir.join(SECRET_KEY_FILE)).map_err(|err| {
+            format!("SECRET_KEY: is unset and no key could be kept in DATA_DIR ({err})")
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn bind_address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.host, self.port)
+    }
+
+    /// Every setting as `(VARIABLE, value)`, secrets redacted, for `omnistack config`.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let cors = match &self.cors_origins {
+            CorsOrigins::Any => "*".to_owned(),
+            CorsOrigins::List(list) => list.join(","),
+        };
+        vec![
+            ("PROJECT_NAME", self.project_name.clone()),
+            ("ENVIRONMENT", self.environment.as_str().into()),
+            ("HOST", self.host.to_string()),
+            ("PORT", self.port.to_string()),
+            ("DATA_DIR", self.data_dir.display().to_string()),
+            ("DATABASE_URL", redact_url(self.database_url.expose())),
+            ("DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
+            (
+                "DATABASE_AUTO_MIGRATE",
+                self.database_auto_migrate.to_string(),
+            ),
+            (
+                "REDIS_URL",
+                self.redis_url
+                    .as_ref()
+                    .map(|u| redact_url(u.expose()))
+                    .unwrap_or_default(),
+            ),
+            ("SECRET_KEY", self.secret_key.to_string()),
+            ("BACKEND_CORS_ORIGINS", cors),
+            (
+                "LOG_FORMAT",
+                format!("{:?}", self.log_format).to_lowercase(),
+            ),
+            ("LOG_LEVEL", self.log_filter.clone()),
+            (
+                "REQUEST_TIMEOUT_SECONDS",
+                self.request_timeout.as_secs().to_string(),
+            ),
+            ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
+            (
+                "SHUTDOWN_TIMEOUT_SECONDS",
+                self.shutdown_timeout.as_secs().to_string(),
+            ),
+            ("DOCS_ENABLED", self.docs_enabled.to_string()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests;

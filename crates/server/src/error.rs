@@ -1,0 +1,167 @@
+//! The one error vocabulary of the request path, mapped to HTTP in exactly one place.
+//!
+//! Every 4xx/5xx body is `{"error": {"code", "message", "details", "request_id"}}`.
+//! Codes are stable and documented in `docs/API.md`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::http::request_id;
+
+/// One invalid input field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field, dotted for nested values (`address.city`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400 `BAD_REQUEST`: malformed input (bad JSON, bad query string).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401 `AUTHENTICATION_ERROR`.
+    #[error("{0}")]
+    Authentication(String),
+    /// 403 `AUTHORIZATION_ERROR`.
+    #[error("{0}")]
+    Authorization(String),
+    /// 404 `NOT_FOUND`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `CONFLICT`.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413 `PAYLOAD_TOO_LARGE`: the body exceeds `MAX_BODY_BYTES`.
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// 415 `UNSUPPORTED_MEDIA_TYPE`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422 `VALIDATION_ERROR`, with the invalid fields.
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    /// 503 `SERVICE_UNAVAILABLE`: a dependency is down or a feature is not configured.
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    /// 502 `EXTERNAL_SERVICE_ERROR`: a third-party API failed.
+    #[error("{0}")]
+    ExternalService(String),
+    /// 500 `INTERNAL_ERROR`: the cause is logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Result of a service or handler call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The HTTP status and stable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            Error::Authentication(_) => (StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR"),
+            Error::Authorization(_) => (StatusCode::FORBIDDEN, "AUTHORIZATION_ERROR"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            Error::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            Error::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+            }
+            Error::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
+            Error::ServiceUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+            }
+            Error::ExternalService(_) => (StatusCode::BAD_GATEWAY, "EXTERNAL_SERVICE_ERROR"),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        }
+    }
+}
+
+impl From<omnistack_db::DbError> for Error {
+    fn from(err: omnistack_db::DbError) -> Self {
+        match err {
+            omnistack_db::DbError::Conflict(_) => {
+                Error::Conflict("the resource already exists".into())
+            }
+            other => Error::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let (message, details) = match &self {
+            Error::Internal(cause) => {
+                tracing::error!(request.id = %request_id::current(), error = format!("{cause:#}"), "internal error");
+                ("an internal error occurred".to_owned(), json!({}))
+            }
+            Error::Validation(fields) => (self.to_string(), json!({ "fields": fields })),
+            other => (other.to_string(), json!({})),
+        };
+        error_response(status, code, &message, details)
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `NOT_FOUND`.
+    #[schema(example = "NOT_FOUND")]
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Structured context; `fields` for validation errors.
+    #[schema(value_type = Object)]
+    pub details: Value,
+    /// The request id, also sent as `X-Request-ID`.
+    pub request_id: String,
+}
+
+/// Builds an error response in the one shape, tagged with the current request id.
+pub fn error_response(
+    status: StatusCode,
+    code: &'static str,
+    message: &str,
+    details: Value,
+) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            message: message.to_owned(),
+            details,
+            request_id: request_id::current(),
+        },
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

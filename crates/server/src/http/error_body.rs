@@ -1,0 +1,85 @@
+//! Guarantees the one error shape for responses made outside handlers: axum's 404/405,
+//! tower's 413 and timeouts, and panics.
+
+use std::any::Any;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::json;
+
+use crate::error::error_response;
+use crate::http::request_id;
+
+/// Replaces the body of any 4xx/5xx response that is not already JSON with the error shape,
+/// keeping its status and headers (such as `Allow` on a 405).
+pub async fn ensure_error_body(request: Request, next: Next, timeout_seconds: u64) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("NOT_FOUND", "no route matches this path".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "this method is not allowed on this path".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("PAYLOAD_TOO_LARGE", "request body is too large".to_owned())
+        }
+        StatusCode::GATEWAY_TIMEOUT => (
+            "GATEWAY_TIMEOUT",
+            format!("the request did not complete within {timeout_seconds} s"),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "UNSUPPORTED_MEDIA_TYPE",
+            "unsupported content type".to_owned(),
+        ),
+        StatusCode::UNAUTHORIZED => ("AUTHENTICATION_ERROR", "authentication required".to_owned()),
+        StatusCode::FORBIDDEN => ("AUTHORIZATION_ERROR", "not allowed".to_owned()),
+        StatusCode::TOO_MANY_REQUESTS => ("RATE_LIMIT_EXCEEDED", "too many requests".to_owned()),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            ("SERVICE_UNAVAILABLE", "service unavailable".to_owned())
+        }
+        s if s.is_server_error() => ("INTERNAL_ERROR", "an internal error occurred".to_owned()),
+        _ => (
+            "BAD_REQUEST",
+            "the request could not be processed".to_owned(),
+        ),
+    };
+    let (mut parts, _) = response.into_parts();
+    let replacement = error_response(status, code, &message, json!({}));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    parts.headers.extend(replacement.headers().clone());
+    Response::from_parts(parts, replacement.into_body())
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.starts_with("application/json") || ct.starts_with("application/problem+json")
+        })
+}
+
+/// A caught panic: logged once with the request id, answered as a plain 500.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic payload");
+    tracing::error!(request.id = %request_id::current(), panic.message = message, "handler panicked");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "an internal error occurred",
+        json!({}),
+    )
+}

@@ -1,0 +1,96 @@
+//! Extractors whose rejections speak the one error vocabulary.
+
+use axum::extract::FromRequest;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::{Error, FieldError};
+
+/// A JSON body (request or response). Malformed JSON is a 400, a wrong shape a 422 naming the
+/// field, a missing `Content-Type` a 415 and an oversized body a 413.
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(Error))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(err) => {
+                Error::Validation(vec![field_error(&err.body_text())])
+            }
+            JsonRejection::JsonSyntaxError(_) => {
+                Error::BadRequest("request body is not valid JSON".into())
+            }
+            JsonRejection::MissingJsonContentType(_) => Error::UnsupportedMediaType(
+                "expected a request body with Content-Type: application/json".into(),
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
+            other => Error::BadRequest(format!(
+                "could not read the request body ({})",
+                other.status()
+            )),
+        }
+    }
+}
+
+/// Turns serde's "path: message at line L column C" into a field error.
+fn field_error(body_text: &str) -> FieldError {
+    let text = body_text
+        .split_once("target type: ")
+        .map_or(body_text, |(_, rest)| rest);
+    let text = text.rsplit_once(" at line ").map_or(text, |(head, _)| head);
+    let (path, message) = match text.split_once(": ") {
+        Some((path, message)) if !path.contains(' ') => (path, message),
+        _ => (".", text),
+    };
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
+        let field = if path == "." {
+            missing.to_owned()
+        } else {
+            format!("{path}.{missing}")
+        };
+        return FieldError::new(field, "field required");
+    }
+    let field = if path == "." { "body" } else { path };
+    FieldError::new(field, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_field_serde_complains_about() {
+        let text = "Failed to deserialize the JSON body into the target type: name: invalid type: integer `5`, expected a string at line 1 column 10";
+        assert_eq!(
+            field_error(text),
+            FieldError::new("name", "invalid type: integer `5`, expected a string")
+        );
+    }
+
+    #[test]
+    fn reports_missing_fields_as_required() {
+        let text = "Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2";
+        assert_eq!(
+            field_error(text),
+            FieldError::new("email", "field required")
+        );
+    }
+
+    #[test]
+    fn falls_back_to_body_for_top_level_type_errors() {
+        let text = "Failed to deserialize the JSON body into the target type: invalid type: sequence, expected struct X at line 1 column 0";
+        assert_eq!(field_error(text).field, "body");
+    }
+}

@@ -1,0 +1,21 @@
+//! OmniStack: a production SaaS backend in one binary.
+//!
+//! Start at [`router`] for the URL map and at `docs/ARCHITECTURE.md` for the request path.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod docs;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod redis_pool;
+pub mod router;
+pub mod state;
+pub mod telemetry;
+
+/// Installs the process-wide TLS crypto provider (ring). Call once, first thing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,31 @@
+//! The whole URL map. Handlers live in `api/vN/`; layers in `http`.
+//!
+//! | path                          | what                                   |
+//! |-------------------------------|----------------------------------------|
+//! | `/api/v1/public/health`       | liveness                               |
+//! | `/api/v1/public/health/ready` | readiness                              |
+//! | `/api/v2/…`                   | the same endpoints, latest version     |
+//! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |
+//! | `/docs`                       | browsable docs (Swagger UI)            |
+
+use axum::Router;
+
+use crate::error::Error;
+use crate::state::AppState;
+use crate::{api, docs, http};
+
+/// The application router, layered and with its state.
+pub fn build(state: AppState) -> Router {
+    let (v1, v1_doc) = api::v1::router();
+    let (v2, v2_doc) = api::v2::router();
+    let mut router = Router::new().merge(v1).merge(v2);
+    if state.config.docs_enabled {
+        router = router.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
+    }
+    let router = router.fallback(not_found);
+    http::apply_layers(router, &state.config).with_state(state)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("no route matches this path".into())
+}

@@ -1,0 +1,20 @@
+//! What handlers and services share. Handlers extract only the parts they use.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use omnistack_db::Db;
+
+use crate::config::Config;
+use crate::redis_pool::RedisPool;
+
+/// The application state, cloned into every request (every field is a cheap handle).
+#[derive(Clone, Debug, FromRef)]
+pub struct AppState {
+    /// The configuration, read once at start.
+    pub config: Arc<Config>,
+    /// The database pool.
+    pub db: Db,
+    /// The Redis connection, when `REDIS_URL` is set.
+    pub redis: Option<RedisPool>,
+}
