@@ -35,14 +35,8 @@ pub async fn list_columns(db: &Db) -> Result<Vec<Column>> {
             .await?
         }
     };
-    let mut columns: Vec<Column> = rows
-        .into_iter()
-        .map(|(table, column, nullable)| Column {
-            table,
-            column,
-            nullable,
-        })
-        .collect();
+    let mut columns: Vec<Column> =
+        rows.into_iter().map(|(table, column, nullable)| Column { table, column, nullable }).collect();
     columns.sort();
     Ok(columns)
 }

@@ -22,10 +22,7 @@ impl From<sqlx::Error> for DbError {
         if let sqlx::Error::Database(db_err) = &err
             && db_err.is_unique_violation()
         {
-            let name = db_err
-                .constraint()
-                .map(str::to_owned)
-                .unwrap_or_else(|| db_err.message().to_owned());
+            let name = db_err.constraint().map(str::to_owned).unwrap_or_else(|| db_err.message().to_owned());
             return DbError::Conflict(name);
         }
         DbError::Other(err)

@@ -6,6 +6,7 @@
 mod connect;
 pub mod dialect;
 mod error;
+pub mod testing;
 pub mod time;
 
 pub use connect::{Db, DbOptions, Engine, PoolStats};

@@ -28,6 +28,11 @@ impl App {
     /// Opens the database (applying migrations unless `DATABASE_AUTO_MIGRATE=false`),
     /// prepares Redis and builds the router.
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        App::build_with_routes(config, Router::new()).await
+    }
+
+    /// [`App::build`], also serving `extra` routes inside the service's layers.
+    pub async fn build_with_routes(config: Config, extra: Router<AppState>) -> anyhow::Result<App> {
         let db = open_database(&config).await?;
         if config.database_auto_migrate {
             db.migrate().await.context("applying database migrations")?;
@@ -38,25 +43,16 @@ impl App {
             .map(|url| RedisPool::new(url.expose()))
             .transpose()
             .context("REDIS_URL is not a valid Redis URL")?;
-        let state = AppState {
-            config: Arc::new(config),
-            db,
-            redis,
-        };
-        let router = router::build(state.clone());
+        let state = AppState { config: Arc::new(config), db, redis };
+        let router = router::build(state.clone(), extra);
         Ok(App { state, router })
     }
 }
 
 /// Opens the configured database pool.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
-    let options = DbOptions {
-        max_connections: config.database_pool_size,
-        ..DbOptions::default()
-    };
-    Db::connect(config.database_url.expose(), &options)
-        .await
-        .context("opening the database (DATABASE_URL)")
+    let options = DbOptions { max_connections: config.database_pool_size, ..DbOptions::default() };
+    Db::connect(config.database_url.expose(), &options).await.context("opening the database (DATABASE_URL)")
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets
@@ -69,15 +65,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stopping = Arc::new(Notify::new());
     let signal = stopping.clone();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        signal.notify_one();
-    })
-    .into_future();
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            signal.notify_one();
+        })
+        .into_future();
     let mut server = std::pin::pin!(server);
     tokio::select! {
         result = &mut server => result,

@@ -67,10 +67,7 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(
-                error = format!("{err:#}"),
-                "omnistack stopped with an error"
-            );
+            tracing::error!(error = format!("{err:#}"), "omnistack stopped with an error");
             eprintln!("omnistack: {err:#}");
             ExitCode::FAILURE
         }
@@ -91,11 +88,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {address} (HOST, PORT): {err}"))?;
     let base = format!("http://{}", listener.local_addr()?);
-    let docs = if config.docs_enabled {
-        format!("API docs at {base}/docs")
-    } else {
-        "API docs disabled".into()
-    };
+    let docs = if config.docs_enabled { format!("API docs at {base}/docs") } else { "API docs disabled".into() };
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         environment = config.environment.as_str(),

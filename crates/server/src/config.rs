@@ -135,11 +135,7 @@ impl Config {
             }
         });
         let secret_key = vars.optional("SECRET_KEY", |v| Ok(Secret::new(v)));
-        let cors_default = if environment == Some(Environment::Production) {
-            ""
-        } else {
-            DEV_CORS_ORIGINS
-        };
+        let cors_default = if environment == Some(Environment::Production) { "" } else { DEV_CORS_ORIGINS };
         let cors_origins = vars.parse("BACKEND_CORS_ORIGINS", cors_default, parse::cors_origins);
         let log_format = vars.parse("LOG_FORMAT", "pretty", |v| match v {
             "pretty" => Ok(LogFormat::Pretty),
@@ -152,38 +148,21 @@ impl Config {
         };
         let config = Config {
             project_name: vars.string("PROJECT_NAME", "OmniStack"),
-            host: vars
-                .parse("HOST", "127.0.0.1", parse::host)
-                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
-            port: vars
-                .parse("PORT", "8000", |v| parse::number(v, 1, 65535))
-                .unwrap_or(8000) as u16,
-            database_pool_size: vars
-                .parse("DATABASE_POOL_SIZE", "10", |v| parse::number(v, 1, 1000))
-                .unwrap_or(10) as u32,
-            database_auto_migrate: vars
-                .parse("DATABASE_AUTO_MIGRATE", "true", parse::boolean)
-                .unwrap_or(true),
+            host: vars.parse("HOST", "127.0.0.1", parse::host).unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            port: vars.parse("PORT", "8000", |v| parse::number(v, 1, 65535)).unwrap_or(8000) as u16,
+            database_pool_size: vars.parse("DATABASE_POOL_SIZE", "10", |v| parse::number(v, 1, 1000)).unwrap_or(10)
+                as u32,
+            database_auto_migrate: vars.parse("DATABASE_AUTO_MIGRATE", "true", parse::boolean).unwrap_or(true),
             request_timeout: Duration::from_secs(
-                vars.parse("REQUEST_TIMEOUT_SECONDS", "30", |v| {
-                    parse::number(v, 1, 3600)
-                })
-                .unwrap_or(30),
+                vars.parse("REQUEST_TIMEOUT_SECONDS", "30", |v| parse::number(v, 1, 3600)).unwrap_or(30),
             ),
             max_body_bytes: vars
-                .parse("MAX_BODY_BYTES", "1048576", |v| {
-                    parse::number(v, 1024, 1 << 30)
-                })
+                .parse("MAX_BODY_BYTES", "1048576", |v| parse::number(v, 1024, 1 << 30))
                 .unwrap_or(1 << 20) as usize,
             shutdown_timeout: Duration::from_secs(
-                vars.parse("SHUTDOWN_TIMEOUT_SECONDS", "30", |v| {
-                    parse::number(v, 0, 3600)
-                })
-                .unwrap_or(30),
+                vars.parse("SHUTDOWN_TIMEOUT_SECONDS", "30", |v| parse::number(v, 0, 3600)).unwrap_or(30),
             ),
-            docs_enabled: vars
-                .parse("DOCS_ENABLED", "true", parse::boolean)
-                .unwrap_or(true),
+            docs_enabled: vars.parse("DOCS_ENABLED", "true", parse::boolean).unwrap_or(true),
             environment: environment.unwrap_or(Environment::Development),
             database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
             redis_url: redis_url.flatten(),
@@ -198,10 +177,7 @@ impl Config {
             return Err(ConfigError { problems });
         }
         match config.resolve_secret_key(secret_key.flatten()) {
-            Ok(secret_key) => Ok(Config {
-                secret_key,
-                ..config
-            }),
+            Ok(secret_key) => Ok(Config { secret_key, ..config }),
             Err(problem) => {
                 problems.push(problem);
                 Err(ConfigError { problems })
@@ -213,21 +189,18 @@ impl Config {
     /// key is generated once and kept in `DATA_DIR` so tokens survive restarts.
     fn resolve_secret_key(&self, given: Option<Secret>) -> Result<Secret, String> {
         if let Some(key) = given.filter(|k| !k.expose().is_empty()) {
-            if self.environment == Environment::Production
-                && key.expose().len() < MIN_PRODUCTION_SECRET_BYTES
-            {
-                return Err(format!(
-                    "SECRET_KEY: must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"
-                ));
+            if self.environment == Environment::Production && key.expose().len() < MIN_PRODUCTION_SECRET_BYTES {
+                return Err(format!("SECRET_KEY: must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"));
             }
             return Ok(key);
         }
         if self.environment == Environment::Production {
-            return Err("SECRET_KEY: is required in production (at least 32 random bytes, e.g. `openssl rand -hex 32`)".into());
+            return Err(
+                "SECRET_KEY: is required in production (at least 32 random bytes, e.g. `openssl rand -hex 32`)".into(),
+            );
         }
-        secret::load_or_create_key(&self.data_dir.join(SECRET_KEY_FILE)).map_err(|err| {
-            format!("SECRET_KEY: is unset and no key could be kept in DATA_DIR ({err})")
-        })
+        secret::load_or_create_key(&self.data_dir.join(SECRET_KEY_FILE))
+            .map_err(|err| format!("SECRET_KEY: is unset and no key could be kept in DATA_DIR ({err})"))
     }
 
     /// The address the server listens on.
@@ -249,33 +222,15 @@ impl Config {
             ("DATA_DIR", self.data_dir.display().to_string()),
             ("DATABASE_URL", redact_url(self.database_url.expose())),
             ("DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
-            (
-                "DATABASE_AUTO_MIGRATE",
-                self.database_auto_migrate.to_string(),
-            ),
-            (
-                "REDIS_URL",
-                self.redis_url
-                    .as_ref()
-                    .map(|u| redact_url(u.expose()))
-                    .unwrap_or_default(),
-            ),
+            ("DATABASE_AUTO_MIGRATE", self.database_auto_migrate.to_string()),
+            ("REDIS_URL", self.redis_url.as_ref().map(|u| redact_url(u.expose())).unwrap_or_default()),
             ("SECRET_KEY", self.secret_key.to_string()),
             ("BACKEND_CORS_ORIGINS", cors),
-            (
-                "LOG_FORMAT",
-                format!("{:?}", self.log_format).to_lowercase(),
-            ),
+            ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
             ("LOG_LEVEL", self.log_filter.clone()),
-            (
-                "REQUEST_TIMEOUT_SECONDS",
-                self.request_timeout.as_secs().to_string(),
-            ),
+            ("REQUEST_TIMEOUT_SECONDS", self.request_timeout.as_secs().to_string()),
             ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
-            (
-                "SHUTDOWN_TIMEOUT_SECONDS",
-                self.shutdown_timeout.as_secs().to_string(),
-            ),
+            ("SHUTDOWN_TIMEOUT_SECONDS", self.shutdown_timeout.as_secs().to_string()),
             ("DOCS_ENABLED", self.docs_enabled.to_string()),
         ]
     }

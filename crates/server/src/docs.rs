@@ -12,16 +12,10 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
      img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
 /// The docs page and the OpenAPI documents of every version.
-pub fn router<S: Clone + Send + Sync + 'static>(
-    versions: Vec<(&'static str, OpenApi)>,
-) -> Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(versions: Vec<(&'static str, OpenApi)>) -> Router<S> {
     let swagger = versions
         .into_iter()
-        .fold(SwaggerUi::new("/docs"), |ui, (version, doc)| {
-            ui.url(format!("/api/{version}/openapi.json"), doc)
-        });
-    Router::from(swagger).layer(SetResponseHeaderLayer::overriding(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(DOCS_CSP),
-    ))
+        .fold(SwaggerUi::new("/docs"), |ui, (version, doc)| ui.url(format!("/api/{version}/openapi.json"), doc));
+    Router::from(swagger)
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP)))
 }

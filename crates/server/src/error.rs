@@ -23,10 +23,7 @@ pub struct FieldError {
 impl FieldError {
     /// A field error.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
+        FieldError { field: field.into(), message: message.into() }
     }
 }
 
@@ -81,13 +78,9 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
             Error::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            Error::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
-            }
+            Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             Error::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
-            Error::ServiceUnavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
-            }
+            Error::ServiceUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             Error::ExternalService(_) => (StatusCode::BAD_GATEWAY, "EXTERNAL_SERVICE_ERROR"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
@@ -97,9 +90,7 @@ impl Error {
 impl From<omnistack_db::DbError> for Error {
     fn from(err: omnistack_db::DbError) -> Self {
         match err {
-            omnistack_db::DbError::Conflict(_) => {
-                Error::Conflict("the resource already exists".into())
-            }
+            omnistack_db::DbError::Conflict(_) => Error::Conflict("the resource already exists".into()),
             other => Error::Internal(other.into()),
         }
     }
@@ -143,25 +134,12 @@ pub struct ErrorDetail {
 }
 
 /// Builds an error response in the one shape, tagged with the current request id.
-pub fn error_response(
-    status: StatusCode,
-    code: &'static str,
-    message: &str,
-    details: Value,
-) -> Response {
+pub fn error_response(status: StatusCode, code: &'static str, message: &str, details: Value) -> Response {
     let body = ErrorBody {
-        error: ErrorDetail {
-            code,
-            message: message.to_owned(),
-            details,
-            request_id: request_id::current(),
-        },
+        error: ErrorDetail { code, message: message.to_owned(), details, request_id: request_id::current() },
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut response = (status, bytes).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

@@ -54,21 +54,13 @@ pub async fn check_readiness(db: &Db, redis: Option<&RedisPool>) -> Readiness {
     } else {
         Status::Healthy
     };
-    Readiness {
-        status,
-        database,
-        redis,
-    }
+    Readiness { status, database, redis }
 }
 
 async fn probe_database(db: &Db) -> Probe {
     let started = Instant::now();
     match tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await {
-        Ok(Ok(())) => Probe {
-            status: Status::Healthy,
-            latency: Some(started.elapsed()),
-            error: None,
-        },
+        Ok(Ok(())) => Probe { status: Status::Healthy, latency: Some(started.elapsed()), error: None },
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: database unreachable");
             unhealthy("database unreachable")
@@ -79,18 +71,10 @@ async fn probe_database(db: &Db) -> Probe {
 
 async fn probe_redis(redis: Option<&RedisPool>) -> Probe {
     let Some(redis) = redis else {
-        return Probe {
-            status: Status::NotConfigured,
-            latency: None,
-            error: None,
-        };
+        return Probe { status: Status::NotConfigured, latency: None, error: None };
     };
     match tokio::time::timeout(PROBE_TIMEOUT, redis.ping()).await {
-        Ok(Ok(latency)) => Probe {
-            status: Status::Healthy,
-            latency: Some(latency),
-            error: None,
-        },
+        Ok(Ok(latency)) => Probe { status: Status::Healthy, latency: Some(latency), error: None },
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: redis unreachable");
             unhealthy("redis unreachable")
@@ -100,9 +84,5 @@ async fn probe_redis(redis: Option<&RedisPool>) -> Probe {
 }
 
 fn unhealthy(error: &str) -> Probe {
-    Probe {
-        status: Status::Unhealthy,
-        latency: None,
-        error: Some(error.to_owned()),
-    }
+    Probe { status: Status::Unhealthy, latency: None, error: Some(error.to_owned()) }
 }

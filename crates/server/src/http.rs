@@ -22,28 +22,20 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::{Config, Environment};
 
 /// Wraps every route of `router` (and its fallbacks) in the service's layers.
-pub fn apply_layers<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    config: &Config,
-) -> Router<S> {
+pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config: &Config) -> Router<S> {
     let timeout_seconds = config.request_timeout.as_secs();
     let hsts = config.environment == Environment::Production;
     router.layer(
         ServiceBuilder::new()
             .layer(middleware::from_fn(observe::track_request))
-            .layer(middleware::map_response(move |res| {
-                security_headers::add(hsts, res)
-            }))
+            .layer(middleware::map_response(move |res| security_headers::add(hsts, res)))
             .layer(cors::layer(&config.cors_origins))
             .layer(CompressionLayer::new())
             .layer(middleware::from_fn(move |req: Request, next: Next| {
                 error_body::ensure_error_body(req, next, timeout_seconds)
             }))
             .layer(CatchPanicLayer::custom(error_body::panic_response))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::GATEWAY_TIMEOUT,
-                config.request_timeout,
-            ))
+            .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
             .layer(DefaultBodyLimit::max(config.max_body_bytes)),
     )
 }

@@ -30,9 +30,7 @@ impl RedisPool {
             .set_response_timeout(Some(COMMAND_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        Ok(RedisPool {
-            manager: ConnectionManager::new_lazy_with_config(client, config)?,
-        })
+        Ok(RedisPool { manager: ConnectionManager::new_lazy_with_config(client, config)? })
     }
 
     /// A handle for issuing commands (cheap to clone; all handles share one connection).

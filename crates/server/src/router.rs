@@ -14,11 +14,12 @@ use crate::error::Error;
 use crate::state::AppState;
 use crate::{api, docs, http};
 
-/// The application router, layered and with its state.
-pub fn build(state: AppState) -> Router {
+/// The application router, layered and with its state. `extra` routes are served inside the
+/// same layers (an embedding application's own routes, or probes in tests).
+pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     let (v1, v1_doc) = api::v1::router();
     let (v2, v2_doc) = api::v2::router();
-    let mut router = Router::new().merge(v1).merge(v2);
+    let mut router = Router::new().merge(v1).merge(v2).merge(extra);
     if state.config.docs_enabled {
         router = router.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
     }

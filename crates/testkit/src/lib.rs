@@ -1,1 +1,142 @@
+//! Test harness: the real OmniStack server on `127.0.0.1:0` against a fresh database.
+//!
+//! Databases: SQLite in a temporary directory by default; PostgreSQL when
+//! `TEST_DATABASE_URL` is set (each test gets its own schema, dropped afterwards).
+//! `TEST_REDIS_URL` adds Redis.
 
+mod client;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use omnistack::app::{self, App};
+use omnistack::config::Config;
+use omnistack::state::AppState;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use client::{TestClient, TestResponse};
+pub use omnistack_db::testing::{TestDatabase, postgres_url, redis_url};
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// A client for this server.
+    pub client: TestClient,
+    /// The server's state (database pool, configuration).
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    _database: TestDatabase,
+}
+
+/// Builds a [`TestApp`] with extra configuration or routes.
+#[derive(Default)]
+pub struct TestAppBuilder {
+    vars: HashMap<String, String>,
+    routes: Option<Router<AppState>>,
+}
+
+impl TestAppBuilder {
+    /// Sets a configuration variable (as if it were in the environment).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.vars.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Serves these routes too, inside the application's layers (probes for panics, slow
+    /// handlers, body parsing).
+    pub fn routes(mut self, router: Router<AppState>) -> Self {
+        self.routes = Some(router);
+        self
+    }
+
+    /// Creates the database, builds the application and starts serving.
+    pub async fn spawn(self) -> TestApp {
+        omnistack::install_crypto_provider();
+        let database = TestDatabase::create().await;
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("ENVIRONMENT".into(), "test".into()),
+            ("SECRET_KEY".into(), format!("test-secret-{}", uuid::Uuid::new_v4().simple())),
+            ("DATABASE_URL".into(), database.url().to_owned()),
+            ("DATABASE_POOL_SIZE".into(), "5".into()),
+            ("DATA_DIR".into(), database.data_dir().display().to_string()),
+            ("BACKEND_CORS_ORIGINS".into(), "http://allowed.example".into()),
+            ("SHUTDOWN_TIMEOUT_SECONDS".into(), "5".into()),
+        ]);
+        if let Some(url) = redis_url() {
+            vars.insert("REDIS_URL".into(), url);
+        }
+        vars.extend(self.vars);
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid");
+        let grace = config.shutdown_timeout;
+        let app = App::build_with_routes(config, self.routes.unwrap_or_default()).await.expect("application builds");
+        let router = app.router;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app::serve(
+            listener,
+            router,
+            async move {
+                let _ = stopped.await;
+            },
+            grace,
+        ));
+        TestApp {
+            addr,
+            client: TestClient::new(format!("http://{addr}")),
+            state: app.state,
+            stop: Some(stop),
+            server: Some(server),
+            _database: database,
+        }
+    }
+}
+
+impl TestApp {
+    /// A server with the default test configuration.
+    pub async fn spawn() -> TestApp {
+        TestApp::builder().spawn().await
+    }
+
+    /// A builder for a server with extra configuration.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    /// The full URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        self.client.url(path)
+    }
+
+    /// Sends the stop signal without waiting (graceful shutdown begins).
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Stops the server gracefully and waits (at most 10 s) for it to finish.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        self.begin_shutdown();
+        let server = self.server.take().expect("server is running");
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("server stops within 10 s")
+            .expect("server task did not panic")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}

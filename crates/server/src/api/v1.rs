@@ -20,7 +20,5 @@ struct ApiDoc;
 
 /// v1's routes under `/api/v1`, and its OpenAPI document.
 pub fn router() -> (Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", health::routes())
-        .split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", health::routes()).split_for_parts()
 }

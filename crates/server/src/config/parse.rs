@@ -12,17 +12,12 @@ pub(super) struct Vars<'a> {
 
 impl<'a> Vars<'a> {
     pub(super) fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Vars {
-            lookup,
-            problems: Vec::new(),
-        }
+        Vars { lookup, problems: Vec::new() }
     }
 
     /// The trimmed value, `None` when unset or blank.
     fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     pub(super) fn string(&self, name: &str, default: &str) -> String {
@@ -72,9 +67,7 @@ impl<'a> Vars<'a> {
 pub(super) fn number(value: &str, min: u64, max: u64) -> Result<u64, String> {
     match value.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "must be a whole number from {min} to {max}, got {value:?}"
-        )),
+        _ => Err(format!("must be a whole number from {min} to {max}, got {value:?}")),
     }
 }
 
@@ -90,9 +83,7 @@ pub(super) fn host(value: &str) -> Result<IpAddr, String> {
     if value.eq_ignore_ascii_case("localhost") {
         return Ok(IpAddr::from([127, 0, 0, 1]));
     }
-    value
-        .parse()
-        .map_err(|_| format!("must be an IP address such as 127.0.0.1 or 0.0.0.0, got {value:?}"))
+    value.parse().map_err(|_| format!("must be an IP address such as 127.0.0.1 or 0.0.0.0, got {value:?}"))
 }
 
 pub(super) fn log_level(value: &str) -> Result<String, String> {
@@ -100,24 +91,16 @@ pub(super) fn log_level(value: &str) -> Result<String, String> {
         level @ ("trace" | "debug" | "info" | "warn" | "error") => Ok(level.to_owned()),
         "warning" => Ok("warn".to_owned()),
         "critical" => Ok("error".to_owned()),
-        _ => Err(format!(
-            "must be one of trace, debug, info, warn, error, got {value:?}"
-        )),
+        _ => Err(format!("must be one of trace, debug, info, warn, error, got {value:?}")),
     }
 }
 
 /// A comma-separated list or a JSON array of origins; `*` alone allows any origin.
 pub(super) fn cors_origins(value: &str) -> Result<CorsOrigins, String> {
     let items: Vec<String> = if value.starts_with('[') {
-        serde_json::from_str(value)
-            .map_err(|_| "must be a comma-separated list or a JSON array of strings")?
+        serde_json::from_str(value).map_err(|_| "must be a comma-separated list or a JSON array of strings")?
     } else {
-        value
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
+        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
     };
     if items.iter().any(|o| o == "*") {
         return if items.len() == 1 {
@@ -130,14 +113,10 @@ pub(super) fn cors_origins(value: &str) -> Result<CorsOrigins, String> {
     for item in items {
         let origin = item.trim_end_matches('/');
         let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https")
-                && !rest.is_empty()
-                && !rest.contains(['/', '?', '#', ' '])
+            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '?', '#', ' '])
         });
         if !valid {
-            return Err(format!(
-                "{item:?} is not an origin like https://app.example.com"
-            ));
+            return Err(format!("{item:?} is not an origin like https://app.example.com"));
         }
         origins.push(origin.to_owned());
     }

@@ -23,32 +23,18 @@ pub async fn ensure_error_body(request: Request, next: Next, timeout_seconds: u6
     }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("NOT_FOUND", "no route matches this path".to_owned()),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "METHOD_NOT_ALLOWED",
-            "this method is not allowed on this path".to_owned(),
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ("PAYLOAD_TOO_LARGE", "request body is too large".to_owned())
+        StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "this method is not allowed on this path".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("PAYLOAD_TOO_LARGE", "request body is too large".to_owned()),
+        StatusCode::GATEWAY_TIMEOUT => {
+            ("GATEWAY_TIMEOUT", format!("the request did not complete within {timeout_seconds} s"))
         }
-        StatusCode::GATEWAY_TIMEOUT => (
-            "GATEWAY_TIMEOUT",
-            format!("the request did not complete within {timeout_seconds} s"),
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "UNSUPPORTED_MEDIA_TYPE",
-            "unsupported content type".to_owned(),
-        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", "unsupported content type".to_owned()),
         StatusCode::UNAUTHORIZED => ("AUTHENTICATION_ERROR", "authentication required".to_owned()),
         StatusCode::FORBIDDEN => ("AUTHORIZATION_ERROR", "not allowed".to_owned()),
         StatusCode::TOO_MANY_REQUESTS => ("RATE_LIMIT_EXCEEDED", "too many requests".to_owned()),
-        StatusCode::SERVICE_UNAVAILABLE => {
-            ("SERVICE_UNAVAILABLE", "service unavailable".to_owned())
-        }
+        StatusCode::SERVICE_UNAVAILABLE => ("SERVICE_UNAVAILABLE", "service unavailable".to_owned()),
         s if s.is_server_error() => ("INTERNAL_ERROR", "an internal error occurred".to_owned()),
-        _ => (
-            "BAD_REQUEST",
-            "the request could not be processed".to_owned(),
-        ),
+        _ => ("BAD_REQUEST", "the request could not be processed".to_owned()),
     };
     let (mut parts, _) = response.into_parts();
     let replacement = error_response(status, code, &message, json!({}));
@@ -63,9 +49,7 @@ fn is_json(response: &Response) -> bool {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.starts_with("application/json") || ct.starts_with("application/problem+json")
-        })
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("application/problem+json"))
 }
 
 /// A caught panic: logged once with the request id, answered as a plain 500.
@@ -76,10 +60,5 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic payload");
     tracing::error!(request.id = %request_id::current(), panic.message = message, "handler panicked");
-    error_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL_ERROR",
-        "an internal error occurred",
-        json!({}),
-    )
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "an internal error occurred", json!({}))
 }

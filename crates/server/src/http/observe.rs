@@ -17,11 +17,7 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id::from_headers(request.headers());
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned();
 
     let mut response = request_id::scope(id.clone(), next.run(request)).await;
 

@@ -24,9 +24,7 @@ pub fn from_headers(headers: &HeaderMap) -> String {
 fn is_valid(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Runs `future` with `id` as the current request id.

@@ -18,17 +18,12 @@ const HSTS: &str = "max-age=63072000; includeSubDomains";
 pub async fn add<B>(hsts: bool, mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
     let mut set = |name: HeaderName, value: &'static str| {
-        headers
-            .entry(name)
-            .or_insert(HeaderValue::from_static(value));
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
     };
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
-    set(
-        HeaderName::from_static("permissions-policy"),
-        PERMISSIONS_POLICY,
-    );
+    set(HeaderName::from_static("permissions-policy"), PERMISSIONS_POLICY);
     set(header::CONTENT_SECURITY_POLICY, API_CSP);
     if hsts {
         set(header::STRICT_TRANSPORT_SECURITY, HSTS);

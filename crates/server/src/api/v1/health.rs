@@ -16,9 +16,7 @@ use crate::state::AppState;
 
 /// The health routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(liveness))
-        .routes(routes!(readiness))
+    OpenApiRouter::new().routes(routes!(liveness)).routes(routes!(readiness))
 }
 
 /// Liveness: the process is up.
@@ -77,11 +75,7 @@ pub struct ComponentHealth {
     responses((status = OK, description = "The process is up", body = HealthResponse))
 )]
 pub async fn liveness() -> Json<HealthResponse> {
-    Json(HealthResponse {
-        status: "healthy",
-        timestamp: Utc::now(),
-        version: env!("CARGO_PKG_VERSION"),
-    })
+    Json(HealthResponse { status: "healthy", timestamp: Utc::now(), version: env!("CARGO_PKG_VERSION") })
 }
 
 /// Readiness probe: 200 when every required component answers, 503 otherwise.
@@ -99,18 +93,11 @@ pub async fn readiness(
     State(redis): State<Option<RedisPool>>,
 ) -> (StatusCode, Json<ReadinessResponse>) {
     let report = health::check_readiness(&db, redis.as_ref()).await;
-    let code = if report.status == Status::Unhealthy {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
+    let code = if report.status == Status::Unhealthy { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let body = ReadinessResponse {
         status: status_name(report.status),
         timestamp: Utc::now(),
-        components: Components {
-            database: component(&report.database),
-            redis: component(&report.redis),
-        },
+        components: Components { database: component(&report.database), redis: component(&report.redis) },
     };
     (code, Json(body))
 }
@@ -118,9 +105,7 @@ pub async fn readiness(
 fn component(probe: &Probe) -> ComponentHealth {
     ComponentHealth {
         status: status_name(probe.status),
-        latency_ms: probe
-            .latency
-            .map(|d| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
+        latency_ms: probe.latency.map(|d| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
         error: probe.error.clone(),
     }
 }
