@@ -90,3 +90,12 @@ fn urls_are_redacted_only_where_they_carry_a_password() {
     assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
     assert_eq!(redact_url("postgres://u:p@ss@host/db?x=@"), "postgres://u:***@host/db?x=@");
 }
+
+#[test]
+fn env_example_documents_every_variable() {
+    let example = include_str!("../../../../.env.example");
+    let config = load(&[]).unwrap();
+    for (name, _) in config.describe() {
+        assert!(example.lines().any(|line| line.starts_with(&format!("{name}="))), "{name} missing from .env.example");
+    }
+}
