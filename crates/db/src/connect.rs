@@ -151,6 +151,11 @@ impl Db {
         })
     }
 
+    /// Whether [`Db::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        crate::on_pool!(self, |pool| pool.is_closed())
+    }
+
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         crate::on_pool!(self, |pool| pool.close().await)

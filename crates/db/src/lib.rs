@@ -3,11 +3,16 @@
 //! Query bodies are written once and run on either pool through [`on_pool!`]; the few
 //! statements that must differ live in [`dialect`]. Nothing here knows about HTTP.
 
+pub mod action_tokens;
 mod connect;
 pub mod dialect;
 mod error;
+pub mod identities;
+pub mod projects;
+pub mod sessions;
 pub mod testing;
 pub mod time;
+pub mod users;
 
 pub use connect::{Db, DbOptions, Engine, PoolStats};
 pub use error::{DbError, Result};

@@ -11,10 +11,13 @@ use omnistack_db::{Db, DbOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::auth::activity::ActivityTracker;
+use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
 use crate::redis_pool::RedisPool;
 use crate::router;
 use crate::state::AppState;
+use crate::{accounts, mail};
 
 /// The assembled application: its state and its layered router.
 pub struct App {
@@ -43,7 +46,20 @@ impl App {
             .map(|url| RedisPool::new(url.expose()))
             .transpose()
             .context("REDIS_URL is not a valid Redis URL")?;
-        let state = AppState { config: Arc::new(config), db, redis };
+        if let Some((email, password)) = &config.accounts.bootstrap_admin
+            && let Some(id) = accounts::ensure_bootstrap_admin(&db, email, password.expose()).await?
+        {
+            tracing::info!(user.id = %id, "created the ADMIN_EMAIL super admin");
+        }
+        let tokens = AccessTokens::new(
+            config.secret_key.expose(),
+            &config.accounts.jwt_issuer,
+            config.accounts.access_token_ttl,
+        );
+        let mailer = mail::from_settings(&config.mail).context("email settings (EMAIL_FROM, SMTP_*)")?;
+        let activity = ActivityTracker::default();
+        activity.spawn_flusher(db.clone());
+        let state = AppState { config: Arc::new(config), db, redis, tokens, mailer, activity };
         let router = router::build(state.clone(), extra);
         Ok(App { state, router })
     }

@@ -6,8 +6,11 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::app::{self, App};
+use crate::auth::Role;
 use crate::config::Config;
+use crate::error::Error;
 use crate::telemetry;
+use crate::{accounts, users};
 
 /// OmniStack: a production SaaS backend in one binary.
 #[derive(Debug, Parser)]
@@ -27,6 +30,39 @@ pub enum Command {
     Migrate,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Manage accounts (bootstrap admins).
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// `omnistack users …`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account with a password (email counts as verified).
+    Create {
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Password, 8 to 128 characters.
+        #[arg(long)]
+        password: String,
+        /// user, admin or super_admin.
+        #[arg(long, default_value = "user", value_parser = parse_role)]
+        role: Role,
+    },
+    /// Change the role of an existing account.
+    SetRole {
+        /// Email address of the account.
+        #[arg(long)]
+        email: String,
+        /// user, admin or super_admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    value.parse()
 }
 
 /// Parses the command line and runs it. Exit codes: 0 success, 1 runtime failure,
@@ -62,6 +98,7 @@ pub fn run() -> ExitCode {
     telemetry::init_logging(&config);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => runtime.block_on(migrate(config)),
+        Command::Users(command) => runtime.block_on(manage_users(config, command)),
         Command::Serve | Command::Config => runtime.block_on(serve(config)),
     };
     match result {
@@ -82,6 +119,29 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn manage_users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
+    let db = app::open_database(&config).await?;
+    db.migrate().await?;
+    let result = match command {
+        UsersCommand::Create { email, password, role } => {
+            accounts::create_account(&db, &email, &password, role).await.map(|user| (user, "created"))
+        }
+        UsersCommand::SetRole { email, role } => {
+            users::set_role_by_email(&db, &email, role).await.map(|u| (u, "updated"))
+        }
+    };
+    db.close().await;
+    let (user, done) = result.map_err(|err| match err {
+        Error::Validation(fields) => {
+            let problems: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+            anyhow::anyhow!("invalid input: {}", problems.join("; "))
+        }
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    println!("{done} {} ({}) with role {}", user.email.unwrap_or_default(), user.id, user.role);
+    Ok(())
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let address = config.bind_address();
     let listener = TcpListener::bind(address)
@@ -99,6 +159,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let db = app.state.db.clone();
     tracing::info!(db.system = db.engine().as_str(), "ready to serve");
     app::serve(listener, app.router, app::stop_signal(), grace).await?;
+    app.state.activity.flush(&db).await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -3,6 +3,7 @@
 //! Nothing else in the service reads environment variables. Every problem names the
 //! variable at fault; secrets are wrapped in [`Secret`] so they never print.
 
+mod accounts;
 mod parse;
 mod secret;
 
@@ -10,6 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use accounts::{AccountSettings, MailSettings, SmtpSettings};
 pub use secret::{Secret, redact_url};
 
 use parse::Vars;
@@ -91,6 +93,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// `DOCS_ENABLED`: serve `/docs` and the OpenAPI documents.
     pub docs_enabled: bool,
+    /// Own accounts and tokens.
+    pub accounts: AccountSettings,
+    /// Email delivery.
+    pub mail: MailSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -146,7 +152,11 @@ impl Config {
             Some(filter) => Some(filter),
             None => vars.parse("LOG_LEVEL", "info", parse::log_level),
         };
+        let accounts = accounts::accounts(&mut vars);
+        let mail = accounts::mail(&mut vars);
         let config = Config {
+            accounts,
+            mail,
             project_name: vars.string("PROJECT_NAME", "OmniStack"),
             host: vars.parse("HOST", "127.0.0.1", parse::host).unwrap_or(IpAddr::from([127, 0, 0, 1])),
             port: vars.parse("PORT", "8000", |v| parse::number(v, 1, 65535)).unwrap_or(8000) as u16,
@@ -210,6 +220,7 @@ impl Config {
 
     /// Every setting as `(VARIABLE, value)`, secrets redacted, for `omnistack config`.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let smtp = self.mail.smtp.as_ref();
         let cors = match &self.cors_origins {
             CorsOrigins::Any => "*".to_owned(),
             CorsOrigins::List(list) => list.join(","),
@@ -232,6 +243,18 @@ impl Config {
             ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
             ("SHUTDOWN_TIMEOUT_SECONDS", self.shutdown_timeout.as_secs().to_string()),
             ("DOCS_ENABLED", self.docs_enabled.to_string()),
+            ("JWT_ISSUER", self.accounts.jwt_issuer.clone()),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", (self.accounts.access_token_ttl.as_secs() / 60).to_string()),
+            ("REFRESH_TOKEN_EXPIRE_DAYS", (self.accounts.refresh_token_ttl.as_secs() / 86_400).to_string()),
+            ("FRONTEND_URL", self.accounts.frontend_url.clone()),
+            ("ADMIN_EMAIL", self.accounts.bootstrap_admin.as_ref().map(|(e, _)| e.clone()).unwrap_or_default()),
+            ("ADMIN_PASSWORD", self.accounts.bootstrap_admin.as_ref().map(|(_, p)| p.to_string()).unwrap_or_default()),
+            ("EMAIL_FROM", self.mail.from.clone()),
+            ("SMTP_HOST", smtp.map(|s| s.host.clone()).unwrap_or_default()),
+            ("SMTP_PORT", smtp.map(|s| s.port.to_string()).unwrap_or_default()),
+            ("SMTP_USER", smtp.and_then(|s| s.user.clone()).unwrap_or_default()),
+            ("SMTP_PASSWORD", smtp.and_then(|s| s.password.as_ref()).map(Secret::to_string).unwrap_or_default()),
+            ("SMTP_TLS", smtp.map(|s| s.tls.to_string()).unwrap_or_default()),
         ]
     }
 }

@@ -33,9 +33,16 @@ pub enum Error {
     /// 400 `BAD_REQUEST`: malformed input (bad JSON, bad query string).
     #[error("{0}")]
     BadRequest(String),
-    /// 401 `AUTHENTICATION_ERROR`.
+    /// 401 `AUTHENTICATION_ERROR`: wrong credentials.
     #[error("{0}")]
     Authentication(String),
+    /// 401 `AUTHENTICATION_ERROR` with `WWW-Authenticate: Bearer`: no credentials were sent.
+    #[error("authentication required: send `Authorization: Bearer <token>`")]
+    MissingCredentials,
+    /// 401 `AUTHENTICATION_ERROR` with `WWW-Authenticate: Bearer error="invalid_token"`; the
+    /// message names the kind of failure.
+    #[error("{0}")]
+    InvalidToken(String),
     /// 403 `AUTHORIZATION_ERROR`.
     #[error("{0}")]
     Authorization(String),
@@ -73,7 +80,9 @@ impl Error {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
-            Error::Authentication(_) => (StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR"),
+            Error::Authentication(_) | Error::MissingCredentials | Error::InvalidToken(_) => {
+                (StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR")
+            }
             Error::Authorization(_) => (StatusCode::FORBIDDEN, "AUTHORIZATION_ERROR"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
@@ -107,7 +116,16 @@ impl IntoResponse for Error {
             Error::Validation(fields) => (self.to_string(), json!({ "fields": fields })),
             other => (other.to_string(), json!({})),
         };
-        error_response(status, code, &message, details)
+        let mut response = error_response(status, code, &message, details);
+        let challenge = match self {
+            Error::MissingCredentials => Some("Bearer"),
+            Error::InvalidToken(_) => Some("Bearer error=\"invalid_token\""),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
     }
 }
 

@@ -2,18 +2,23 @@
 //!
 //! Start at [`router`] for the URL map and at `docs/ARCHITECTURE.md` for the request path.
 
+pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod docs;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod mail;
+pub mod projects;
 pub mod redis_pool;
 pub mod router;
 pub mod state;
 pub mod telemetry;
+pub mod users;
 
 /// Installs the process-wide TLS crypto provider (ring). Call once, first thing.
 pub fn install_crypto_provider() {

@@ -4,6 +4,9 @@
 //! |-------------------------------|----------------------------------------|
 //! | `/api/v1/public/health`       | liveness                               |
 //! | `/api/v1/public/health/ready` | readiness                              |
+//! | `/api/v1/public/auth/…`       | register, login, refresh, logout, password, verify-email |
+//! | `/api/v1/app/users/me`        | the caller's account (guarded: any active account) |
+//! | `/api/v1/app/projects[/{id}]` | the example resource (guarded)         |
 //! | `/api/v2/…`                   | the same endpoints, latest version     |
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |
 //! | `/docs`                       | browsable docs (Swagger UI)            |
@@ -17,8 +20,8 @@ use crate::{api, docs, http};
 /// The application router, layered and with its state. `extra` routes are served inside the
 /// same layers (an embedding application's own routes, or probes in tests).
 pub fn build(state: AppState, extra: Router<AppState>) -> Router {
-    let (v1, v1_doc) = api::v1::router();
-    let (v2, v2_doc) = api::v2::router();
+    let (v1, v1_doc) = api::v1::router(&state);
+    let (v2, v2_doc) = api::v2::router(&state);
     let mut router = Router::new().merge(v1).merge(v2).merge(extra);
     if state.config.docs_enabled {
         router = router.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));

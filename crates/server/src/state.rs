@@ -5,7 +5,10 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use omnistack_db::Db;
 
+use crate::auth::activity::ActivityTracker;
+use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
+use crate::mail::Mailer;
 use crate::redis_pool::RedisPool;
 
 /// The application state, cloned into every request (every field is a cheap handle).
@@ -17,4 +20,10 @@ pub struct AppState {
     pub db: Db,
     /// The Redis connection, when `REDIS_URL` is set.
     pub redis: Option<RedisPool>,
+    /// Signs and checks the service's own access tokens.
+    pub tokens: AccessTokens,
+    /// Outgoing email.
+    pub mailer: Arc<dyn Mailer>,
+    /// Last-seen bookkeeping, written in batches.
+    pub activity: ActivityTracker,
 }

@@ -47,6 +47,31 @@ impl TestClient {
         TestClient { base, http }
     }
 
+    /// A client for the same server that sends `Authorization: Bearer <token>` on every request.
+    pub fn with_token(&self, token: &str) -> TestClient {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("token is a valid header value"),
+        );
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("HTTP client builds");
+        TestClient { base: self.base.clone(), http }
+    }
+
+    /// `PATCH path` with a JSON body.
+    pub async fn patch_json(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(self.request(Method::PATCH, path).json(body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> TestResponse {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
     /// The full URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

@@ -5,6 +5,7 @@
 //! `TEST_REDIS_URL` adds Redis.
 
 mod client;
+mod mail;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use client::{TestClient, TestResponse};
+pub use mail::{MailSink, SentMail};
 pub use omnistack_db::testing::{TestDatabase, postgres_url, redis_url};
 
 /// A running server and what a test needs to talk to it.
@@ -29,6 +31,8 @@ pub struct TestApp {
     pub client: TestClient,
     /// The server's state (database pool, configuration).
     pub state: AppState,
+    /// Every email the server sent (over real SMTP).
+    pub mail: MailSink,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _database: TestDatabase,
@@ -59,6 +63,7 @@ impl TestAppBuilder {
     pub async fn spawn(self) -> TestApp {
         omnistack::install_crypto_provider();
         let database = TestDatabase::create().await;
+        let mail = MailSink::start().await;
         let mut vars: HashMap<String, String> = HashMap::from([
             ("ENVIRONMENT".into(), "test".into()),
             ("SECRET_KEY".into(), format!("test-secret-{}", uuid::Uuid::new_v4().simple())),
@@ -67,6 +72,10 @@ impl TestAppBuilder {
             ("DATA_DIR".into(), database.data_dir().display().to_string()),
             ("BACKEND_CORS_ORIGINS".into(), "http://allowed.example".into()),
             ("SHUTDOWN_TIMEOUT_SECONDS".into(), "5".into()),
+            ("SMTP_HOST".into(), "127.0.0.1".into()),
+            ("SMTP_PORT".into(), mail.port.to_string()),
+            ("SMTP_TLS".into(), "false".into()),
+            ("EMAIL_FROM".into(), "OmniStack Test <test@omnistack.test>".into()),
         ]);
         if let Some(url) = redis_url() {
             vars.insert("REDIS_URL".into(), url);
@@ -91,6 +100,7 @@ impl TestAppBuilder {
             addr,
             client: TestClient::new(format!("http://{addr}")),
             state: app.state,
+            mail,
             stop: Some(stop),
             server: Some(server),
             _database: database,
@@ -112,6 +122,22 @@ impl TestApp {
     /// The full URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         self.client.url(path)
+    }
+
+    /// Registers an account and returns the token response body.
+    pub async fn register(&self, email: &str, password: &str) -> serde_json::Value {
+        let body = serde_json::json!({"email": email, "password": password, "full_name": "Test User"});
+        let res = self.client.post_json("/api/v1/public/auth/register", &body).await;
+        assert_eq!(res.status, 201, "registration failed: {}", res.text);
+        res.json()
+    }
+
+    /// Registers a fresh account and returns a client that sends its access token.
+    pub async fn signed_in_client(&self) -> (TestClient, serde_json::Value) {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let session = self.register(&email, "correct-horse-battery").await;
+        let token = session["access_token"].as_str().expect("access token").to_owned();
+        (self.client.with_token(&token), session)
     }
 
     /// Sends the stop signal without waiting (graceful shutdown begins).

@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::api::v1;
+use crate::api::v1::{self, BearerAuth};
 use crate::error::ErrorBody;
 use crate::state::AppState;
 
@@ -14,11 +14,17 @@ use crate::state::AppState;
 #[openapi(
     info(title = "OmniStack API v2", description = "The latest API version."),
     components(schemas(ErrorBody)),
-    tags((name = "health", description = "Liveness and readiness probes"))
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Liveness and readiness probes"),
+        (name = "auth", description = "Own accounts: registration, sign-in, tokens, passwords"),
+        (name = "users", description = "The caller's account"),
+        (name = "projects", description = "The example resource"),
+    )
 )]
 struct ApiDoc;
 
 /// v2's routes under `/api/v2`, and its OpenAPI document.
-pub fn router() -> (Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v2", v1::health::routes()).split_for_parts()
+pub fn router(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v2", v1::route_groups(state)).split_for_parts()
 }

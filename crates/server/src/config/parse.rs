@@ -59,6 +59,11 @@ impl<'a> Vars<'a> {
         }
     }
 
+    /// Records a problem found by a check that spans several variables.
+    pub(super) fn problem(&mut self, name: &str, message: &str) {
+        self.problems.push(format!("{name}: {message}"));
+    }
+
     pub(super) fn into_problems(self) -> Vec<String> {
         self.problems
     }
@@ -77,6 +82,14 @@ pub(super) fn boolean(value: &str) -> Result<bool, String> {
         "0" | "false" | "no" | "off" => Ok(false),
         _ => Err(format!("must be true or false, got {value:?}")),
     }
+}
+
+/// An absolute http(s) URL.
+pub(super) fn http_url(value: &str) -> Result<String, String> {
+    let valid = value
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(' '));
+    if valid { Ok(value.to_owned()) } else { Err(format!("must be an http(s) URL, got {value:?}")) }
 }
 
 pub(super) fn host(value: &str) -> Result<IpAddr, String> {

@@ -20,6 +20,16 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value, for
+/// partial updates: `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
 /// A query string. A value of the wrong type is a 422 naming the parameter.
 #[derive(Debug, Clone, Copy, Default, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(Error))]

@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::request_id;
+use crate::auth::guard::CallerId;
 
 /// The label used for requests that matched no route, so log and metric cardinality stays bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -22,6 +23,7 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     let mut response = request_id::scope(id.clone(), next.run(request)).await;
 
     let status = response.status().as_u16();
+    let user = response.extensions().get::<CallerId>().map(|caller| caller.0.to_string()).unwrap_or_default();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(request_id::HEADER, value);
     }
@@ -32,6 +34,7 @@ pub async fn track_request(request: Request, next: Next) -> Response {
         http.status = status,
         latency_ms = format_args!("{latency_ms:.2}"),
         request.id = %id,
+        user.id = %user,
         "request completed"
     );
     response

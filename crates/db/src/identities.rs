@@ -1,0 +1,94 @@
+//! Accounts at external identity providers, keyed by provider + subject.
+
+use uuid::Uuid;
+
+use crate::users::{self, NewUser, User};
+use crate::{Db, DbError, Result, on_pool, time};
+
+/// The account linked to `provider` + `subject`: one read.
+pub async fn find_user_by_identity(db: &Db, provider: &str, subject: &str) -> Result<Option<User>> {
+    let user = on_pool!(db, |pool| sqlx::query_as::<_, User>(
+        "SELECT u.id, u.email, u.hashed_password, u.full_name, u.avatar_url, u.role, u.is_active, u.email_verified,
+                u.subscription_plan, u.subscription_status, u.last_login_at, u.login_count, u.deactivated_at,
+                u.created_at, u.updated_at
+         FROM users u JOIN user_identities i ON i.user_id = u.id
+         WHERE i.provider = $1 AND i.subject = $2"
+    )
+    .bind(provider)
+    .bind(subject)
+    .fetch_optional(pool)
+    .await?);
+    Ok(user)
+}
+
+/// Creates the account for a first-seen external identity, race-free: when two requests
+/// provision the same identity at once, both get the one account that won.
+///
+/// An email already used by another account is not attached (accounts are never linked by
+/// email alone); the account is created without one.
+pub async fn provision_user(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>) -> Result<User> {
+    if let Some(user) = find_user_by_identity(db, provider, subject).await? {
+        return Ok(user);
+    }
+    let email_taken = match new.email {
+        Some(email) => users::find_user_by_email(db, email).await?.is_some(),
+        None => false,
+    };
+    let new = NewUser { email: if email_taken { None } else { new.email }, ..new.clone() };
+    match try_provision(db, provider, subject, &new).await {
+        Ok(Some(user)) => Ok(user),
+        // Lost the race for this identity: the winner's account is committed by now.
+        Ok(None) => {
+            find_user_by_identity(db, provider, subject).await?.ok_or_else(|| DbError::Other(sqlx::Error::RowNotFound))
+        }
+        // Lost a race for the email: create the account without it.
+        Err(DbError::Conflict(_)) if new.email.is_some() => {
+            Box::pin(provision_user(db, provider, subject, &NewUser { email: None, ..new })).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn try_provision(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>) -> Result<Option<User>> {
+    let now = time::now();
+    let id = Uuid::now_v7();
+    let user = on_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let user = sqlx::query_as::<_, User>(
+            "INSERT INTO users (id, email, full_name, avatar_url, role, email_verified, created_at, updated_at,
+                                last_login_at, login_count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, 1)
+             RETURNING id, email, hashed_password, full_name, avatar_url, role, is_active, email_verified,
+                       subscription_plan, subscription_status, last_login_at, login_count, deactivated_at,
+                       created_at, updated_at",
+        )
+        .bind(id)
+        .bind(new.email)
+        .bind(new.full_name)
+        .bind(new.avatar_url)
+        .bind(new.role)
+        .bind(new.email_verified)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let linked = sqlx::query(
+            "INSERT INTO user_identities (provider, subject, user_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (provider, subject) DO NOTHING",
+        )
+        .bind(provider)
+        .bind(subject)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if linked == 1 {
+            tx.commit().await?;
+            Some(user)
+        } else {
+            tx.rollback().await?;
+            None
+        }
+    });
+    Ok(user)
+}

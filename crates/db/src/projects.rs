@@ -1,0 +1,142 @@
+//! The example resource: projects owned by one account, soft-deleted.
+//!
+//! Every query is scoped to the owner, so another account's project is simply not found.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Db, Result, on_pool, time};
+
+/// A row of `projects`.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Project {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// The owning account.
+    pub owner_id: Uuid,
+    /// 1..=255 characters.
+    pub name: String,
+    /// At most 2000 characters.
+    pub description: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of an owner's projects, newest first.
+#[derive(Clone, Debug)]
+pub struct ProjectPage {
+    /// The page.
+    pub items: Vec<Project>,
+    /// All matching projects, across pages.
+    pub total: i64,
+}
+
+const COLUMNS: &str = "id, owner_id, name, description, created_at, updated_at";
+
+/// Creates a project.
+pub async fn insert_project(db: &Db, owner_id: Uuid, name: &str, description: Option<&str>) -> Result<Project> {
+    let now = time::now();
+    let sql = format!(
+        "INSERT INTO projects (id, owner_id, name, description, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
+    );
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(sql))
+        .bind(Uuid::now_v7())
+        .bind(owner_id)
+        .bind(name)
+        .bind(description)
+        .bind(now)
+        .fetch_one(pool)
+        .await?))
+}
+
+/// The owner's live project with this id.
+pub async fn find_project(db: &Db, owner_id: Uuid, id: Uuid) -> Result<Option<Project>> {
+    let sql = format!("SELECT {COLUMNS} FROM projects WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(pool)
+        .await?))
+}
+
+/// The owner's live projects, newest first, optionally filtered by a case-insensitive
+/// substring of name or description.
+pub async fn list_projects(
+    db: &Db,
+    owner_id: Uuid,
+    search: Option<&str>,
+    skip: i64,
+    limit: i64,
+) -> Result<ProjectPage> {
+    let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+    let filter = "owner_id = $1 AND deleted_at IS NULL
+         AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE $2 ESCAPE '\\')";
+    let list =
+        format!("SELECT {COLUMNS} FROM projects WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4");
+    let count = format!("SELECT COUNT(*) FROM projects WHERE {filter}");
+    let (items, total) = on_pool!(db, |pool| {
+        let items = sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(list))
+            .bind(owner_id)
+            .bind(pattern.as_deref())
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(pool)
+            .await?;
+        let (total,): (i64,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(count)).bind(owner_id).bind(pattern.as_deref()).fetch_one(pool).await?;
+        (items, total)
+    });
+    Ok(ProjectPage { items, total })
+}
+
+/// Fields to change; `None` leaves a field as it is, `Some(None)` clears the description.
+#[derive(Clone, Debug, Default)]
+pub struct ProjectChange<'a> {
+    /// New name.
+    pub name: Option<&'a str>,
+    /// New description.
+    pub description: Option<Option<&'a str>>,
+}
+
+/// Updates the owner's live project.
+pub async fn update_project(db: &Db, owner_id: Uuid, id: Uuid, change: &ProjectChange<'_>) -> Result<Option<Project>> {
+    let sql = format!(
+        "UPDATE projects SET name = COALESCE($3, name),
+                description = CASE WHEN $4 THEN $5 ELSE description END,
+                updated_at = $6
+         WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    );
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(owner_id)
+        .bind(change.name)
+        .bind(change.description.is_some())
+        .bind(change.description.flatten())
+        .bind(time::now())
+        .fetch_optional(pool)
+        .await?))
+}
+
+/// Soft-deletes the owner's live project; false when there is none.
+pub async fn delete_project(db: &Db, owner_id: Uuid, id: Uuid) -> Result<bool> {
+    let done =
+        on_pool!(db, |pool| {
+            sqlx::query(
+        "UPDATE projects SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL"
+    )
+    .bind(id)
+    .bind(owner_id)
+    .bind(time::now())
+    .execute(pool)
+    .await?
+    .rows_affected()
+        });
+    Ok(done > 0)
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

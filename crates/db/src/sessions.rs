@@ -1,0 +1,160 @@
+//! Sign-in sessions and their single-use, rotated refresh tokens (stored as hashes).
+//!
+//! A session is a refresh-token family: presenting a token that was already used revokes the
+//! whole family, so a stolen token is useless once either party uses it.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Db, Result, on_pool, time};
+
+/// Where a sign-in came from (kept for the user's session list and for audits).
+#[derive(Clone, Debug, Default)]
+pub struct SessionOrigin<'a> {
+    /// `User-Agent` header, truncated.
+    pub user_agent: Option<&'a str>,
+    /// Client IP.
+    pub ip_address: Option<&'a str>,
+}
+
+/// Starts a session with its first refresh token; returns the session id.
+pub async fn create_session(
+    db: &Db,
+    user_id: Uuid,
+    refresh_hash: &str,
+    expires_at: DateTime<Utc>,
+    origin: &SessionOrigin<'_>,
+) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    let now = time::now();
+    on_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, user_agent, ip_address)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .bind(origin.user_agent)
+        .bind(origin.ip_address)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(refresh_hash)
+        .bind(id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    });
+    Ok(id)
+}
+
+/// What presenting a refresh token led to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was valid; it is now used and `new_hash` replaces it.
+    Rotated {
+        /// The account.
+        user_id: Uuid,
+        /// The session (unchanged across rotations).
+        session_id: Uuid,
+    },
+    /// The token had already been used: the whole session is now revoked.
+    Reused,
+    /// Unknown, expired, or its session is revoked or expired.
+    Invalid,
+}
+
+/// Uses `old_hash` once and stores `new_hash` as its successor, atomically.
+pub async fn rotate_refresh_token(db: &Db, old_hash: &str, new_hash: &str) -> Result<Rotation> {
+    let now = time::now();
+    let outcome = on_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let claimed: Option<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING session_id,
+                       (SELECT user_id FROM sessions WHERE sessions.id = refresh_tokens.session_id),
+                       expires_at",
+        )
+        .bind(old_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match claimed {
+            Some((session_id, user_id, expires_at)) => {
+                let live: Option<(Uuid,)> =
+                    sqlx::query_as("SELECT id FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2")
+                        .bind(session_id)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if live.is_none() {
+                    tx.rollback().await?;
+                    Rotation::Invalid
+                } else {
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(new_hash)
+                    .bind(session_id)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Rotation::Rotated { user_id, session_id }
+                }
+            }
+            None => {
+                let revoked = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $2
+                     WHERE revoked_at IS NULL
+                       AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)",
+                )
+                .bind(old_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                if revoked > 0 { Rotation::Reused } else { Rotation::Invalid }
+            }
+        }
+    });
+    Ok(outcome)
+}
+
+/// Revokes the session a refresh token belongs to; false when the token is unknown.
+pub async fn revoke_session_by_token(db: &Db, refresh_hash: &str) -> Result<bool> {
+    let done = on_pool!(db, |pool| sqlx::query(
+        "UPDATE sessions SET revoked_at = $2
+         WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)"
+    )
+    .bind(refresh_hash)
+    .bind(time::now())
+    .execute(pool)
+    .await?
+    .rows_affected());
+    Ok(done > 0)
+}
+
+/// Revokes every session of an account.
+pub async fn revoke_all_sessions(db: &Db, user_id: Uuid) -> Result<u64> {
+    let done = on_pool!(db, |pool| sqlx::query(
+        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
+    )
+    .bind(user_id)
+    .bind(time::now())
+    .execute(pool)
+    .await?
+    .rows_affected());
+    Ok(done)
+}

@@ -1,0 +1,228 @@
+//! Accounts: creation, lookup, profile, roles, login bookkeeping and erasure.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Db, Result, on_pool, time};
+
+/// A row of `users`.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Normalised (trimmed, lowercase); `None` for external accounts without one and erased accounts.
+    pub email: Option<String>,
+    /// Argon2id PHC string; `None` for accounts that sign in elsewhere.
+    pub hashed_password: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Avatar URL (http or https).
+    pub avatar_url: Option<String>,
+    /// `user`, `admin` or `super_admin`.
+    pub role: String,
+    /// False once deactivated.
+    pub is_active: bool,
+    /// Whether the email address was confirmed.
+    pub email_verified: bool,
+    /// Billing plan (`free` until billing says otherwise).
+    pub subscription_plan: String,
+    /// Billing status.
+    pub subscription_status: String,
+    /// Last sign-in or activity (maintained in batches, not per request).
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Number of sign-ins.
+    pub login_count: i64,
+    /// When the account was deactivated.
+    pub deactivated_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a new account starts with.
+#[derive(Clone, Debug, Default)]
+pub struct NewUser<'a> {
+    /// Normalised email.
+    pub email: Option<&'a str>,
+    /// Argon2id hash.
+    pub hashed_password: Option<&'a str>,
+    /// Display name.
+    pub full_name: Option<&'a str>,
+    /// Avatar URL.
+    pub avatar_url: Option<&'a str>,
+    /// Role name.
+    pub role: &'a str,
+    /// Whether the email is already confirmed (e.g. asserted by an identity provider).
+    pub email_verified: bool,
+}
+
+const COLUMNS: &str = "id, email, hashed_password, full_name, avatar_url, role, is_active, email_verified, \
+     subscription_plan, subscription_status, last_login_at, login_count, deactivated_at, created_at, updated_at";
+
+/// Inserts an account. A taken email is [`crate::DbError::Conflict`].
+pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User> {
+    let now = time::now();
+    let sql = format!(
+        "INSERT INTO users (id, email, hashed_password, full_name, avatar_url, role, email_verified, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {COLUMNS}"
+    );
+    let user = on_pool!(db, |pool| {
+        sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
+            .bind(Uuid::now_v7())
+            .bind(new.email)
+            .bind(new.hashed_password)
+            .bind(new.full_name)
+            .bind(new.avatar_url)
+            .bind(new.role)
+            .bind(new.email_verified)
+            .bind(now)
+            .fetch_one(pool)
+            .await?
+    });
+    Ok(user)
+}
+
+/// The account with this id.
+pub async fn find_user(db: &Db, id: Uuid) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?))
+}
+
+/// The account with this (normalised) email.
+pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
+        .bind(email)
+        .fetch_optional(pool)
+        .await?))
+}
+
+/// The account behind an access token, with whether its sign-in session is still live:
+/// one read, no write.
+pub async fn find_user_with_session(db: &Db, id: Uuid, session_id: Uuid) -> Result<Option<(User, bool)>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM sessions s
+                            WHERE s.id = $2 AND s.user_id = users.id AND s.revoked_at IS NULL) AS live_sessions
+         FROM users WHERE id = $1"
+    );
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: User,
+        live_sessions: i64,
+    }
+    let row = on_pool!(db, |pool| sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await?);
+    Ok(row.map(|r| (r.user, r.live_sessions > 0)))
+}
+
+/// Profile fields to change; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileChange<'a> {
+    /// New display name.
+    pub full_name: Option<Option<&'a str>>,
+    /// New avatar URL.
+    pub avatar_url: Option<Option<&'a str>>,
+    /// New email (external providers re-sync it).
+    pub email: Option<Option<&'a str>>,
+}
+
+/// Applies a profile change and returns the updated account.
+pub async fn update_profile(db: &Db, id: Uuid, change: &ProfileChange<'_>) -> Result<Option<User>> {
+    let sql = format!(
+        "UPDATE users SET
+            full_name = CASE WHEN $2 THEN $3 ELSE full_name END,
+            avatar_url = CASE WHEN $4 THEN $5 ELSE avatar_url END,
+            email = CASE WHEN $6 THEN $7 ELSE email END,
+            updated_at = $8
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    let user = on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(change.full_name.is_some())
+        .bind(change.full_name.flatten())
+        .bind(change.avatar_url.is_some())
+        .bind(change.avatar_url.flatten())
+        .bind(change.email.is_some())
+        .bind(change.email.flatten())
+        .bind(time::now())
+        .fetch_optional(pool)
+        .await?);
+    Ok(user)
+}
+
+/// Sets an account's role; false when there is no such account.
+pub async fn set_role(db: &Db, id: Uuid, role: &str) -> Result<bool> {
+    let done = on_pool!(db, |pool| sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(role)
+        .bind(time::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(done > 0)
+}
+
+/// Records a password sign-in.
+pub async fn record_login(db: &Db, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+    on_pool!(db, |pool| sqlx::query(
+        "UPDATE users SET last_login_at = $2, login_count = login_count + 1 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(at)
+    .execute(pool)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+/// Records activity seen at `at`; it counts as a new sign-in when the previous one is older
+/// than `visit_starts_before`.
+pub async fn record_activity(db: &Db, id: Uuid, at: DateTime<Utc>, visit_starts_before: DateTime<Utc>) -> Result<()> {
+    on_pool!(db, |pool| sqlx::query(
+        "UPDATE users SET
+            login_count = login_count + CASE WHEN last_login_at IS NULL OR last_login_at < $3 THEN 1 ELSE 0 END,
+            last_login_at = $2
+         WHERE id = $1 AND (last_login_at IS NULL OR last_login_at < $2)"
+    )
+    .bind(id)
+    .bind(at)
+    .bind(visit_starts_before)
+    .execute(pool)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+/// Deactivates an account and erases its personal data, sessions, pending tokens and external
+/// identities, in one transaction.
+pub async fn deactivate_and_erase(db: &Db, id: Uuid) -> Result<bool> {
+    let now = time::now();
+    let done = on_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE users SET is_active = FALSE, email = NULL, hashed_password = NULL, full_name = NULL,
+                    avatar_url = NULL, email_verified = FALSE, deactivated_at = $2, updated_at = $2
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM action_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM user_identities WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        done
+    });
+    Ok(done > 0)
+}

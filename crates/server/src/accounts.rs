@@ -1,0 +1,265 @@
+//! Own accounts: registration, sign-in, refresh-token rotation, sign-out, password reset and
+//! email verification.
+
+use chrono::Utc;
+use omnistack_db::action_tokens::{self, Purpose};
+use omnistack_db::sessions::{self, Rotation, SessionOrigin};
+use omnistack_db::users::{self, NewUser, User};
+use uuid::Uuid;
+
+use crate::auth::{Role, password, tokens};
+use crate::error::{Error, FieldError, Result};
+use crate::mail::{self, Email};
+use crate::state::AppState;
+
+/// How long a password-reset link stays valid.
+const RESET_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
+/// How long an email-verification link stays valid.
+const VERIFY_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(48);
+/// The longest email address accepted (RFC 5321).
+const MAX_EMAIL_LEN: usize = 254;
+/// The longest display name accepted.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// A signed-in session as handed to the client.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The account.
+    pub user: User,
+    /// Short-lived JWT.
+    pub access_token: String,
+    /// Opaque, single-use refresh token.
+    pub refresh_token: String,
+    /// Access token lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// Registration input.
+#[derive(Debug)]
+pub struct Registration {
+    /// Email (normalised here).
+    pub email: String,
+    /// Password, 8..=128 characters.
+    pub password: String,
+    /// Optional display name.
+    pub full_name: Option<String>,
+}
+
+/// Creates an account, sends the verification email and signs it in.
+pub async fn register(state: &AppState, input: Registration, origin: &SessionOrigin<'_>) -> Result<SignedIn> {
+    let mut problems = Vec::new();
+    let email = normalize_email(&input.email).map_err(|m| problems.push(FieldError::new("email", m))).ok();
+    if let Err(message) = check_password(&input.password) {
+        problems.push(FieldError::new("password", message));
+    }
+    let full_name = input.full_name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if full_name.is_some_and(|n| n.chars().count() > MAX_NAME_LEN) {
+        problems.push(FieldError::new("full_name", format!("must be at most {MAX_NAME_LEN} characters")));
+    }
+    let (Some(email), true) = (email, problems.is_empty()) else { return Err(Error::Validation(problems)) };
+
+    let hashed = password::hash(input.password).await?;
+    let new = NewUser {
+        email: Some(&email),
+        hashed_password: Some(&hashed),
+        full_name,
+        role: Role::User.as_str(),
+        ..NewUser::default()
+    };
+    let user = users::insert_user(&state.db, &new).await.map_err(|err| match err {
+        omnistack_db::DbError::Conflict(_) => Error::Conflict("an account with this email already exists".into()),
+        other => other.into(),
+    })?;
+    send_verification(state, &user).await?;
+    start_session(state, user, origin).await
+}
+
+/// Signs in with email and password. A wrong email and a wrong password answer alike, in the
+/// same time.
+pub async fn login(state: &AppState, email: &str, password: String, origin: &SessionOrigin<'_>) -> Result<SignedIn> {
+    let email = email.trim().to_lowercase();
+    let user = users::find_user_by_email(&state.db, &email).await?;
+    let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
+    if !password::verify(password, stored).await {
+        return Err(Error::Authentication("incorrect email or password".into()));
+    }
+    let Some(user) = user else { return Err(Error::Authentication("incorrect email or password".into())) };
+    if !user.is_active {
+        return Err(Error::Authorization("this account is deactivated".into()));
+    }
+    users::record_login(&state.db, user.id, omnistack_db::time::now()).await?;
+    start_session(state, user, origin).await
+}
+
+/// Exchanges a refresh token for a new pair. Presenting a used token revokes its session.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<SignedIn> {
+    let (next_token, next_hash) = tokens::new_opaque_token()?;
+    let presented = tokens::hash_opaque_token(refresh_token);
+    match sessions::rotate_refresh_token(&state.db, &presented, &next_hash).await? {
+        Rotation::Rotated { user_id, session_id } => {
+            let user = users::find_user(&state.db, user_id)
+                .await?
+                .filter(|u| u.is_active)
+                .ok_or_else(|| Error::InvalidToken("refresh token is invalid".into()))?;
+            let access_token = state.tokens.issue(user.id, session_id)?;
+            Ok(SignedIn { user, access_token, refresh_token: next_token, expires_in: state.tokens.ttl_seconds() })
+        }
+        Rotation::Reused => {
+            tracing::warn!("refresh token reused: session revoked");
+            Err(Error::InvalidToken("refresh token was already used; the session has been revoked".into()))
+        }
+        Rotation::Invalid => Err(Error::InvalidToken("refresh token is invalid or expired".into())),
+    }
+}
+
+/// Revokes the session of a refresh token. Unknown tokens are ignored (sign-out is idempotent).
+pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
+    sessions::revoke_session_by_token(&state.db, &tokens::hash_opaque_token(refresh_token)).await?;
+    Ok(())
+}
+
+/// Sends a password-reset link when the account exists; answers the same either way.
+pub async fn forgot_password(state: &AppState, email: &str) -> Result<()> {
+    let email = email.trim().to_lowercase();
+    let Some(user) = users::find_user_by_email(&state.db, &email).await?.filter(|u| u.is_active) else {
+        return Ok(());
+    };
+    let (token, hash) = tokens::new_opaque_token()?;
+    action_tokens::create_action_token(&state.db, user.id, Purpose::ResetPassword, &hash, Utc::now() + RESET_TOKEN_TTL)
+        .await?;
+    let link = format!("{}/reset-password?token={token}", state.config.accounts.frontend_url);
+    mail::send_in_background(
+        state.mailer.clone(),
+        Email {
+            to: email,
+            subject: format!("Reset your {} password", state.config.project_name),
+            body: format!(
+                "Someone asked to reset the password of this account.\n\nSet a new password (valid for 1 hour):\n{link}\n\nIf it was not you, ignore this message.\n\nToken: {token}\n"
+            ),
+        },
+    );
+    Ok(())
+}
+
+/// Sets a new password from a reset token and revokes every session of the account.
+pub async fn reset_password(state: &AppState, token: &str, new_password: String) -> Result<()> {
+    check_password(&new_password).map_err(|m| Error::Validation(vec![FieldError::new("new_password", m)]))?;
+    let hashed = password::hash(new_password).await?;
+    action_tokens::reset_password(&state.db, &tokens::hash_opaque_token(token), &hashed)
+        .await?
+        .ok_or_else(|| Error::BadRequest("reset token is invalid, used or expired".into()))?;
+    Ok(())
+}
+
+/// Confirms an email address from a verification token.
+pub async fn verify_email(state: &AppState, token: &str) -> Result<()> {
+    action_tokens::verify_email(&state.db, &tokens::hash_opaque_token(token))
+        .await?
+        .ok_or_else(|| Error::BadRequest("verification token is invalid, used or expired".into()))?;
+    Ok(())
+}
+
+async fn start_session(state: &AppState, user: User, origin: &SessionOrigin<'_>) -> Result<SignedIn> {
+    let (refresh_token, refresh_hash) = tokens::new_opaque_token()?;
+    let expires_at = Utc::now() + state.config.accounts.refresh_token_ttl;
+    let session_id = sessions::create_session(&state.db, user.id, &refresh_hash, expires_at, origin).await?;
+    let access_token = state.tokens.issue(user.id, session_id)?;
+    Ok(SignedIn { user, access_token, refresh_token, expires_in: state.tokens.ttl_seconds() })
+}
+
+async fn send_verification(state: &AppState, user: &User) -> Result<()> {
+    let Some(email) = user.email.clone() else { return Ok(()) };
+    let (token, hash) = tokens::new_opaque_token()?;
+    action_tokens::create_action_token(&state.db, user.id, Purpose::VerifyEmail, &hash, Utc::now() + VERIFY_TOKEN_TTL)
+        .await?;
+    let link = format!("{}/verify-email?token={token}", state.config.accounts.frontend_url);
+    mail::send_in_background(
+        state.mailer.clone(),
+        Email {
+            to: email,
+            subject: format!("Confirm your {} email address", state.config.project_name),
+            body: format!("Welcome! Confirm your email address:\n{link}\n\nToken: {token}\n"),
+        },
+    );
+    Ok(())
+}
+
+/// Trims and lowercases an email address and checks its shape.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.len() <= MAX_EMAIL_LEN
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid { Ok(email) } else { Err("must be a valid email address".into()) }
+}
+
+fn check_password(password: &str) -> Result<(), String> {
+    let length = password.chars().count();
+    if password::LENGTH.contains(&length) {
+        Ok(())
+    } else {
+        Err(format!("must be {} to {} characters", password::LENGTH.start(), password::LENGTH.end()))
+    }
+}
+
+/// Creates an account from the command line or bootstrap settings (email already verified).
+pub async fn create_account(state_db: &omnistack_db::Db, email: &str, password: &str, role: Role) -> Result<User> {
+    let email = normalize_email(email).map_err(|m| Error::Validation(vec![FieldError::new("email", m)]))?;
+    check_password(password).map_err(|m| Error::Validation(vec![FieldError::new("password", m)]))?;
+    let hashed = password::hash(password.to_owned()).await?;
+    let new = NewUser {
+        email: Some(&email),
+        hashed_password: Some(&hashed),
+        role: role.as_str(),
+        email_verified: true,
+        ..NewUser::default()
+    };
+    users::insert_user(state_db, &new).await.map_err(|err| match err {
+        omnistack_db::DbError::Conflict(_) => Error::Conflict(format!("an account with email {email} already exists")),
+        other => other.into(),
+    })
+}
+
+/// Creates the `ADMIN_EMAIL` super admin at start when it does not exist yet.
+pub async fn ensure_bootstrap_admin(
+    db: &omnistack_db::Db,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<Option<Uuid>> {
+    if users::find_user_by_email(db, &email.trim().to_lowercase()).await?.is_some() {
+        return Ok(None);
+    }
+    match create_account(db, email, password, Role::SuperAdmin).await {
+        Ok(user) => Ok(Some(user.id)),
+        Err(Error::Conflict(_)) => Ok(None),
+        Err(err) => Err(anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_lowercased_and_checked() {
+        assert_eq!(normalize_email("  Ada@Example.COM "), Ok("ada@example.com".into()));
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "a@b@c.com", "ada@.com"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+        assert!(normalize_email(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn passwords_must_be_8_to_128_characters() {
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password(&"x".repeat(128)).is_ok());
+        assert!(check_password(&"x".repeat(129)).is_err());
+    }
+}

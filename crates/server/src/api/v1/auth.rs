@@ -1,0 +1,211 @@
+//! `/public/auth/*`: registration, sign-in, token refresh, sign-out, password reset, email
+//! verification.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, StatusCode};
+use omnistack_db::sessions::SessionOrigin;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::users::UserResponse;
+use crate::accounts::{self, Registration, SignedIn};
+use crate::error::{ErrorBody, Result};
+use crate::http::extract::Json;
+use crate::state::AppState;
+
+/// The auth routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
+        .routes(routes!(verify_email))
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// Email address (trimmed and lowercased).
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
+    pub password: String,
+    /// Display name.
+    pub full_name: Option<String>,
+}
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A refresh token.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token from the last sign-in or refresh.
+    pub refresh_token: String,
+}
+
+/// An email address.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ForgotPasswordRequest {
+    /// The account's email address.
+    pub email: String,
+}
+
+/// A new password with its reset token.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetPasswordRequest {
+    /// The token from the reset email.
+    pub token: String,
+    /// 8 to 128 characters.
+    pub new_password: String,
+}
+
+/// An email-verification token.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerifyEmailRequest {
+    /// The token from the verification email.
+    pub token: String,
+}
+
+/// A signed-in session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The account.
+    pub user: UserResponse,
+    /// Bearer token for `Authorization`.
+    pub access_token: String,
+    /// Single-use token for `POST /public/auth/refresh`.
+    pub refresh_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Access token lifetime in seconds.
+    pub expires_in: u64,
+}
+
+impl From<SignedIn> for TokenResponse {
+    fn from(signed_in: SignedIn) -> Self {
+        TokenResponse {
+            user: signed_in.user.into(),
+            access_token: signed_in.access_token,
+            refresh_token: signed_in.refresh_token,
+            token_type: "bearer",
+            expires_in: signed_in.expires_in,
+        }
+    }
+}
+
+fn origin<'a>(headers: &'a HeaderMap, ip: &'a str) -> SessionOrigin<'a> {
+    // `to_str` only accepts visible ASCII, so any byte offset is a character boundary.
+    let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| &ua[..ua.len().min(512)]);
+    SessionOrigin { user_agent, ip_address: Some(ip) }
+}
+
+/// Creates an account, sends a verification email and signs in.
+#[utoipa::path(post, path = "/public/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = CREATED, body = TokenResponse),
+        (status = CONFLICT, description = "Email already registered", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<RegisterRequest>,
+) -> Result<(StatusCode, Json<TokenResponse>)> {
+    let ip = peer.ip().to_string();
+    let input = Registration { email: body.email, password: body.password, full_name: body.full_name };
+    let signed_in = accounts::register(&state, input, &origin(&headers, &ip)).await?;
+    Ok((StatusCode::CREATED, Json(signed_in.into())))
+}
+
+/// Signs in with email and password.
+#[utoipa::path(post, path = "/public/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = OK, body = TokenResponse),
+        (status = UNAUTHORIZED, description = "Wrong email or password", body = ErrorBody),
+        (status = FORBIDDEN, description = "Account deactivated", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<LoginRequest>,
+) -> Result<Json<TokenResponse>> {
+    let ip = peer.ip().to_string();
+    let signed_in = accounts::login(&state, &body.email, body.password, &origin(&headers, &ip)).await?;
+    Ok(Json(signed_in.into()))
+}
+
+/// Exchanges a refresh token for a new pair (the old one is used up).
+#[utoipa::path(post, path = "/public/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = OK, body = TokenResponse),
+        (status = UNAUTHORIZED, description = "Invalid, expired or reused refresh token", body = ErrorBody),
+    ))]
+pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> Result<Json<TokenResponse>> {
+    Ok(Json(accounts::refresh(&state, &body.refresh_token).await?.into()))
+}
+
+/// Signs out: revokes the session of the refresh token.
+#[utoipa::path(post, path = "/public/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = NO_CONTENT, description = "Signed out")))]
+pub async fn logout(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> Result<StatusCode> {
+    accounts::logout(&state, &body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends a password-reset email when the account exists; the answer is the same either way.
+#[utoipa::path(post, path = "/public/auth/password/forgot", tag = "auth", request_body = ForgotPasswordRequest,
+    responses((status = ACCEPTED, description = "Email sent if the account exists"), (status = TOO_MANY_REQUESTS, body = ErrorBody)))]
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    Json(body): Json<ForgotPasswordRequest>,
+) -> Result<StatusCode> {
+    accounts::forgot_password(&state, &body.email).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Sets a new password with a reset token; every session of the account is revoked.
+#[utoipa::path(post, path = "/public/auth/password/reset", tag = "auth", request_body = ResetPasswordRequest,
+    responses(
+        (status = NO_CONTENT, description = "Password changed"),
+        (status = BAD_REQUEST, description = "Invalid, used or expired token", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
+    ))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Json(body): Json<ResetPasswordRequest>,
+) -> Result<StatusCode> {
+    accounts::reset_password(&state, &body.token, body.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirms an email address.
+#[utoipa::path(post, path = "/public/auth/verify-email", tag = "auth", request_body = VerifyEmailRequest,
+    responses(
+        (status = NO_CONTENT, description = "Email confirmed"),
+        (status = BAD_REQUEST, description = "Invalid, used or expired token", body = ErrorBody),
+    ))]
+pub async fn verify_email(State(state): State<AppState>, Json(body): Json<VerifyEmailRequest>) -> Result<StatusCode> {
+    accounts::verify_email(&state, &body.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,108 @@
+//! Who is calling: the route-group guards (`require_user`, `require_admin`) authenticate the
+//! bearer token and put the caller in the request; the extractors read it back. A handler that
+//! forgets its extractor is still guarded, and an extractor on an unguarded route fails closed.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use omnistack_db::users::User;
+
+use super::Role;
+use super::tokens::peek_issuer;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// The authenticated, active caller.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    /// The account, as stored.
+    pub user: User,
+    /// Its role.
+    pub role: Role,
+}
+
+/// The authenticated caller, with at least the `admin` role.
+#[derive(Clone, Debug)]
+pub struct AdminUser(pub CurrentUser);
+
+/// The id of the caller, left on the response for the access log.
+#[derive(Clone, Copy, Debug)]
+pub struct CallerId(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
+        parts.extensions.get::<CurrentUser>().cloned().ok_or(Error::MissingCredentials)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let caller = CurrentUser::from_request_parts(parts, state).await?;
+        if caller.role < Role::Admin {
+            return Err(Error::Authorization("this requires the admin role".into()));
+        }
+        Ok(AdminUser(caller))
+    }
+}
+
+/// Guard of the `app` route group: an authenticated, active account.
+pub async fn require_user(State(state): State<AppState>, request: Request, next: Next) -> Result<Response> {
+    guard(&state, request, next, Role::User).await
+}
+
+/// Guard of the `admin` route group: an authenticated, active admin.
+pub async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Result<Response> {
+    guard(&state, request, next, Role::Admin).await
+}
+
+async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role) -> Result<Response> {
+    let caller = authenticate(state, request.headers()).await?;
+    if caller.role < minimum {
+        return Err(Error::Authorization(format!("this requires the {minimum} role")));
+    }
+    let id = caller.user.id;
+    state.activity.note(id);
+    request.extensions_mut().insert(caller);
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(CallerId(id));
+    Ok(response)
+}
+
+/// The active account behind the request's bearer token (own or external).
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser> {
+    let token = bearer_token(headers)?;
+    let issuer = peek_issuer(token).ok_or_else(|| Error::InvalidToken("token is malformed".into()))?;
+    let user = if issuer == state.tokens.issuer() {
+        let (user_id, session_id) = state.tokens.verify(token).map_err(|why| Error::InvalidToken(why.into()))?;
+        let (user, live) = omnistack_db::users::find_user_with_session(&state.db, user_id, session_id)
+            .await?
+            .ok_or_else(|| Error::InvalidToken("account no longer exists".into()))?;
+        if !live && user.is_active {
+            return Err(Error::InvalidToken("session has been revoked".into()));
+        }
+        user
+    } else {
+        crate::users::authenticate_external(state, token, &issuer).await?
+    };
+    if !user.is_active {
+        return Err(Error::Authorization("this account is deactivated".into()));
+    }
+    let role = user.role.parse::<Role>().map_err(|err| Error::Internal(anyhow::anyhow!(err)))?;
+    Ok(CurrentUser { user, role })
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str> {
+    let value = headers.get(AUTHORIZATION).ok_or(Error::MissingCredentials)?;
+    let value = value.to_str().map_err(|_| Error::InvalidToken("authorization header is malformed".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(Error::InvalidToken("expected `Authorization: Bearer <token>`".into())),
+    }
+}

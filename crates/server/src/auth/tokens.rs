@@ -1,0 +1,157 @@
+//! The service's own tokens: HS256 access JWTs, and opaque random tokens stored as hashes
+//! (refresh, email verification, password reset).
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// This service (`JWT_ISSUER`).
+    pub iss: String,
+    /// The account id.
+    pub sub: String,
+    /// Expiry (unix seconds).
+    pub exp: i64,
+    /// Issued at (unix seconds).
+    pub iat: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// The sign-in session.
+    pub sid: String,
+}
+
+/// Signs and checks access tokens with `SECRET_KEY`.
+#[derive(Clone)]
+pub struct AccessTokens {
+    issuer: String,
+    ttl: Duration,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for AccessTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessTokens").field("issuer", &self.issuer).field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+impl AccessTokens {
+    /// Keys from the secret.
+    pub fn new(secret: &str, issuer: &str, ttl: Duration) -> Self {
+        AccessTokens {
+            issuer: issuer.to_owned(),
+            ttl,
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        }
+    }
+
+    /// The `iss` of these tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Lifetime in seconds (the `expires_in` of token responses).
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl.as_secs()
+    }
+
+    /// A signed access token for `user_id` in `session_id`.
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user_id.to_string(),
+            exp: now + self.ttl.as_secs() as i64,
+            iat: now,
+            jti: Uuid::new_v4().to_string(),
+            sid: session_id.to_string(),
+        };
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+    }
+
+    /// Checks signature (HS256 only), issuer and expiry; returns `(user_id, session_id)`.
+    pub fn verify(&self, token: &str) -> Result<(Uuid, Uuid), &'static str> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).map_err(|err| match err
+            .kind()
+        {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => "token signature is invalid",
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => "token algorithm is not accepted",
+            _ => "token is malformed",
+        })?;
+        let user = Uuid::parse_str(&data.claims.sub).map_err(|_| "token subject is invalid")?;
+        let session = Uuid::parse_str(&data.claims.sid).map_err(|_| "token session is invalid")?;
+        Ok((user, session))
+    }
+}
+
+/// A new opaque token (256 random bits, URL-safe) and the hash to store for it.
+pub fn new_opaque_token() -> anyhow::Result<(String, String)> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|err| anyhow::anyhow!("no randomness: {err}"))?;
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = hash_opaque_token(&token);
+    Ok((token, hash))
+}
+
+/// The stored form of an opaque token. A fast hash is enough: the token has 256 bits of entropy.
+pub fn hash_opaque_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The unverified `iss` claim of a JWT, to pick its verifier. Nothing else is trusted from it.
+pub fn peek_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Issuer {
+        iss: Option<String>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice::<Issuer>(&bytes).ok()?.iss
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(secret: &str) -> AccessTokens {
+        AccessTokens::new(secret, "omnistack", Duration::from_secs(900))
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_user_and_session() {
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+        let token = tokens("s3cret").issue(user, session).unwrap();
+        assert_eq!(tokens("s3cret").verify(&token), Ok((user, session)));
+        assert_eq!(peek_issuer(&token).as_deref(), Some("omnistack"));
+    }
+
+    #[test]
+    fn another_secret_or_issuer_is_rejected() {
+        let token = tokens("s3cret").issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        assert_eq!(tokens("other").verify(&token), Err("token signature is invalid"));
+        let foreign = AccessTokens::new("s3cret", "someone-else", Duration::from_secs(60));
+        assert!(foreign.verify(&token).is_err());
+    }
+
+    #[test]
+    fn opaque_tokens_are_random_and_hashed() {
+        let (a, hash_a) = new_opaque_token().unwrap();
+        let (b, _) = new_opaque_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(hash_opaque_token(&a), hash_a);
+        assert_eq!(hash_a.len(), 64);
+    }
+}

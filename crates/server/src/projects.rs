@@ -1,0 +1,96 @@
+//! The example resource. Copy this module (with `omnistack_db::projects` and
+//! `api/v1/projects.rs`) to add your own owned, paginated, soft-deleted resource.
+
+use omnistack_db::projects::{self, Project, ProjectChange, ProjectPage};
+use uuid::Uuid;
+
+use crate::auth::CurrentUser;
+use crate::error::{Error, FieldError, Result};
+use crate::state::AppState;
+
+/// Name length, in characters.
+const NAME_LEN: std::ops::RangeInclusive<usize> = 1..=255;
+/// Longest description, in characters.
+const MAX_DESCRIPTION_LEN: usize = 2000;
+/// Page sizes.
+pub const LIMIT: std::ops::RangeInclusive<i64> = 1..=100;
+
+/// Creates a project owned by the caller.
+pub async fn create(state: &AppState, caller: &CurrentUser, name: &str, description: Option<&str>) -> Result<Project> {
+    let name = name.trim();
+    check(Some(name), description.map(Some))?;
+    Ok(projects::insert_project(&state.db, caller.user.id, name, description).await?)
+}
+
+/// One of the caller's projects. Another account's, a deleted or a malformed id: 404.
+pub async fn get(state: &AppState, caller: &CurrentUser, id: &str) -> Result<Project> {
+    let id = parse_id(id)?;
+    projects::find_project(&state.db, caller.user.id, id).await?.ok_or_else(not_found)
+}
+
+/// A page of the caller's projects, newest first.
+pub async fn list(
+    state: &AppState,
+    caller: &CurrentUser,
+    search: Option<&str>,
+    skip: i64,
+    limit: i64,
+) -> Result<ProjectPage> {
+    let mut problems = Vec::new();
+    if skip < 0 {
+        problems.push(FieldError::new("skip", "must be 0 or more"));
+    }
+    if !LIMIT.contains(&limit) {
+        problems.push(FieldError::new("limit", format!("must be from {} to {}", LIMIT.start(), LIMIT.end())));
+    }
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems));
+    }
+    let search = search.map(str::trim).filter(|s| !s.is_empty());
+    Ok(projects::list_projects(&state.db, caller.user.id, search, skip, limit).await?)
+}
+
+/// Changes one of the caller's projects.
+pub async fn update(
+    state: &AppState,
+    caller: &CurrentUser,
+    id: &str,
+    name: Option<&str>,
+    description: Option<Option<&str>>,
+) -> Result<Project> {
+    let id = parse_id(id)?;
+    let name = name.map(str::trim);
+    check(name, description)?;
+    let change = ProjectChange { name, description };
+    projects::update_project(&state.db, caller.user.id, id, &change).await?.ok_or_else(not_found)
+}
+
+/// Soft-deletes one of the caller's projects.
+pub async fn delete(state: &AppState, caller: &CurrentUser, id: &str) -> Result<()> {
+    let id = parse_id(id)?;
+    if projects::delete_project(&state.db, caller.user.id, id).await? { Ok(()) } else { Err(not_found()) }
+}
+
+fn check(name: Option<&str>, description: Option<Option<&str>>) -> Result<()> {
+    let mut problems = Vec::new();
+    if let Some(name) = name
+        && !NAME_LEN.contains(&name.chars().count())
+    {
+        problems
+            .push(FieldError::new("name", format!("must be {} to {} characters", NAME_LEN.start(), NAME_LEN.end())));
+    }
+    if let Some(Some(description)) = description
+        && description.chars().count() > MAX_DESCRIPTION_LEN
+    {
+        problems.push(FieldError::new("description", format!("must be at most {MAX_DESCRIPTION_LEN} characters")));
+    }
+    if problems.is_empty() { Ok(()) } else { Err(Error::Validation(problems)) }
+}
+
+fn parse_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| not_found())
+}
+
+fn not_found() -> Error {
+    Error::NotFound("project not found".into())
+}

@@ -1,0 +1,108 @@
+//! Accounts seen from the outside: the caller's own profile, external-provider accounts, and
+//! role management.
+
+use omnistack_db::users::{self, ProfileChange, User};
+
+use crate::accounts::MAX_NAME_LEN;
+use crate::auth::{CurrentUser, Role};
+use crate::error::{Error, FieldError, Result};
+use crate::state::AppState;
+
+/// The longest avatar URL accepted.
+pub const MAX_AVATAR_URL_LEN: usize = 2048;
+
+/// A change to the caller's own profile; `Some(None)` clears a field.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    /// New display name.
+    pub full_name: Option<Option<String>>,
+    /// New avatar URL (http or https).
+    pub avatar_url: Option<Option<String>>,
+}
+
+/// Applies a profile change to the caller.
+pub async fn update_profile(state: &AppState, caller: &CurrentUser, update: ProfileUpdate) -> Result<User> {
+    let mut problems = Vec::new();
+    let full_name = update.full_name.map(|name| name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
+    if full_name.as_ref().and_then(Option::as_ref).is_some_and(|n| n.chars().count() > MAX_NAME_LEN) {
+        problems.push(FieldError::new("full_name", format!("must be at most {MAX_NAME_LEN} characters")));
+    }
+    let avatar_url = update.avatar_url.map(|url| url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()));
+    if let Some(Some(url)) = &avatar_url
+        && let Err(message) = check_avatar_url(url)
+    {
+        problems.push(FieldError::new("avatar_url", message));
+    }
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems));
+    }
+    let change = ProfileChange {
+        full_name: full_name.as_ref().map(|n| n.as_deref()),
+        avatar_url: avatar_url.as_ref().map(|u| u.as_deref()),
+        email: None,
+    };
+    users::update_profile(&state.db, caller.user.id, &change)
+        .await?
+        .ok_or_else(|| Error::NotFound("account not found".into()))
+}
+
+/// Deactivates the caller's account, erases its personal data and revokes its sessions.
+pub async fn delete_account(state: &AppState, caller: &CurrentUser) -> Result<()> {
+    users::deactivate_and_erase(&state.db, caller.user.id).await?;
+    tracing::info!(user.id = %caller.user.id, "account deactivated and erased");
+    Ok(())
+}
+
+/// The account of a token from an external identity provider.
+pub async fn authenticate_external(_state: &AppState, _token: &str, _issuer: &str) -> Result<User> {
+    Err(Error::InvalidToken("token issuer is not accepted".into()))
+}
+
+/// Sets the role of the account with this email (command line).
+pub async fn set_role_by_email(db: &omnistack_db::Db, email: &str, role: Role) -> Result<User> {
+    let email = email.trim().to_lowercase();
+    let user = users::find_user_by_email(db, &email)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no account with email {email}")))?;
+    users::set_role(db, user.id, role.as_str()).await?;
+    Ok(User { role: role.as_str().to_owned(), ..user })
+}
+
+/// An avatar must be an absolute http(s) URL of sane length.
+pub fn check_avatar_url(url: &str) -> Result<(), String> {
+    let valid_shape = url.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+            && !rest.is_empty()
+            && !rest.starts_with('/')
+            && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if url.len() > MAX_AVATAR_URL_LEN {
+        Err(format!("must be at most {MAX_AVATAR_URL_LEN} characters"))
+    } else if !valid_shape {
+        Err("must be an http or https URL".into())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avatar_urls_must_be_http_or_https() {
+        assert!(check_avatar_url("https://cdn.example.com/a.png").is_ok());
+        assert!(check_avatar_url("http://example.com").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x/y",
+            "https://",
+            "//example.com/a.png",
+            "https:///x",
+            "data:image/png;base64,AA",
+        ] {
+            assert!(check_avatar_url(bad).is_err(), "{bad}");
+        }
+        assert!(check_avatar_url(&format!("https://e.com/{}", "a".repeat(2048))).is_err());
+    }
+}
