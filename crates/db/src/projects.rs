@@ -122,9 +122,8 @@ pub async fn update_project(db: &Db, owner_id: Uuid, id: Uuid, change: &ProjectC
 
 /// Soft-deletes the owner's live project; false when there is none.
 pub async fn delete_project(db: &Db, owner_id: Uuid, id: Uuid) -> Result<bool> {
-    let done =
-        on_pool!(db, |pool| {
-            sqlx::query(
+    let done = on_pool!(db, |pool| {
+        sqlx::query(
         "UPDATE projects SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL"
     )
     .bind(id)
@@ -133,7 +132,7 @@ pub async fn delete_project(db: &Db, owner_id: Uuid, id: Uuid) -> Result<bool> {
     .execute(pool)
     .await?
     .rows_affected()
-        });
+    });
     Ok(done > 0)
 }
 
