@@ -77,7 +77,11 @@ async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role
 
 /// The active account behind the request's bearer token (own or external).
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser> {
-    let token = bearer_token(headers)?;
+    authenticate_token(state, bearer_token(headers)?).await
+}
+
+/// The active account behind an access token (own or external), from wherever it was sent.
+pub async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentUser> {
     let issuer = peek_issuer(token).ok_or_else(|| Error::InvalidToken("token is malformed".into()))?;
     let user = if issuer == state.tokens.issuer() {
         let (user_id, session_id) = state.tokens.verify(token).map_err(|why| Error::InvalidToken(why.into()))?;
