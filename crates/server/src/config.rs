@@ -3,6 +3,7 @@
 //! Nothing else in the service reads environment variables. Every problem names the
 //! variable at fault; secrets are wrapped in [`Secret`] so they never print.
 
+mod identity;
 mod parse;
 mod secret;
 
@@ -10,6 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
 pub use secret::{Secret, redact_url};
 
 use parse::Vars;
@@ -91,6 +93,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// `DOCS_ENABLED`: serve `/docs` and the OpenAPI documents.
     pub docs_enabled: bool,
+    /// External identity providers whose tokens are accepted (`SUPABASE_*`, `CLERK_*`, `OAUTH_*`).
+    pub identity: IdentityProviders,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -163,6 +167,7 @@ impl Config {
                 vars.parse("SHUTDOWN_TIMEOUT_SECONDS", "30", |v| parse::number(v, 0, 3600)).unwrap_or(30),
             ),
             docs_enabled: vars.parse("DOCS_ENABLED", "true", parse::boolean).unwrap_or(true),
+            identity: IdentityProviders::from_vars(&mut vars),
             environment: environment.unwrap_or(Environment::Development),
             database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
             redis_url: redis_url.flatten(),
@@ -214,7 +219,7 @@ impl Config {
             CorsOrigins::Any => "*".to_owned(),
             CorsOrigins::List(list) => list.join(","),
         };
-        vec![
+        let mut described = vec![
             ("PROJECT_NAME", self.project_name.clone()),
             ("ENVIRONMENT", self.environment.as_str().into()),
             ("HOST", self.host.to_string()),
@@ -232,7 +237,9 @@ impl Config {
             ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
             ("SHUTDOWN_TIMEOUT_SECONDS", self.shutdown_timeout.as_secs().to_string()),
             ("DOCS_ENABLED", self.docs_enabled.to_string()),
-        ]
+        ];
+        described.extend(self.identity.describe());
+        described
     }
 }
 
