@@ -4,6 +4,7 @@
 mod cli;
 mod docs;
 mod errors;
+mod external_tokens;
 mod health;
 mod http_layers;
 mod probes;
