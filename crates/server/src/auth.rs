@@ -2,6 +2,7 @@
 //! extractors and route-group guards that put the caller in each request.
 
 pub mod activity;
+pub mod external;
 pub mod guard;
 pub mod password;
 pub mod role;

@@ -4,6 +4,7 @@
 //! variable at fault; secrets are wrapped in [`Secret`] so they never print.
 
 mod accounts;
+mod identity;
 mod parse;
 mod secret;
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use accounts::{AccountSettings, MailSettings, SmtpSettings};
+pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
 pub use secret::{Secret, redact_url};
 
 use parse::Vars;
@@ -97,6 +99,8 @@ pub struct Config {
     pub accounts: AccountSettings,
     /// Email delivery.
     pub mail: MailSettings,
+    /// External identity providers whose tokens are accepted (`SUPABASE_*`, `CLERK_*`, `OAUTH_*`).
+    pub identity: IdentityProviders,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -173,6 +177,7 @@ impl Config {
                 vars.parse("SHUTDOWN_TIMEOUT_SECONDS", "30", |v| parse::number(v, 0, 3600)).unwrap_or(30),
             ),
             docs_enabled: vars.parse("DOCS_ENABLED", "true", parse::boolean).unwrap_or(true),
+            identity: IdentityProviders::from_vars(&mut vars),
             environment: environment.unwrap_or(Environment::Development),
             database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
             redis_url: redis_url.flatten(),
@@ -225,7 +230,7 @@ impl Config {
             CorsOrigins::Any => "*".to_owned(),
             CorsOrigins::List(list) => list.join(","),
         };
-        vec![
+        let mut described = vec![
             ("PROJECT_NAME", self.project_name.clone()),
             ("ENVIRONMENT", self.environment.as_str().into()),
             ("HOST", self.host.to_string()),
@@ -255,7 +260,9 @@ impl Config {
             ("SMTP_USER", smtp.and_then(|s| s.user.clone()).unwrap_or_default()),
             ("SMTP_PASSWORD", smtp.and_then(|s| s.password.as_ref()).map(Secret::to_string).unwrap_or_default()),
             ("SMTP_TLS", smtp.map(|s| s.tls.to_string()).unwrap_or_default()),
-        ]
+        ];
+        described.extend(self.identity.describe());
+        described
     }
 }
 

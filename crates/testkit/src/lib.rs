@@ -2,9 +2,10 @@
 //!
 //! Databases: SQLite in a temporary directory by default; PostgreSQL when
 //! `TEST_DATABASE_URL` is set (each test gets its own schema, dropped afterwards).
-//! `TEST_REDIS_URL` adds Redis.
+//! `TEST_REDIS_URL` adds Redis. [`idp::FakeIdp`] stands in for an external identity provider.
 
 mod client;
+pub mod idp;
 mod mail;
 
 use std::collections::HashMap;

@@ -5,6 +5,7 @@ mod accounts;
 mod cli;
 mod docs;
 mod errors;
+mod external_tokens;
 mod health;
 mod http_layers;
 mod probes;
