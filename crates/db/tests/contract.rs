@@ -42,7 +42,6 @@ async fn both_migration_sets_produce_the_same_tables_and_columns() {
     assert_eq!(sqlite_columns, postgres_columns);
 }
 
-
 #[tokio::test]
 async fn a_closed_pool_fails_its_ping() {
     let database = TestDatabase::create().await;
