@@ -12,13 +12,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::rate_limit::RateLimiter;
 use crate::redis_pool::RedisPool;
 use crate::router;
 use crate::state::AppState;
 
 /// The assembled application: its state and its layered router.
 pub struct App {
-    /// Shared state (database, Redis, configuration).
+    /// Shared state (database, Redis, rate limiter, configuration).
     pub state: AppState,
     /// The router, ready to serve.
     pub router: Router,
@@ -26,7 +27,7 @@ pub struct App {
 
 impl App {
     /// Opens the database (applying migrations unless `DATABASE_AUTO_MIGRATE=false`),
-    /// prepares Redis and builds the router.
+    /// prepares Redis and the rate limiter, and builds the router.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         App::build_with_routes(config, Router::new()).await
     }
@@ -43,7 +44,8 @@ impl App {
             .map(|url| RedisPool::new(url.expose()))
             .transpose()
             .context("REDIS_URL is not a valid Redis URL")?;
-        let state = AppState { config: Arc::new(config), db, redis };
+        let limiter = RateLimiter::new(&config.rate_limit, redis.clone(), &config.redis_key_prefix);
+        let state = AppState { config: Arc::new(config), db, redis, limiter };
         let router = router::build(state.clone(), extra);
         Ok(App { state, router })
     }

@@ -4,12 +4,14 @@
 //! variable at fault; secrets are wrapped in [`Secret`] so they never print.
 
 mod parse;
+mod rate_limit;
 mod secret;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use rate_limit::{Rate, RateLimitSettings};
 pub use secret::{Secret, redact_url};
 
 use parse::Vars;
@@ -75,6 +77,8 @@ pub struct Config {
     pub database_auto_migrate: bool,
     /// `REDIS_URL`: unset means in-process equivalents.
     pub redis_url: Option<Secret>,
+    /// `REDIS_KEY_PREFIX`: starts every key the service writes to Redis.
+    pub redis_key_prefix: String,
     /// `SECRET_KEY`: signs the service's own tokens.
     pub secret_key: Secret,
     /// `BACKEND_CORS_ORIGINS`.
@@ -91,6 +95,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// `DOCS_ENABLED`: serve `/docs` and the OpenAPI documents.
     pub docs_enabled: bool,
+    /// `RATE_LIMIT_*` and `TRUSTED_PROXIES`.
+    pub rate_limit: RateLimitSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -163,6 +169,8 @@ impl Config {
                 vars.parse("SHUTDOWN_TIMEOUT_SECONDS", "30", |v| parse::number(v, 0, 3600)).unwrap_or(30),
             ),
             docs_enabled: vars.parse("DOCS_ENABLED", "true", parse::boolean).unwrap_or(true),
+            redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "omnistack:"),
+            rate_limit: rate_limit::settings(&mut vars),
             environment: environment.unwrap_or(Environment::Development),
             database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
             redis_url: redis_url.flatten(),
@@ -214,7 +222,7 @@ impl Config {
             CorsOrigins::Any => "*".to_owned(),
             CorsOrigins::List(list) => list.join(","),
         };
-        vec![
+        let mut described = vec![
             ("PROJECT_NAME", self.project_name.clone()),
             ("ENVIRONMENT", self.environment.as_str().into()),
             ("HOST", self.host.to_string()),
@@ -224,6 +232,7 @@ impl Config {
             ("DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
             ("DATABASE_AUTO_MIGRATE", self.database_auto_migrate.to_string()),
             ("REDIS_URL", self.redis_url.as_ref().map(|u| redact_url(u.expose())).unwrap_or_default()),
+            ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
             ("SECRET_KEY", self.secret_key.to_string()),
             ("BACKEND_CORS_ORIGINS", cors),
             ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
@@ -232,7 +241,9 @@ impl Config {
             ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
             ("SHUTDOWN_TIMEOUT_SECONDS", self.shutdown_timeout.as_secs().to_string()),
             ("DOCS_ENABLED", self.docs_enabled.to_string()),
-        ]
+        ];
+        described.extend(self.rate_limit.describe());
+        described
     }
 }
 

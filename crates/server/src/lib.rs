@@ -10,6 +10,7 @@ pub mod docs;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod rate_limit;
 pub mod redis_pool;
 pub mod router;
 pub mod state;

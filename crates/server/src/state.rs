@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use omnistack_db::Db;
 
 use crate::config::Config;
+use crate::rate_limit::RateLimiter;
 use crate::redis_pool::RedisPool;
 
 /// The application state, cloned into every request (every field is a cheap handle).
@@ -17,4 +18,6 @@ pub struct AppState {
     pub db: Db,
     /// The Redis connection, when `REDIS_URL` is set.
     pub redis: Option<RedisPool>,
+    /// The rate limiter (in Redis when `REDIS_URL` is set, else in-process).
+    pub limiter: RateLimiter,
 }
