@@ -2,7 +2,8 @@
 //!
 //! Databases: SQLite in a temporary directory by default; PostgreSQL when
 //! `TEST_DATABASE_URL` is set (each test gets its own schema, dropped afterwards).
-//! `TEST_REDIS_URL` adds Redis.
+//! `TEST_REDIS_URL` adds Redis; each test writes under its own `REDIS_KEY_PREFIX` (unless it
+//! sets one), so tests sharing one Redis never see each other's keys.
 
 mod client;
 
@@ -67,6 +68,7 @@ impl TestAppBuilder {
             ("DATA_DIR".into(), database.data_dir().display().to_string()),
             ("BACKEND_CORS_ORIGINS".into(), "http://allowed.example".into()),
             ("SHUTDOWN_TIMEOUT_SECONDS".into(), "5".into()),
+            ("REDIS_KEY_PREFIX".into(), format!("omnistack-test-{}:", uuid::Uuid::new_v4().simple())),
         ]);
         if let Some(url) = redis_url() {
             vars.insert("REDIS_URL".into(), url);
