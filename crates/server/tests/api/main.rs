@@ -7,4 +7,5 @@ mod errors;
 mod health;
 mod http_layers;
 mod probes;
+mod rate_limit;
 mod shutdown;
