@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
+use crate::rate_limit::RateLimiter;
 use crate::redis_pool::RedisPool;
 use crate::router;
 use crate::state::AppState;
@@ -21,7 +22,7 @@ use crate::{accounts, mail};
 
 /// The assembled application: its state and its layered router.
 pub struct App {
-    /// Shared state (database, Redis, configuration).
+    /// Shared state (database, Redis, rate limiter, configuration).
     pub state: AppState,
     /// The router, ready to serve.
     pub router: Router,
@@ -29,7 +30,7 @@ pub struct App {
 
 impl App {
     /// Opens the database (applying migrations unless `DATABASE_AUTO_MIGRATE=false`),
-    /// prepares Redis and builds the router.
+    /// prepares Redis and the rate limiter, and builds the router.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         App::build_with_routes(config, Router::new()).await
     }
@@ -59,7 +60,8 @@ impl App {
         let mailer = mail::from_settings(&config.mail).context("email settings (EMAIL_FROM, SMTP_*)")?;
         let activity = ActivityTracker::default();
         activity.spawn_flusher(db.clone());
-        let state = AppState { config: Arc::new(config), db, redis, tokens, mailer, activity };
+        let limiter = RateLimiter::new(&config.rate_limit, redis.clone(), &config.redis_key_prefix);
+        let state = AppState { config: Arc::new(config), db, redis, tokens, mailer, activity, limiter };
         let router = router::build(state.clone(), extra);
         Ok(App { state, router })
     }

@@ -6,6 +6,7 @@
 mod accounts;
 mod identity;
 mod parse;
+mod rate_limit;
 mod secret;
 
 use std::net::IpAddr;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 pub use accounts::{AccountSettings, MailSettings, SmtpSettings};
 pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
+pub use rate_limit::{Rate, RateLimitSettings};
 pub use secret::{Secret, redact_url};
 
 use parse::Vars;
@@ -79,6 +81,8 @@ pub struct Config {
     pub database_auto_migrate: bool,
     /// `REDIS_URL`: unset means in-process equivalents.
     pub redis_url: Option<Secret>,
+    /// `REDIS_KEY_PREFIX`: starts every key the service writes to Redis.
+    pub redis_key_prefix: String,
     /// `SECRET_KEY`: signs the service's own tokens.
     pub secret_key: Secret,
     /// `BACKEND_CORS_ORIGINS`.
@@ -101,6 +105,8 @@ pub struct Config {
     pub mail: MailSettings,
     /// External identity providers whose tokens are accepted (`SUPABASE_*`, `CLERK_*`, `OAUTH_*`).
     pub identity: IdentityProviders,
+    /// `RATE_LIMIT_*` and `TRUSTED_PROXIES`.
+    pub rate_limit: RateLimitSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -178,6 +184,8 @@ impl Config {
             ),
             docs_enabled: vars.parse("DOCS_ENABLED", "true", parse::boolean).unwrap_or(true),
             identity: IdentityProviders::from_vars(&mut vars),
+            redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "omnistack:"),
+            rate_limit: rate_limit::settings(&mut vars),
             environment: environment.unwrap_or(Environment::Development),
             database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
             redis_url: redis_url.flatten(),
@@ -240,6 +248,7 @@ impl Config {
             ("DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
             ("DATABASE_AUTO_MIGRATE", self.database_auto_migrate.to_string()),
             ("REDIS_URL", self.redis_url.as_ref().map(|u| redact_url(u.expose())).unwrap_or_default()),
+            ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
             ("SECRET_KEY", self.secret_key.to_string()),
             ("BACKEND_CORS_ORIGINS", cors),
             ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
@@ -262,6 +271,7 @@ impl Config {
             ("SMTP_TLS", smtp.map(|s| s.tls.to_string()).unwrap_or_default()),
         ];
         described.extend(self.identity.describe());
+        described.extend(self.rate_limit.describe());
         described
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::http::request_id;
+use crate::rate_limit::RateDecision;
 
 /// One invalid input field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -61,6 +62,10 @@ pub enum Error {
     /// 422 `VALIDATION_ERROR`, with the invalid fields.
     #[error("request validation failed")]
     Validation(Vec<FieldError>),
+    /// 429 `RATE_LIMIT_EXCEEDED`, with `details.retry_after`, `Retry-After` and the
+    /// `X-RateLimit-*` headers.
+    #[error("too many requests; retry in {} s", .0.retry_after)]
+    RateLimited(RateDecision),
     /// 503 `SERVICE_UNAVAILABLE`: a dependency is down or a feature is not configured.
     #[error("{0}")]
     ServiceUnavailable(String),
@@ -89,6 +94,7 @@ impl Error {
             Error::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             Error::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
+            Error::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED"),
             Error::ServiceUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             Error::ExternalService(_) => (StatusCode::BAD_GATEWAY, "EXTERNAL_SERVICE_ERROR"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
@@ -114,6 +120,7 @@ impl IntoResponse for Error {
                 ("an internal error occurred".to_owned(), json!({}))
             }
             Error::Validation(fields) => (self.to_string(), json!({ "fields": fields })),
+            Error::RateLimited(decision) => (self.to_string(), json!({ "retry_after": decision.retry_after })),
             other => (other.to_string(), json!({})),
         };
         let mut response = error_response(status, code, &message, details);
@@ -124,6 +131,9 @@ impl IntoResponse for Error {
         };
         if let Some(challenge) = challenge {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        if let Error::RateLimited(decision) = &self {
+            decision.apply_headers(response.headers_mut());
         }
         response
     }

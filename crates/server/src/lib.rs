@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod mail;
 pub mod projects;
+pub mod rate_limit;
 pub mod redis_pool;
 pub mod router;
 pub mod state;

@@ -11,7 +11,7 @@
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |
 //! | `/docs`                       | browsable docs (Swagger UI)            |
 
-use axum::Router;
+use axum::{Extension, Router};
 
 use crate::error::Error;
 use crate::state::AppState;
@@ -27,7 +27,9 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
         router = router.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
     }
     let router = router.fallback(not_found);
-    http::apply_layers(router, &state.config).with_state(state)
+    // `rate_limit::by_ip` layers, added where route groups are built, find the limiter here.
+    let limiter = Extension(state.limiter.clone());
+    http::apply_layers(router, &state.config).layer(limiter).with_state(state)
 }
 
 async fn not_found() -> Error {

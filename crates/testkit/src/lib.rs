@@ -2,7 +2,9 @@
 //!
 //! Databases: SQLite in a temporary directory by default; PostgreSQL when
 //! `TEST_DATABASE_URL` is set (each test gets its own schema, dropped afterwards).
-//! `TEST_REDIS_URL` adds Redis. [`idp::FakeIdp`] stands in for an external identity provider.
+//! `TEST_REDIS_URL` adds Redis; each test writes under its own `REDIS_KEY_PREFIX` (unless it
+//! sets one), so tests sharing one Redis never see each other's keys. [`idp::FakeIdp`] stands in
+//! for an external identity provider.
 
 mod client;
 pub mod idp;
@@ -77,6 +79,7 @@ impl TestAppBuilder {
             ("SMTP_PORT".into(), mail.port.to_string()),
             ("SMTP_TLS".into(), "false".into()),
             ("EMAIL_FROM".into(), "OmniStack Test <test@omnistack.test>".into()),
+            ("REDIS_KEY_PREFIX".into(), format!("omnistack-test-{}:", uuid::Uuid::new_v4().simple())),
         ]);
         if let Some(url) = redis_url() {
             vars.insert("REDIS_URL".into(), url);

@@ -10,5 +10,6 @@ mod health;
 mod http_layers;
 mod probes;
 mod projects;
+mod rate_limit;
 mod shutdown;
 mod users;

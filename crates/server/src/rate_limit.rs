@@ -1,0 +1,218 @@
+//! Rate limiting: fixed windows per class and key, counted in Redis when `REDIS_URL` is set
+//! (shared by every instance) and in-process otherwise or whenever Redis fails.
+//!
+//! | class      | default    | keyed by                                      |
+//! |------------|------------|-----------------------------------------------|
+//! | `public`   | 60/minute  | client IP ([`by_ip`])                         |
+//! | `app`      | 120/minute | user (the caller passes its id)               |
+//! | `auth`     | 5/minute   | client IP ([`by_ip`]) and, separately, email  |
+//! | `ai`       | 10/minute  | user                                          |
+//! | `webhooks` | 1000/minute| client IP ([`by_ip`])                         |
+//!
+//! Route groups limited per IP take [`by_ip`] as a layer; services that limit by another key
+//! call [`RateLimiter::check`] and return [`Error::RateLimited`](crate::error::Error) when
+//! the decision is a denial. A bucket is one class and one key, whatever the path.
+
+mod client_ip;
+mod decision;
+mod in_process;
+mod middleware;
+mod redis_counter;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+pub use client_ip::{Cidr, client_ip};
+pub use decision::{LIMIT_HEADER, REMAINING_HEADER, RESET_HEADER, RateDecision};
+pub use in_process::MAX_ENTRIES;
+pub use middleware::{IpRateLimitLayer, LimitByIp, by_ip};
+
+use crate::config::{Rate, RateLimitSettings};
+use crate::redis_pool::RedisPool;
+use in_process::InProcessCounters;
+use redis_counter::RedisCounters;
+
+/// What kind of traffic a limit applies to; each class has its own rate and its own buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitClass {
+    /// Unauthenticated endpoints, per client IP.
+    Public,
+    /// Authenticated API calls, per user.
+    App,
+    /// Sign-in, sign-up and recovery, per client IP and per email.
+    Auth,
+    /// AI endpoints, per user.
+    Ai,
+    /// Incoming webhooks, per client IP.
+    Webhooks,
+}
+
+impl LimitClass {
+    /// Every class.
+    pub const ALL: [LimitClass; 5] =
+        [LimitClass::Public, LimitClass::App, LimitClass::Auth, LimitClass::Ai, LimitClass::Webhooks];
+
+    /// The class's name in variables (`RATE_LIMIT_PUBLIC`) and Redis keys (`rl:public:…`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitClass::Public => "public",
+            LimitClass::App => "app",
+            LimitClass::Auth => "auth",
+            LimitClass::Ai => "ai",
+            LimitClass::Webhooks => "webhooks",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for LimitClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One counted request: its number in the current window and the time until the window ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hit {
+    count: u64,
+    resets_in: Duration,
+}
+
+/// Keys longer than this are replaced by their SHA-256, so a caller-supplied key (an email
+/// from a request body) cannot make a counter large.
+const MAX_KEY_BYTES: usize = 128;
+
+/// The rate limiter: cheap to clone, shared by every request (`AppState::limiter`).
+#[derive(Clone)]
+pub struct RateLimiter {
+    inner: Arc<Limiter>,
+}
+
+struct Limiter {
+    settings: RateLimitSettings,
+    in_process: InProcessCounters,
+    redis: Option<RedisCounters>,
+}
+
+impl RateLimiter {
+    /// A limiter with `settings`, counting in Redis under `key_prefix` when `redis` is given,
+    /// otherwise in-process (at most [`MAX_ENTRIES`] keys).
+    pub fn new(settings: &RateLimitSettings, redis: Option<RedisPool>, key_prefix: &str) -> Self {
+        RateLimiter {
+            inner: Arc::new(Limiter {
+                settings: settings.clone(),
+                in_process: InProcessCounters::new(MAX_ENTRIES),
+                redis: redis.map(|pool| RedisCounters::new(pool, key_prefix)),
+            }),
+        }
+    }
+
+    /// Whether limiting is on (`RATE_LIMIT_ENABLED`).
+    pub fn enabled(&self) -> bool {
+        self.inner.settings.enabled
+    }
+
+    /// The networks whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub fn trusted_proxies(&self) -> &[Cidr] {
+        &self.inner.settings.trusted_proxies
+    }
+
+    /// The rate of `class`.
+    pub fn rate(&self, class: LimitClass) -> Rate {
+        self.inner.settings.rate(class)
+    }
+
+    /// Counts one request for `key` under `class` and says whether it may proceed. Never
+    /// fails: when Redis cannot answer, the request is counted in-process. When limiting is
+    /// off, every request is allowed with the full budget.
+    ///
+    /// Keys are opaque; pass them normalised (a lowercased email, a user id, an IP as
+    /// printed by [`client_ip`]) so that one caller always lands in one bucket.
+    pub async fn check(&self, class: LimitClass, key: &str) -> RateDecision {
+        let rate = self.rate(class);
+        let now = SystemTime::now();
+        if !self.enabled() {
+            let full = Hit { count: 0, resets_in: rate.window };
+            return RateDecision::from_hit(rate.limit, full, now);
+        }
+        let key = bucket_key(key);
+        let shared = match &self.inner.redis {
+            Some(redis) => redis.hit(class, &key, rate.window).await,
+            None => None,
+        };
+        let hit = shared.unwrap_or_else(|| self.inner.in_process.hit(class, &key, rate.window, Instant::now()));
+        RateDecision::from_hit(rate.limit, hit, now)
+    }
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("enabled", &self.enabled())
+            .field("backend", &if self.inner.redis.is_some() { "redis" } else { "in-process" })
+            .finish()
+    }
+}
+
+/// `key`, or `sha256:<hex>` of it when it is longer than [`MAX_KEY_BYTES`].
+fn bucket_key(key: &str) -> Cow<'_, str> {
+    if key.len() <= MAX_KEY_BYTES {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(settings: RateLimitSettings) -> RateLimiter {
+        RateLimiter::new(&settings, None, "test:")
+    }
+
+    #[tokio::test]
+    async fn denies_past_the_limit_and_counts_classes_apart() {
+        let limiter = limiter(RateLimitSettings { auth: Rate::per_minute(2), ..RateLimitSettings::default() });
+        let remaining: Vec<(bool, u32)> =
+            futures::future::join_all((0..3).map(|_| async { limiter.check(LimitClass::Auth, "a@example.com").await }))
+                .await
+                .into_iter()
+                .map(|d| (d.allowed, d.remaining))
+                .collect();
+        assert_eq!(remaining, [(true, 1), (true, 0), (false, 0)]);
+        let denied = limiter.check(LimitClass::Auth, "a@example.com").await;
+        assert!(!denied.allowed && (1..=60).contains(&denied.retry_after));
+        assert!(limiter.check(LimitClass::Auth, "b@example.com").await.allowed, "another key");
+        assert!(limiter.check(LimitClass::Public, "a@example.com").await.allowed, "another class");
+    }
+
+    #[tokio::test]
+    async fn disabled_allows_everything_with_the_full_budget() {
+        let limiter =
+            limiter(RateLimitSettings { enabled: false, public: Rate::per_minute(1), ..RateLimitSettings::default() });
+        for _ in 0..5 {
+            let decision = limiter.check(LimitClass::Public, "1.2.3.4").await;
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn long_keys_share_a_bucket_by_their_digest() {
+        let limiter = limiter(RateLimitSettings { auth: Rate::per_minute(1), ..RateLimitSettings::default() });
+        let long = format!("{}@example.com", "x".repeat(500));
+        assert!(limiter.check(LimitClass::Auth, &long).await.allowed);
+        assert!(!limiter.check(LimitClass::Auth, &long).await.allowed);
+        assert!(limiter.check(LimitClass::Auth, &format!("y{long}")).await.allowed);
+        assert_eq!(bucket_key("short"), "short");
+        assert_eq!(bucket_key(&long).len(), "sha256:".len() + 64);
+    }
+}
