@@ -198,8 +198,10 @@ pub async fn record_activity(db: &Db, id: Uuid, at: DateTime<Utc>, visit_starts_
     Ok(())
 }
 
-/// Deactivates an account and erases its personal data, sessions, pending tokens and external
-/// identities, in one transaction.
+/// Deactivates an account and erases its personal data, sessions and pending tokens, in one
+/// transaction. Links to external identities stay (they hold no personal data), so the
+/// provider's still-valid tokens keep landing on the deactivated account instead of
+/// provisioning a new one.
 pub async fn deactivate_and_erase(db: &Db, id: Uuid) -> Result<bool> {
     let now = time::now();
     let done = on_pool!(db, |pool| {
@@ -220,7 +222,6 @@ pub async fn deactivate_and_erase(db: &Db, id: Uuid) -> Result<bool> {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM action_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM user_identities WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         done
     });

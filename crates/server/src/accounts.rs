@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::auth::{Role, password, tokens};
 use crate::error::{Error, FieldError, Result};
 use crate::mail::{self, Email};
+use crate::rate_limit::LimitClass;
 use crate::state::AppState;
 
 /// How long a password-reset link stays valid.
@@ -57,6 +58,7 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
         problems.push(FieldError::new("full_name", format!("must be at most {MAX_NAME_LEN} characters")));
     }
     let (Some(email), true) = (email, problems.is_empty()) else { return Err(Error::Validation(problems)) };
+    limit_by_email(state, &email).await?;
 
     let hashed = password::hash(input.password).await?;
     let new = NewUser {
@@ -78,6 +80,7 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
 /// same time.
 pub async fn login(state: &AppState, email: &str, password: String, origin: &SessionOrigin<'_>) -> Result<SignedIn> {
     let email = email.trim().to_lowercase();
+    limit_by_email(state, &email).await?;
     let user = users::find_user_by_email(&state.db, &email).await?;
     let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
     if !password::verify(password, stored).await {
@@ -121,6 +124,7 @@ pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
 /// Sends a password-reset link when the account exists; answers the same either way.
 pub async fn forgot_password(state: &AppState, email: &str) -> Result<()> {
     let email = email.trim().to_lowercase();
+    limit_by_email(state, &email).await?;
     let Some(user) = users::find_user_by_email(&state.db, &email).await?.filter(|u| u.is_active) else {
         return Ok(());
     };
@@ -157,6 +161,13 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<()> {
         .await?
         .ok_or_else(|| Error::BadRequest("verification token is invalid, used or expired".into()))?;
     Ok(())
+}
+
+/// The `auth` class per email: guessing one account's password from many addresses is as
+/// limited as guessing from one.
+async fn limit_by_email(state: &AppState, email: &str) -> Result<()> {
+    let decision = state.limiter.check(LimitClass::Auth, &format!("email:{email}")).await;
+    if decision.allowed { Ok(()) } else { Err(Error::RateLimited(decision)) }
 }
 
 async fn start_session(state: &AppState, user: User, origin: &SessionOrigin<'_>) -> Result<SignedIn> {

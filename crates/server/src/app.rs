@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::auth::activity::ActivityTracker;
+use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
 use crate::rate_limit::RateLimiter;
@@ -57,11 +58,17 @@ impl App {
             &config.accounts.jwt_issuer,
             config.accounts.access_token_ttl,
         );
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .user_agent(concat!("omnistack/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the outbound HTTP client")?;
+        let external = ExternalVerifier::new(&config.identity, http);
         let mailer = mail::from_settings(&config.mail).context("email settings (EMAIL_FROM, SMTP_*)")?;
         let activity = ActivityTracker::default();
         activity.spawn_flusher(db.clone());
         let limiter = RateLimiter::new(&config.rate_limit, redis.clone(), &config.redis_key_prefix);
-        let state = AppState { config: Arc::new(config), db, redis, tokens, mailer, activity, limiter };
+        let state = AppState { config: Arc::new(config), db, redis, tokens, external, mailer, activity, limiter };
         let router = router::build(state.clone(), extra);
         Ok(App { state, router })
     }

@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use omnistack_db::Db;
 
 use crate::auth::activity::ActivityTracker;
+use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
 use crate::mail::Mailer;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub redis: Option<RedisPool>,
     /// Signs and checks the service's own access tokens.
     pub tokens: AccessTokens,
+    /// Verifies tokens of external identity providers (Supabase, Clerk, OIDC).
+    pub external: ExternalVerifier,
     /// Outgoing email.
     pub mailer: Arc<dyn Mailer>,
     /// Last-seen bookkeeping, written in batches.

@@ -1,9 +1,12 @@
 //! Accounts seen from the outside: the caller's own profile, external-provider accounts, and
 //! role management.
 
-use omnistack_db::users::{self, ProfileChange, User};
+use omnistack_db::DbError;
+use omnistack_db::identities;
+use omnistack_db::users::{self, NewUser, ProfileChange, User};
 
 use crate::accounts::MAX_NAME_LEN;
+use crate::auth::external::ExternalIdentity;
 use crate::auth::{CurrentUser, Role};
 use crate::error::{Error, FieldError, Result};
 use crate::state::AppState;
@@ -53,9 +56,68 @@ pub async fn delete_account(state: &AppState, caller: &CurrentUser) -> Result<()
     Ok(())
 }
 
-/// The account of a token from an external identity provider.
-pub async fn authenticate_external(_state: &AppState, _token: &str, _issuer: &str) -> Result<User> {
-    Err(Error::InvalidToken("token issuer is not accepted".into()))
+/// The account of a token from an external identity provider: provisioned on first sight
+/// (race-free), its profile re-synced from the claims when they change. A request whose
+/// claims match the stored account writes nothing.
+pub async fn authenticate_external(state: &AppState, token: &str, issuer: &str) -> Result<User> {
+    if !state.external.handles(issuer) {
+        return Err(Error::InvalidToken("token issuer is not accepted".into()));
+    }
+    let mut identity = state.external.verify(token).await?;
+    identity.email = identity.email.map(|email| email.to_lowercase());
+    let stored = identities::find_user_by_identity(&state.db, identity.provider, &identity.subject).await?;
+    let user = match stored {
+        Some(user) => user,
+        None => {
+            let new = NewUser {
+                email: identity.email.as_deref(),
+                full_name: identity.full_name.as_deref(),
+                avatar_url: identity.avatar_url.as_deref(),
+                role: identity.role.as_deref().unwrap_or(Role::User.as_str()),
+                email_verified: identity.email.is_some() && identity.email_verified,
+                hashed_password: None,
+            };
+            let user = identities::provision_user(&state.db, identity.provider, &identity.subject, &new).await?;
+            tracing::info!(user.id = %user.id, auth.provider = identity.provider, "external account provisioned");
+            return Ok(user);
+        }
+    };
+    if !user.is_active {
+        return Ok(user);
+    }
+    sync_external_profile(state, user, &identity).await
+}
+
+/// Applies claim values that differ from the stored account (a claim that is absent never
+/// clears a stored value; an email owned by another account is not taken).
+async fn sync_external_profile(state: &AppState, user: User, identity: &ExternalIdentity) -> Result<User> {
+    let changed = |claim: &Option<String>, stored: &Option<String>| claim.is_some() && claim != stored;
+    let mut change = ProfileChange::default();
+    if changed(&identity.full_name, &user.full_name) {
+        change.full_name = Some(identity.full_name.as_deref());
+    }
+    if changed(&identity.avatar_url, &user.avatar_url) {
+        change.avatar_url = Some(identity.avatar_url.as_deref());
+    }
+    if changed(&identity.email, &user.email) {
+        change.email = Some(identity.email.as_deref());
+    }
+    let mut user = user;
+    if change.full_name.is_some() || change.avatar_url.is_some() || change.email.is_some() {
+        let updated = match users::update_profile(&state.db, user.id, &change).await {
+            Err(DbError::Conflict(_)) => {
+                users::update_profile(&state.db, user.id, &ProfileChange { email: None, ..change }).await?
+            }
+            other => other?,
+        };
+        user = updated.unwrap_or(user);
+    }
+    if let Some(role) = identity.role.as_deref().filter(|role| *role != user.role) {
+        users::set_role(&state.db, user.id, role).await?;
+        tracing::info!(user.id = %user.id, role, "role synced from AUTH_ROLE_CLAIM");
+        user.role = role.to_owned();
+    }
+    Ok(user)
 }
 
 /// Sets the role of the account with this email (command line).

@@ -47,6 +47,7 @@ impl Modify for BearerAuth {
 /// authenticated, active account, enforced by the group's guard).
 pub fn route_groups(state: &AppState) -> OpenApiRouter<AppState> {
     let public = OpenApiRouter::new().merge(health::routes()).merge(auth::routes());
+    // Health probes are exempt from limiting inside `by_ip`; the docs are not in a group.
     let app = OpenApiRouter::new()
         .merge(users::routes())
         .merge(projects::routes())

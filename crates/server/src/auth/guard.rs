@@ -13,6 +13,7 @@ use omnistack_db::users::User;
 use super::Role;
 use super::tokens::peek_issuer;
 use crate::error::{Error, Result};
+use crate::rate_limit::LimitClass;
 use crate::state::AppState;
 
 /// The authenticated, active caller.
@@ -68,10 +69,16 @@ async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role
         return Err(Error::Authorization(format!("this requires the {minimum} role")));
     }
     let id = caller.user.id;
+    // Authenticated traffic is limited per account (the `app` class), whatever the path.
+    let decision = state.limiter.check(LimitClass::App, &id.to_string()).await;
+    if !decision.allowed {
+        return Err(Error::RateLimited(decision));
+    }
     state.activity.note(id);
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
     response.extensions_mut().insert(CallerId(id));
+    decision.apply_headers(response.headers_mut());
     Ok(response)
 }
 

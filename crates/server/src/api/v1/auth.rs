@@ -16,18 +16,24 @@ use super::users::UserResponse;
 use crate::accounts::{self, Registration, SignedIn};
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::Json;
+use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
 
-/// The auth routes.
+/// The auth routes. Those that take a password or an email are limited by the strict `auth`
+/// class (per client IP here, per email in the service); the token exchanges by `public`.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    let credentials = OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
+        .routes(routes!(forgot_password))
+        .route_layer(rate_limit::by_ip(LimitClass::Auth));
+    let tokens = OpenApiRouter::new()
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(forgot_password))
         .routes(routes!(reset_password))
         .routes(routes!(verify_email))
+        .route_layer(rate_limit::by_ip(LimitClass::Public));
+    credentials.merge(tokens)
 }
 
 /// A new account.
@@ -130,7 +136,7 @@ pub async fn register(
     headers: HeaderMap,
     Json(body): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>)> {
-    let ip = peer.ip().to_string();
+    let ip = rate_limit::client_ip(peer, &headers, state.limiter.trusted_proxies()).to_string();
     let input = Registration { email: body.email, password: body.password, full_name: body.full_name };
     let signed_in = accounts::register(&state, input, &origin(&headers, &ip)).await?;
     Ok((StatusCode::CREATED, Json(signed_in.into())))
@@ -150,7 +156,7 @@ pub async fn login(
     headers: HeaderMap,
     Json(body): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>> {
-    let ip = peer.ip().to_string();
+    let ip = rate_limit::client_ip(peer, &headers, state.limiter.trusted_proxies()).to_string();
     let signed_in = accounts::login(&state, &body.email, body.password, &origin(&headers, &ip)).await?;
     Ok(Json(signed_in.into()))
 }

@@ -69,11 +69,12 @@ impl From<jsonwebtoken::errors::Error> for AuthFailure {
 }
 
 impl From<AuthFailure> for crate::error::Error {
-    /// 503 when the provider is unreachable, 401 otherwise.
+    /// 503 when the provider is unreachable, 401 with a `Bearer error="invalid_token"`
+    /// challenge otherwise.
     fn from(failure: AuthFailure) -> Self {
         match failure {
             AuthFailure::ProviderUnavailable => crate::error::Error::ServiceUnavailable(failure.to_string()),
-            other => crate::error::Error::Authentication(other.to_string()),
+            other => crate::error::Error::InvalidToken(other.to_string()),
         }
     }
 }
