@@ -134,3 +134,28 @@ mod tcp {
         Ok(response)
     }
 }
+
+#[test]
+fn users_create_and_set_role_bootstrap_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = run(
+        dir.path(),
+        &["users", "create", "--email", "Boss@Example.com", "--password", "bootstrap-pass", "--role", "super_admin"],
+        &[],
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("created boss@example.com"));
+
+    let again =
+        run(dir.path(), &["users", "create", "--email", "boss@example.com", "--password", "bootstrap-pass"], &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let demoted = run(dir.path(), &["users", "set-role", "--email", "boss@example.com", "--role", "admin"], &[]);
+    assert!(String::from_utf8_lossy(&demoted.stdout).contains("with role admin"));
+
+    let bad_role = run(dir.path(), &["users", "set-role", "--email", "boss@example.com", "--role", "root"], &[]);
+    assert_eq!(bad_role.status.code(), Some(2), "clap rejects an unknown role");
+    let short = run(dir.path(), &["users", "create", "--email", "x@example.com", "--password", "short"], &[]);
+    assert!(String::from_utf8_lossy(&short.stderr).contains("password: must be 8 to 128 characters"));
+}
