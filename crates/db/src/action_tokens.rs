@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Db, Result, on_pool, time};
+use crate::{Db, Result, time, traced_pool};
 
 /// What a token allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,42 +31,41 @@ pub async fn create_action_token(
     token_hash: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
-    on_pool!(db, |pool| sqlx::query(
-        "INSERT INTO action_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
-    )
-    .bind(token_hash)
-    .bind(user_id)
-    .bind(purpose.as_str())
-    .bind(time::now())
-    .bind(expires_at)
-    .execute(pool)
-    .await?
-    .rows_affected());
+    const SQL: &str =
+        "INSERT INTO action_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+    traced_pool!(db, "INSERT", "action_tokens", SQL, |pool| sqlx::query(SQL)
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .bind(time::now())
+        .bind(expires_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
     Ok(())
 }
+
+/// Uses a live token of this purpose; returns its account.
+const CONSUME: &str = "UPDATE action_tokens SET used_at = $3
+     WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
+     RETURNING user_id";
 
 /// Confirms the email of the token's account and uses the token, atomically; returns the
 /// account id, or `None` when the token is unknown, used or expired.
 pub async fn verify_email(db: &Db, token_hash: &str) -> Result<Option<Uuid>> {
+    const VERIFY: &str = "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1 AND is_active";
     let now = time::now();
-    let user = on_pool!(db, |pool| {
+    let statements = [CONSUME, VERIFY].join(";\n");
+    let user = traced_pool!(db, "UPDATE", "action_tokens", &statements, |pool| {
         let mut tx = pool.begin().await?;
-        let user: Option<(Uuid,)> = sqlx::query_as(
-            "UPDATE action_tokens SET used_at = $3
-             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
-             RETURNING user_id",
-        )
-        .bind(token_hash)
-        .bind(Purpose::VerifyEmail.as_str())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let user: Option<(Uuid,)> = sqlx::query_as(CONSUME)
+            .bind(token_hash)
+            .bind(Purpose::VerifyEmail.as_str())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some((id,)) = user {
-            sqlx::query("UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1 AND is_active")
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(VERIFY).bind(id).bind(now).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         user.map(|(id,)| id)
@@ -77,31 +76,21 @@ pub async fn verify_email(db: &Db, token_hash: &str) -> Result<Option<Uuid>> {
 /// Sets a new password hash for the token's account, uses the token and revokes every session
 /// of the account, atomically; returns the account id, or `None` for a bad token.
 pub async fn reset_password(db: &Db, token_hash: &str, new_password_hash: &str) -> Result<Option<Uuid>> {
+    const SET_PASSWORD: &str = "UPDATE users SET hashed_password = $2, updated_at = $3 WHERE id = $1 AND is_active";
+    const REVOKE: &str = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
     let now = time::now();
-    let user = on_pool!(db, |pool| {
+    let statements = [CONSUME, SET_PASSWORD, REVOKE].join(";\n");
+    let user = traced_pool!(db, "UPDATE", "action_tokens", &statements, |pool| {
         let mut tx = pool.begin().await?;
-        let user: Option<(Uuid,)> = sqlx::query_as(
-            "UPDATE action_tokens SET used_at = $3
-             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
-             RETURNING user_id",
-        )
-        .bind(token_hash)
-        .bind(Purpose::ResetPassword.as_str())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let user: Option<(Uuid,)> = sqlx::query_as(CONSUME)
+            .bind(token_hash)
+            .bind(Purpose::ResetPassword.as_str())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some((id,)) = user {
-            sqlx::query("UPDATE users SET hashed_password = $2, updated_at = $3 WHERE id = $1 AND is_active")
-                .bind(id)
-                .bind(new_password_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(SET_PASSWORD).bind(id).bind(new_password_hash).bind(now).execute(&mut *tx).await?;
+            sqlx::query(REVOKE).bind(id).bind(now).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         user.map(|(id,)| id)

@@ -151,6 +151,14 @@ impl Db {
         })
     }
 
+    /// How long it takes to get a connection from the pool right now (the connection is
+    /// returned at once).
+    pub async fn acquire_probe(&self) -> Result<std::time::Duration> {
+        let started = std::time::Instant::now();
+        crate::on_pool!(self, |pool| drop(pool.acquire().await?));
+        Ok(started.elapsed())
+    }
+
     /// Whether [`Db::close`] was called.
     pub fn is_closed(&self) -> bool {
         crate::on_pool!(self, |pool| pool.is_closed())

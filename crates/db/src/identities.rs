@@ -3,21 +3,20 @@
 use uuid::Uuid;
 
 use crate::users::{self, NewUser, User};
-use crate::{Db, DbError, Result, on_pool, time};
+use crate::{Db, DbError, Result, time, traced_pool};
 
 /// The account linked to `provider` + `subject`: one read.
 pub async fn find_user_by_identity(db: &Db, provider: &str, subject: &str) -> Result<Option<User>> {
-    let user = on_pool!(db, |pool| sqlx::query_as::<_, User>(
-        "SELECT u.id, u.email, u.hashed_password, u.full_name, u.avatar_url, u.role, u.is_active, u.email_verified,
-                u.subscription_plan, u.subscription_status, u.last_login_at, u.login_count, u.deactivated_at,
-                u.created_at, u.updated_at
+    const SQL: &str = "SELECT u.id, u.email, u.hashed_password, u.full_name, u.avatar_url, u.role, u.is_active,
+                u.email_verified, u.subscription_plan, u.subscription_status, u.last_login_at, u.login_count,
+                u.deactivated_at, u.created_at, u.updated_at
          FROM users u JOIN user_identities i ON i.user_id = u.id
-         WHERE i.provider = $1 AND i.subject = $2"
-    )
-    .bind(provider)
-    .bind(subject)
-    .fetch_optional(pool)
-    .await?);
+         WHERE i.provider = $1 AND i.subject = $2";
+    let user = traced_pool!(db, "SELECT", "user_identities", SQL, |pool| sqlx::query_as::<_, User>(SQL)
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(pool)
+        .await?);
     Ok(user)
 }
 
@@ -50,38 +49,31 @@ pub async fn provision_user(db: &Db, provider: &str, subject: &str, new: &NewUse
 }
 
 async fn try_provision(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>) -> Result<Option<User>> {
+    const USER: &str = "INSERT INTO users (id, email, full_name, avatar_url, role, email_verified, created_at,
+                            updated_at, last_login_at, login_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, 1)
+         RETURNING id, email, hashed_password, full_name, avatar_url, role, is_active, email_verified,
+                   subscription_plan, subscription_status, last_login_at, login_count, deactivated_at,
+                   created_at, updated_at";
+    const LINK: &str = "INSERT INTO user_identities (provider, subject, user_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (provider, subject) DO NOTHING";
     let now = time::now();
     let id = Uuid::now_v7();
-    let user = on_pool!(db, |pool| {
+    let statements = [USER, LINK].join(";\n");
+    let user = traced_pool!(db, "INSERT", "user_identities", &statements, |pool| {
         let mut tx = pool.begin().await?;
-        let user = sqlx::query_as::<_, User>(
-            "INSERT INTO users (id, email, full_name, avatar_url, role, email_verified, created_at, updated_at,
-                                last_login_at, login_count)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, 1)
-             RETURNING id, email, hashed_password, full_name, avatar_url, role, is_active, email_verified,
-                       subscription_plan, subscription_status, last_login_at, login_count, deactivated_at,
-                       created_at, updated_at",
-        )
-        .bind(id)
-        .bind(new.email)
-        .bind(new.full_name)
-        .bind(new.avatar_url)
-        .bind(new.role)
-        .bind(new.email_verified)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let linked = sqlx::query(
-            "INSERT INTO user_identities (provider, subject, user_id, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (provider, subject) DO NOTHING",
-        )
-        .bind(provider)
-        .bind(subject)
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let user = sqlx::query_as::<_, User>(USER)
+            .bind(id)
+            .bind(new.email)
+            .bind(new.full_name)
+            .bind(new.avatar_url)
+            .bind(new.role)
+            .bind(new.email_verified)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        let linked =
+            sqlx::query(LINK).bind(provider).bind(subject).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
         if linked == 1 {
             tx.commit().await?;
             Some(user)

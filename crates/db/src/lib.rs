@@ -8,6 +8,8 @@ mod connect;
 pub mod dialect;
 mod error;
 pub mod identities;
+#[doc(hidden)]
+pub mod observe;
 pub mod projects;
 pub mod sessions;
 pub mod testing;
@@ -16,6 +18,17 @@ pub mod users;
 
 pub use connect::{Db, DbOptions, Engine, PoolStats};
 pub use error::{DbError, Result};
+
+/// Runs one query body on whichever pool `$db` holds, inside a database span (see
+/// `observe`): `traced_pool!(db, "SELECT", "users", SQL, |pool| body)`. Evaluates to the body's
+/// value; errors propagate with `?`.
+#[macro_export]
+macro_rules! traced_pool {
+    ($db:expr, $operation:literal, $table:literal, $statement:expr, |$pool:ident| $body:expr) => {
+        $crate::observe::traced($db, $operation, $table, $statement, async { Ok($crate::on_pool!($db, |$pool| $body)) })
+            .await?
+    };
+}
 
 /// Runs one query body on whichever pool `$db` holds.
 ///

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Db, Result, on_pool, time};
+use crate::{Db, Result, time, traced_pool};
 
 /// A row of `projects`.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -42,24 +42,28 @@ pub async fn insert_project(db: &Db, owner_id: Uuid, name: &str, description: Op
         "INSERT INTO projects (id, owner_id, name, description, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
     );
-    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(sql))
-        .bind(Uuid::now_v7())
-        .bind(owner_id)
-        .bind(name)
-        .bind(description)
-        .bind(now)
-        .fetch_one(pool)
-        .await?))
+    Ok(traced_pool!(db, "INSERT", "projects", &sql, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(
+        sql.as_str()
+    ))
+    .bind(Uuid::now_v7())
+    .bind(owner_id)
+    .bind(name)
+    .bind(description)
+    .bind(now)
+    .fetch_one(pool)
+    .await?))
 }
 
 /// The owner's live project with this id.
 pub async fn find_project(db: &Db, owner_id: Uuid, id: Uuid) -> Result<Option<Project>> {
     let sql = format!("SELECT {COLUMNS} FROM projects WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL");
-    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(owner_id)
-        .fetch_optional(pool)
-        .await?))
+    Ok(traced_pool!(db, "SELECT", "projects", &sql, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(
+        sql.as_str()
+    ))
+    .bind(id)
+    .bind(owner_id)
+    .fetch_optional(pool)
+    .await?))
 }
 
 /// The owner's live projects, newest first, optionally filtered by a case-insensitive
@@ -77,8 +81,9 @@ pub async fn list_projects(
     let list =
         format!("SELECT {COLUMNS} FROM projects WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4");
     let count = format!("SELECT COUNT(*) FROM projects WHERE {filter}");
-    let (items, total) = on_pool!(db, |pool| {
-        let items = sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(list))
+    let statements = format!("{list};\n{count}");
+    let (items, total) = traced_pool!(db, "SELECT", "projects", &statements, |pool| {
+        let items = sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(list.as_str()))
             .bind(owner_id)
             .bind(pattern.as_deref())
             .bind(limit)
@@ -109,30 +114,30 @@ pub async fn update_project(db: &Db, owner_id: Uuid, id: Uuid, change: &ProjectC
                 updated_at = $6
          WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
     );
-    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(owner_id)
-        .bind(change.name)
-        .bind(change.description.is_some())
-        .bind(change.description.flatten())
-        .bind(time::now())
-        .fetch_optional(pool)
-        .await?))
+    Ok(traced_pool!(db, "UPDATE", "projects", &sql, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(
+        sql.as_str()
+    ))
+    .bind(id)
+    .bind(owner_id)
+    .bind(change.name)
+    .bind(change.description.is_some())
+    .bind(change.description.flatten())
+    .bind(time::now())
+    .fetch_optional(pool)
+    .await?))
 }
 
 /// Soft-deletes the owner's live project; false when there is none.
 pub async fn delete_project(db: &Db, owner_id: Uuid, id: Uuid) -> Result<bool> {
-    let done = on_pool!(db, |pool| {
-        sqlx::query(
-        "UPDATE projects SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL"
-    )
-    .bind(id)
-    .bind(owner_id)
-    .bind(time::now())
-    .execute(pool)
-    .await?
-    .rows_affected()
-    });
+    const SQL: &str =
+        "UPDATE projects SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL";
+    let done = traced_pool!(db, "UPDATE", "projects", SQL, |pool| sqlx::query(SQL)
+        .bind(id)
+        .bind(owner_id)
+        .bind(time::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
     Ok(done > 0)
 }
 

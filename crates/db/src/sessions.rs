@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Db, Result, on_pool, time};
+use crate::{Db, Result, time, traced_pool};
 
 /// Where a sign-in came from (kept for the user's session list and for audits).
 #[derive(Clone, Debug, Default)]
@@ -25,31 +25,25 @@ pub async fn create_session(
     expires_at: DateTime<Utc>,
     origin: &SessionOrigin<'_>,
 ) -> Result<Uuid> {
+    const SESSION: &str = "INSERT INTO sessions (id, user_id, created_at, expires_at, user_agent, ip_address)
+         VALUES ($1, $2, $3, $4, $5, $6)";
+    const TOKEN: &str =
+        "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
     let id = Uuid::now_v7();
     let now = time::now();
-    on_pool!(db, |pool| {
+    let statements = [SESSION, TOKEN].join(";\n");
+    traced_pool!(db, "INSERT", "sessions", &statements, |pool| {
         let mut tx = pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, expires_at, user_agent, ip_address)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(origin.user_agent)
-        .bind(origin.ip_address)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(refresh_hash)
-        .bind(id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(SESSION)
+            .bind(id)
+            .bind(user_id)
+            .bind(now)
+            .bind(expires_at)
+            .bind(origin.user_agent)
+            .bind(origin.ip_address)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(TOKEN).bind(refresh_hash).bind(id).bind(now).bind(expires_at).execute(&mut *tx).await?;
         tx.commit().await?;
     });
     Ok(id)
@@ -73,20 +67,21 @@ pub enum Rotation {
 
 /// Uses `old_hash` once and stores `new_hash` as its successor, atomically.
 pub async fn rotate_refresh_token(db: &Db, old_hash: &str, new_hash: &str) -> Result<Rotation> {
+    const CLAIM: &str = "UPDATE refresh_tokens SET used_at = $2
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+         RETURNING session_id, (SELECT user_id FROM sessions WHERE sessions.id = refresh_tokens.session_id), expires_at";
+    const LIVE: &str = "SELECT id FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2";
+    const SUCCESSOR: &str =
+        "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+    const REVOKE_FAMILY: &str = "UPDATE sessions SET revoked_at = $2
+         WHERE revoked_at IS NULL
+           AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)";
     let now = time::now();
-    let outcome = on_pool!(db, |pool| {
+    let statements = [CLAIM, LIVE, SUCCESSOR, REVOKE_FAMILY].join(";\n");
+    let outcome = traced_pool!(db, "UPDATE", "refresh_tokens", &statements, |pool| {
         let mut tx = pool.begin().await?;
-        let claimed: Option<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET used_at = $2
-             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
-             RETURNING session_id,
-                       (SELECT user_id FROM sessions WHERE sessions.id = refresh_tokens.session_id),
-                       expires_at",
-        )
-        .bind(old_hash)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let claimed: Option<(Uuid, Uuid, DateTime<Utc>)> =
+            sqlx::query_as(CLAIM).bind(old_hash).bind(now).fetch_optional(&mut *tx).await?;
         match claimed {
             Some((session_id, user_id, expires_at)) => {
                 let live: Option<(Uuid,)> =
@@ -99,31 +94,20 @@ pub async fn rotate_refresh_token(db: &Db, old_hash: &str, new_hash: &str) -> Re
                     tx.rollback().await?;
                     Rotation::Invalid
                 } else {
-                    sqlx::query(
-                        "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(new_hash)
-                    .bind(session_id)
-                    .bind(now)
-                    .bind(expires_at)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(SUCCESSOR)
+                        .bind(new_hash)
+                        .bind(session_id)
+                        .bind(now)
+                        .bind(expires_at)
+                        .execute(&mut *tx)
+                        .await?;
                     tx.commit().await?;
                     Rotation::Rotated { user_id, session_id }
                 }
             }
             None => {
-                let revoked = sqlx::query(
-                    "UPDATE sessions SET revoked_at = $2
-                     WHERE revoked_at IS NULL
-                       AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)",
-                )
-                .bind(old_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                let revoked =
+                    sqlx::query(REVOKE_FAMILY).bind(old_hash).bind(now).execute(&mut *tx).await?.rows_affected();
                 tx.commit().await?;
                 if revoked > 0 { Rotation::Reused } else { Rotation::Invalid }
             }
@@ -134,27 +118,25 @@ pub async fn rotate_refresh_token(db: &Db, old_hash: &str, new_hash: &str) -> Re
 
 /// Revokes the session a refresh token belongs to; false when the token is unknown.
 pub async fn revoke_session_by_token(db: &Db, refresh_hash: &str) -> Result<bool> {
-    let done = on_pool!(db, |pool| sqlx::query(
-        "UPDATE sessions SET revoked_at = $2
-         WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)"
-    )
-    .bind(refresh_hash)
-    .bind(time::now())
-    .execute(pool)
-    .await?
-    .rows_affected());
+    const SQL: &str = "UPDATE sessions SET revoked_at = $2
+         WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)";
+    let done = traced_pool!(db, "UPDATE", "sessions", SQL, |pool| sqlx::query(SQL)
+        .bind(refresh_hash)
+        .bind(time::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
     Ok(done > 0)
 }
 
 /// Revokes every session of an account.
 pub async fn revoke_all_sessions(db: &Db, user_id: Uuid) -> Result<u64> {
-    let done = on_pool!(db, |pool| sqlx::query(
-        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
-    )
-    .bind(user_id)
-    .bind(time::now())
-    .execute(pool)
-    .await?
-    .rows_affected());
+    const SQL: &str = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+    let done = traced_pool!(db, "UPDATE", "sessions", SQL, |pool| sqlx::query(SQL)
+        .bind(user_id)
+        .bind(time::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
     Ok(done)
 }

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Db, Result, on_pool, time};
+use crate::observe::traced;
+use crate::{Db, Result, on_pool, time, traced_pool};
 
 /// A row of `users`.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -67,8 +68,8 @@ pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User> {
         "INSERT INTO users (id, email, hashed_password, full_name, avatar_url, role, email_verified, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {COLUMNS}"
     );
-    let user = on_pool!(db, |pool| {
-        sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
+    traced(db, "INSERT", "users", &sql, async {
+        Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(Uuid::now_v7())
             .bind(new.email)
             .bind(new.hashed_password)
@@ -78,21 +79,27 @@ pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User> {
             .bind(new.email_verified)
             .bind(now)
             .fetch_one(pool)
-            .await?
-    });
-    Ok(user)
+            .await?))
+    })
+    .await
 }
 
 /// The account with this id.
 pub async fn find_user(db: &Db, id: Uuid) -> Result<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?))
+    traced(db, "SELECT", "users", &sql, async {
+        Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?))
+    })
+    .await
 }
 
 /// The account with this (normalised) email.
 pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
-    Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
+    Ok(traced_pool!(db, "SELECT", "users", &sql, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(email)
         .fetch_optional(pool)
         .await?))
@@ -112,11 +119,14 @@ pub async fn find_user_with_session(db: &Db, id: Uuid, session_id: Uuid) -> Resu
         user: User,
         live_sessions: i64,
     }
-    let row = on_pool!(db, |pool| sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(session_id)
-        .fetch_optional(pool)
-        .await?);
+    let row = traced(db, "SELECT", "users", &sql, async {
+        Ok(on_pool!(db, |pool| sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(id)
+            .bind(session_id)
+            .fetch_optional(pool)
+            .await?))
+    })
+    .await?;
     Ok(row.map(|r| (r.user, r.live_sessions > 0)))
 }
 
@@ -141,60 +151,65 @@ pub async fn update_profile(db: &Db, id: Uuid, change: &ProfileChange<'_>) -> Re
             updated_at = $8
          WHERE id = $1 RETURNING {COLUMNS}"
     );
-    let user = on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(change.full_name.is_some())
-        .bind(change.full_name.flatten())
-        .bind(change.avatar_url.is_some())
-        .bind(change.avatar_url.flatten())
-        .bind(change.email.is_some())
-        .bind(change.email.flatten())
-        .bind(time::now())
-        .fetch_optional(pool)
-        .await?);
-    Ok(user)
+    traced(db, "UPDATE", "users", &sql, async {
+        Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(id)
+            .bind(change.full_name.is_some())
+            .bind(change.full_name.flatten())
+            .bind(change.avatar_url.is_some())
+            .bind(change.avatar_url.flatten())
+            .bind(change.email.is_some())
+            .bind(change.email.flatten())
+            .bind(time::now())
+            .fetch_optional(pool)
+            .await?))
+    })
+    .await
 }
 
 /// Sets an account's role; false when there is no such account.
 pub async fn set_role(db: &Db, id: Uuid, role: &str) -> Result<bool> {
-    let done = on_pool!(db, |pool| sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(role)
-        .bind(time::now())
-        .execute(pool)
-        .await?
-        .rows_affected());
+    const SQL: &str = "UPDATE users SET role = $2, updated_at = $3 WHERE id = $1";
+    let done = traced(db, "UPDATE", "users", SQL, async {
+        Ok(on_pool!(db, |pool| sqlx::query(SQL)
+            .bind(id)
+            .bind(role)
+            .bind(time::now())
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    })
+    .await?;
     Ok(done > 0)
 }
 
 /// Records a password sign-in.
 pub async fn record_login(db: &Db, id: Uuid, at: DateTime<Utc>) -> Result<()> {
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE users SET last_login_at = $2, login_count = login_count + 1 WHERE id = $1"
-    )
-    .bind(id)
-    .bind(at)
-    .execute(pool)
-    .await?
-    .rows_affected());
+    const SQL: &str = "UPDATE users SET last_login_at = $2, login_count = login_count + 1 WHERE id = $1";
+    traced(db, "UPDATE", "users", SQL, async {
+        Ok(on_pool!(db, |pool| sqlx::query(SQL).bind(id).bind(at).execute(pool).await?.rows_affected()))
+    })
+    .await?;
     Ok(())
 }
 
 /// Records activity seen at `at`; it counts as a new sign-in when the previous one is older
 /// than `visit_starts_before`.
 pub async fn record_activity(db: &Db, id: Uuid, at: DateTime<Utc>, visit_starts_before: DateTime<Utc>) -> Result<()> {
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE users SET
+    const SQL: &str = "UPDATE users SET
             login_count = login_count + CASE WHEN last_login_at IS NULL OR last_login_at < $3 THEN 1 ELSE 0 END,
             last_login_at = $2
-         WHERE id = $1 AND (last_login_at IS NULL OR last_login_at < $2)"
-    )
-    .bind(id)
-    .bind(at)
-    .bind(visit_starts_before)
-    .execute(pool)
-    .await?
-    .rows_affected());
+         WHERE id = $1 AND (last_login_at IS NULL OR last_login_at < $2)";
+    traced(db, "UPDATE", "users", SQL, async {
+        Ok(on_pool!(db, |pool| sqlx::query(SQL)
+            .bind(id)
+            .bind(at)
+            .bind(visit_starts_before)
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    })
+    .await?;
     Ok(())
 }
 
@@ -203,27 +218,42 @@ pub async fn record_activity(db: &Db, id: Uuid, at: DateTime<Utc>, visit_starts_
 /// provider's still-valid tokens keep landing on the deactivated account instead of
 /// provisioning a new one.
 pub async fn deactivate_and_erase(db: &Db, id: Uuid) -> Result<bool> {
+    const DEACTIVATE: &str = "UPDATE users SET is_active = FALSE, email = NULL, hashed_password = NULL,
+            full_name = NULL, avatar_url = NULL, email_verified = FALSE, deactivated_at = $2, updated_at = $2
+         WHERE id = $1";
+    const REVOKE: &str = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+    const FORGET_TOKENS: &str = "DELETE FROM action_tokens WHERE user_id = $1";
     let now = time::now();
-    let done = on_pool!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE users SET is_active = FALSE, email = NULL, hashed_password = NULL, full_name = NULL,
-                    avatar_url = NULL, email_verified = FALSE, deactivated_at = $2, updated_at = $2
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM action_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        done
-    });
+    let statements = [DEACTIVATE, REVOKE, FORGET_TOKENS].join(";\n");
+    let done = traced(db, "UPDATE", "users", &statements, async {
+        Ok(on_pool!(db, |pool| {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(DEACTIVATE).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(REVOKE).bind(id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(FORGET_TOKENS).bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            done
+        }))
+    })
+    .await?;
     Ok(done > 0)
+}
+
+/// Account counts for metrics: `(active, deactivated)`.
+pub async fn count_by_status(db: &Db) -> Result<(i64, i64)> {
+    const SQL: &str = "SELECT COALESCE(SUM(CASE WHEN is_active THEN 1 ELSE 0 END), 0),
+                              COALESCE(SUM(CASE WHEN is_active THEN 0 ELSE 1 END), 0)
+                       FROM users";
+    Ok(traced_pool!(db, "SELECT", "users", SQL, |pool| sqlx::query_as::<_, (i64, i64)>(SQL).fetch_one(pool).await?))
+}
+
+/// Distinct active accounts signed in or seen since `since` (activity is written in batches,
+/// so the figure trails by at most a minute).
+pub async fn count_seen_since(db: &Db, since: DateTime<Utc>) -> Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM users WHERE is_active AND last_login_at >= $1";
+    Ok(traced_pool!(db, "SELECT", "users", SQL, |pool| sqlx::query_as::<_, (i64,)>(SQL)
+        .bind(since)
+        .fetch_one(pool)
+        .await?
+        .0))
 }

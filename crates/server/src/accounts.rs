@@ -73,6 +73,7 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
         other => other.into(),
     })?;
     send_verification(state, &user).await?;
+    metrics::counter!("omnistack_signups_total", "provider" => "password").increment(1);
     start_session(state, user, origin).await
 }
 
@@ -84,6 +85,8 @@ pub async fn login(state: &AppState, email: &str, password: String, origin: &Ses
     let user = users::find_user_by_email(&state.db, &email).await?;
     let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
     if !password::verify(password, stored).await {
+        metrics::counter!("omnistack_auth_failures_total", "reason" => "invalid_credentials", "provider" => "password")
+            .increment(1);
         return Err(Error::Authentication("incorrect email or password".into()));
     }
     let Some(user) = user else { return Err(Error::Authentication("incorrect email or password".into())) };
@@ -91,6 +94,7 @@ pub async fn login(state: &AppState, email: &str, password: String, origin: &Ses
         return Err(Error::Authorization("this account is deactivated".into()));
     }
     users::record_login(&state.db, user.id, omnistack_db::time::now()).await?;
+    metrics::counter!("omnistack_logins_total", "provider" => "password").increment(1);
     start_session(state, user, origin).await
 }
 

@@ -19,7 +19,7 @@ use crate::rate_limit::RateLimiter;
 use crate::redis_pool::RedisPool;
 use crate::router;
 use crate::state::AppState;
-use crate::{accounts, mail};
+use crate::{accounts, mail, telemetry};
 
 /// The assembled application: its state and its layered router.
 pub struct App {
@@ -69,6 +69,7 @@ impl App {
         activity.spawn_flusher(db.clone());
         let limiter = RateLimiter::new(&config.rate_limit, redis.clone(), &config.redis_key_prefix);
         let state = AppState { config: Arc::new(config), db, redis, tokens, external, mailer, activity, limiter };
+        telemetry::samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);
         Ok(App { state, router })
     }

@@ -95,11 +95,22 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init_logging(&config);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Migrate => runtime.block_on(migrate(config)),
-        Command::Users(command) => runtime.block_on(manage_users(config, command)),
-        Command::Serve | Command::Config => runtime.block_on(serve(config)),
+        Command::Migrate => {
+            telemetry::init_logging(&config);
+            runtime.block_on(migrate(config))
+        }
+        Command::Users(command) => {
+            telemetry::init_logging(&config);
+            runtime.block_on(manage_users(config, command))
+        }
+        Command::Serve | Command::Config => runtime.block_on(async {
+            let telemetry = telemetry::init(&config);
+            let result = serve(config).await;
+            // The final flush blocks while the exporter (a task on this runtime) drains.
+            let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+            result
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

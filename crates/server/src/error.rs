@@ -161,8 +161,15 @@ pub struct ErrorDetail {
     pub request_id: String,
 }
 
-/// Builds an error response in the one shape, tagged with the current request id.
+/// Builds an error response in the one shape, tagged with the current request id. The
+/// request's span gets `error.type` = the code, and an error status on 5xx (following the
+/// OpenTelemetry HTTP server conventions, a 4xx is the client's error, not the server's).
 pub fn error_response(status: StatusCode, code: &'static str, message: &str, details: Value) -> Response {
+    let span = tracing::Span::current();
+    span.record("error.type", code);
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     let body = ErrorBody {
         error: ErrorDetail { code, message: message.to_owned(), details, request_id: request_id::current() },
     };

@@ -19,7 +19,10 @@ pub const LIMIT: std::ops::RangeInclusive<i64> = 1..=100;
 pub async fn create(state: &AppState, caller: &CurrentUser, name: &str, description: Option<&str>) -> Result<Project> {
     let name = name.trim();
     check(Some(name), description.map(Some))?;
-    Ok(projects::insert_project(&state.db, caller.user.id, name, description).await?)
+    let project = projects::insert_project(&state.db, caller.user.id, name, description).await?;
+    // A custom business metric is one line (described in `telemetry::metrics::describe`).
+    metrics::counter!("omnistack_projects_created_total").increment(1);
+    Ok(project)
 }
 
 /// One of the caller's projects. Another account's, a deleted or a malformed id: 404.

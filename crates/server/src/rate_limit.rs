@@ -148,7 +148,11 @@ impl RateLimiter {
             None => None,
         };
         let hit = shared.unwrap_or_else(|| self.inner.in_process.hit(class, &key, rate.window, Instant::now()));
-        RateDecision::from_hit(rate.limit, hit, now)
+        let decision = RateDecision::from_hit(rate.limit, hit, now);
+        if !decision.allowed {
+            metrics::counter!("omnistack_rate_limit_rejections_total", "class" => class.as_str()).increment(1);
+        }
+        decision
     }
 }
 

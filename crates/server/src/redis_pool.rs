@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tracing::Instrument;
 
 /// How long any single Redis command may take before it counts as failed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
@@ -42,7 +43,31 @@ impl RedisPool {
     pub async fn ping(&self) -> redis::RedisResult<Duration> {
         let started = Instant::now();
         let mut conn = self.connection();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let _: String = traced("PING", redis::cmd("PING").query_async(&mut conn)).await?;
         Ok(started.elapsed())
     }
+}
+
+/// Runs one Redis command inside a client span (`redis.command`, dropped when it has no parent)
+/// and records `redis_command_duration_seconds` and `redis_command_errors_total`.
+pub async fn traced<T>(
+    command: &'static str,
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    let span = tracing::info_span!(
+        "redis.command",
+        otel.name = command,
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        db.system = "redis",
+        db.operation.name = command,
+    );
+    let started = Instant::now();
+    let result = call.instrument(span.clone()).await;
+    metrics::histogram!("redis_command_duration_seconds", "command" => command).record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+        metrics::counter!("redis_command_errors_total", "command" => command).increment(1);
+    }
+    result
 }

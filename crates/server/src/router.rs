@@ -10,6 +10,7 @@
 //! | `/api/v2/…`                   | the same endpoints, latest version     |
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |
 //! | `/docs`                       | browsable docs (Swagger UI)            |
+//! | `/metrics`, `/api/v1/public/metrics` | Prometheus scrape (`METRICS_TOKEN`) |
 
 use axum::{Extension, Router};
 
@@ -26,7 +27,7 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     if state.config.docs_enabled {
         router = router.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
     }
-    let router = router.fallback(not_found);
+    let router = router.route("/metrics", axum::routing::get(api::v1::metrics::scrape)).fallback(not_found);
     // `rate_limit::by_ip` layers, added where route groups are built, find the limiter here.
     let limiter = Extension(state.limiter.clone());
     http::apply_layers(router, &state.config).layer(limiter).with_state(state)

@@ -79,6 +79,8 @@ pub async fn authenticate_external(state: &AppState, token: &str, issuer: &str) 
             };
             let user = identities::provision_user(&state.db, identity.provider, &identity.subject, &new).await?;
             tracing::info!(user.id = %user.id, auth.provider = identity.provider, "external account provisioned");
+            metrics::counter!("omnistack_signups_total", "provider" => identity.provider).increment(1);
+            metrics::counter!("omnistack_logins_total", "provider" => identity.provider).increment(1);
             return Ok(user);
         }
     };

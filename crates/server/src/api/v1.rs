@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod metrics;
 pub mod projects;
 pub mod users;
 
@@ -46,8 +47,11 @@ impl Modify for BearerAuth {
 /// The route groups shared by every version: `public` (no authentication) and `app` (an
 /// authenticated, active account, enforced by the group's guard).
 pub fn route_groups(state: &AppState) -> OpenApiRouter<AppState> {
-    let public = OpenApiRouter::new().merge(health::routes()).merge(auth::routes());
-    // Health probes are exempt from limiting inside `by_ip`; the docs are not in a group.
+    let public = OpenApiRouter::new()
+        .merge(health::routes())
+        .routes(utoipa_axum::routes!(metrics::scrape))
+        .merge(auth::routes());
+    // Health probes and the metrics scrape are exempt from limiting inside `by_ip`.
     let app = OpenApiRouter::new()
         .merge(users::routes())
         .merge(projects::routes())

@@ -64,7 +64,7 @@ pub async fn require_admin(State(state): State<AppState>, request: Request, next
 }
 
 async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role) -> Result<Response> {
-    let caller = authenticate(state, request.headers()).await?;
+    let caller = authenticate(state, request.headers()).await.inspect_err(record_failure)?;
     if caller.role < minimum {
         return Err(Error::Authorization(format!("this requires the {minimum} role")));
     }
@@ -75,6 +75,7 @@ async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role
         return Err(Error::RateLimited(decision));
     }
     state.activity.note(id);
+    tracing::Span::current().record("user.id", tracing::field::display(id));
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
     response.extensions_mut().insert(CallerId(id));
@@ -107,6 +108,19 @@ pub async fn authenticate_token(state: &AppState, token: &str) -> Result<Current
     }
     let role = user.role.parse::<Role>().map_err(|err| Error::Internal(anyhow::anyhow!(err)))?;
     Ok(CurrentUser { user, role })
+}
+
+/// `omnistack_auth_failures_total{reason, provider}`: the reason is the failure's stable
+/// message turned into a label (a fixed, small set).
+fn record_failure(error: &Error) {
+    let (reason, provider) = match error {
+        Error::MissingCredentials => ("missing_token".to_owned(), "none"),
+        Error::InvalidToken(message) => (message.replace([' ', ';', ','], "_"), "bearer"),
+        Error::Authorization(_) => ("deactivated".to_owned(), "bearer"),
+        Error::ServiceUnavailable(_) => ("provider_unavailable".to_owned(), "external"),
+        _ => return,
+    };
+    metrics::counter!("omnistack_auth_failures_total", "reason" => reason, "provider" => provider).increment(1);
 }
 
 fn bearer_token(headers: &HeaderMap) -> Result<&str> {

@@ -55,7 +55,7 @@ async fn limit_by_ip(State(class): State<LimitClass>, request: Request, next: Ne
 }
 
 /// Probes and documentation stay reachable whatever a client has spent:
-/// `/api/*/public/health*`, `/docs*` and `/api/*/openapi.json`.
+/// `/api/*/public/health*`, `/api/*/public/metrics`, `/docs*` and `/api/*/openapi.json`.
 fn is_exempt(path: &str) -> bool {
     if path == "/docs" || path.starts_with("/docs/") {
         return true;
@@ -63,7 +63,7 @@ fn is_exempt(path: &str) -> bool {
     let Some((_version, rest)) = path.strip_prefix("/api/").and_then(|rest| rest.split_once('/')) else {
         return false;
     };
-    rest == "openapi.json" || rest == "public/health" || rest.starts_with("public/health/")
+    rest == "openapi.json" || rest == "public/health" || rest.starts_with("public/health/") || rest == "public/metrics"
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use redis::Script;
 
 use super::{Hit, LimitClass};
-use crate::redis_pool::RedisPool;
+use crate::redis_pool::{self, RedisPool};
 
 /// INCR, and PEXPIRE on the window's first hit; returns `{count, PTTL}`. A key that somehow
 /// lost its expiry gets one again, so a window can never last forever.
@@ -71,7 +71,7 @@ impl RedisCounters {
         let mut connection = self.pool.connection();
         let mut invocation = self.script.key(self.key(class, key));
         invocation.arg(window_ms);
-        let call = invocation.invoke_async::<(u64, i64)>(&mut connection);
+        let call = redis_pool::traced("EVALSHA", invocation.invoke_async::<(u64, i64)>(&mut connection));
         let failure = match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(Ok((count, ttl_ms))) => {
                 self.outage.recovered();

@@ -16,6 +16,8 @@ use jsonwebtoken::Algorithm;
 use reqwest::header::ACCEPT;
 use tokio::sync::Mutex;
 
+use crate::telemetry::outbound;
+
 use super::AuthFailure;
 use super::keys::{KeySet, Lookup, VerifyingKey};
 
@@ -160,14 +162,8 @@ impl JwksCache {
     }
 
     async fn fetch(&self) -> Result<KeySet, String> {
-        let mut response = self
-            .http
-            .get(&self.url)
-            .header(ACCEPT, "application/json")
-            .timeout(FETCH_TIMEOUT)
-            .send()
-            .await
-            .map_err(|err| format!("request failed: {err}"))?;
+        let request = self.http.get(&self.url).header(ACCEPT, "application/json").timeout(FETCH_TIMEOUT);
+        let mut response = outbound::send(request).await.map_err(|err| format!("request failed: {err}"))?;
         if !response.status().is_success() {
             return Err(format!("answered {}", response.status()));
         }

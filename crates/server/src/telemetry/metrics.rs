@@ -1,0 +1,84 @@
+//! Prometheus metrics through the `metrics` facade: every name the service records is
+//! described here, rendered at `/metrics` and `/api/v1/public/metrics`.
+//!
+//! Application code adds its own in one line, anywhere:
+//! `metrics::counter!("omnistack_projects_created_total").increment(1);`
+//! (describe it in [`describe`] to give it a `# HELP` line).
+
+use std::sync::OnceLock;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets (seconds) for every `*_seconds` histogram: 1 ms to 10 s.
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder (the `metrics` facade is global by design), installed
+/// on first use.
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new();
+            let builder = match builder.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS) {
+                Ok(builder) => builder,
+                Err(err) => {
+                    tracing::warn!(error = %err, "histogram buckets rejected; using summaries");
+                    PrometheusBuilder::new()
+                }
+            };
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+            }
+            describe();
+            metrics::gauge!("omnistack_build_info", "version" => env!("CARGO_PKG_VERSION"), "rustc" => RUSTC).set(1.0);
+            handle
+        })
+        .clone()
+}
+
+/// The compiler that built this binary (set by the build environment when known).
+const RUSTC: &str = match option_env!("OMNISTACK_RUSTC_VERSION") {
+    Some(version) => version,
+    None => "unknown",
+};
+
+/// `# HELP` and unit of every metric the service records.
+fn describe() {
+    describe_gauge!("omnistack_build_info", "Build information; the value is always 1.");
+    describe_counter!("http_requests_total", "HTTP requests completed, by method, route template and status.");
+    describe_histogram!("http_request_duration_seconds", Unit::Seconds, "HTTP request latency by method and route.");
+    describe_gauge!("http_requests_in_flight", "HTTP requests being served.");
+    describe_gauge!("omnistack_users", "Accounts by status (active, deactivated).");
+    describe_gauge!("omnistack_active_users", "Distinct accounts seen in the window (24h, 30d).");
+    describe_counter!("omnistack_signups_total", "Accounts created, by identity provider.");
+    describe_counter!("omnistack_logins_total", "Sign-ins, by identity provider.");
+    describe_counter!("omnistack_auth_failures_total", "Rejected credentials, by reason and provider.");
+    describe_counter!("omnistack_rate_limit_rejections_total", "Requests answered 429, by limit class.");
+    describe_counter!("omnistack_projects_created_total", "Projects created (an example business metric).");
+    describe_gauge!("db_pool_connections", "Database pool connections by state (idle, in_use).");
+    describe_gauge!("db_pool_max_connections", "Configured maximum database pool size.");
+    describe_histogram!(
+        "db_pool_acquire_duration_seconds",
+        Unit::Seconds,
+        "Time to get a pooled connection, sampled every 15 s."
+    );
+    describe_histogram!("db_query_duration_seconds", Unit::Seconds, "Database query latency by operation and table.");
+    describe_counter!("db_query_errors_total", "Failed database queries by operation and table.");
+    describe_gauge!("redis_up", "1 when Redis answered the last probe, 0 when it did not (absent without Redis).");
+    describe_histogram!("redis_command_duration_seconds", Unit::Seconds, "Redis command latency by command.");
+    describe_counter!("redis_command_errors_total", "Failed Redis commands by command.");
+}
+
+/// The scrape: every recorded metric, then the process metrics, in the text format.
+pub fn render() -> String {
+    let handle = handle();
+    handle.run_upkeep();
+    let mut text = handle.render();
+    text.push_str(&super::process::render());
+    text
+}
