@@ -110,6 +110,7 @@ struct Shared {
     failing: AtomicBool,
     garbage: AtomicBool,
     jwks_requests: AtomicUsize,
+    traceparents: std::sync::Mutex<Vec<String>>,
 }
 
 /// A running fake identity provider.
@@ -192,6 +193,11 @@ impl FakeIdp {
         }
     }
 
+    /// The `traceparent` headers of the JWKS requests received so far.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.shared.traceparents.lock().map(|seen| seen.clone()).unwrap_or_default()
+    }
+
     /// Claims of a valid token: `iss`, `sub` ([`SUBJECT`]), `iat`, `exp` (in an hour), with
     /// `extra` merged in; an `extra` value of `null` removes that claim.
     pub fn claims(&self, extra: Value) -> Value {
@@ -264,7 +270,12 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
-async fn serve_jwks(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
+async fn serve_jwks(State(shared): State<Arc<Shared>>, uri: Uri, headers: axum::http::HeaderMap) -> Response {
+    if let Some(traceparent) = headers.get("traceparent").and_then(|v| v.to_str().ok())
+        && let Ok(mut seen) = shared.traceparents.lock()
+    {
+        seen.push(traceparent.to_owned());
+    }
     let mut response = if !uri.path().ends_with("jwks.json") {
         StatusCode::NOT_FOUND.into_response()
     } else {

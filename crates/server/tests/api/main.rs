@@ -14,4 +14,5 @@ mod projects;
 mod rate_limit;
 mod rate_limits_wired;
 mod shutdown;
+mod telemetry;
 mod users;
