@@ -130,3 +130,16 @@ async fn projects_are_scoped_to_their_owner_and_soft_deleted() {
     assert!(projects::delete_project(&db, a.id, p.id).await.unwrap());
     assert_eq!(projects::list_projects(&db, a.id, None, 0, 10).await.unwrap().total, 0);
 }
+
+#[tokio::test]
+async fn account_counts_for_metrics() {
+    let database = TestDatabase::create().await;
+    let db = migrated(&database).await;
+    let a = omnistack_db::users::insert_user(&db, &new_user(Some("a@example.com"))).await.unwrap();
+    omnistack_db::users::insert_user(&db, &new_user(Some("b@example.com"))).await.unwrap();
+    omnistack_db::users::deactivate_and_erase(&db, a.id).await.unwrap();
+    assert_eq!(omnistack_db::users::count_by_status(&db).await.unwrap(), (1, 1));
+    let now = chrono::Utc::now();
+    omnistack_db::users::record_login(&db, a.id, now).await.unwrap();
+    assert_eq!(omnistack_db::users::count_seen_since(&db, now - chrono::Duration::hours(1)).await.unwrap(), 0);
+}

@@ -84,7 +84,9 @@ pub fn init(config: &Config) -> Telemetry {
             .with_filter(child_only)
     });
     let _ = tracing_subscriber::registry().with(log_layer(config)).with(otel).try_init();
-    metrics::handle();
+    if config.telemetry.metrics_enabled {
+        metrics::handle();
+    }
     process::mark_start();
     Telemetry { provider }
 }

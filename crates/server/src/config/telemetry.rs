@@ -49,6 +49,8 @@ pub struct TelemetrySettings {
     pub resource_attributes: Vec<(String, String)>,
     /// `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
     pub sampler: SamplerSettings,
+    /// `METRICS_ENABLED`: record metrics and serve the scrape endpoints.
+    pub metrics_enabled: bool,
     /// `METRICS_TOKEN`: when set, the metrics endpoints require `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
 }
@@ -114,6 +116,7 @@ pub(super) fn settings(vars: &mut Vars<'_>) -> TelemetrySettings {
         service_name: vars.string("OTEL_SERVICE_NAME", "omnistack"),
         resource_attributes: vars.optional("OTEL_RESOURCE_ATTRIBUTES", key_values).flatten().unwrap_or_default(),
         sampler: SamplerSettings { ratio, parent_based: sampler.starts_with("parentbased") },
+        metrics_enabled: vars.parse("METRICS_ENABLED", "true", parse::boolean).unwrap_or(true),
         metrics_token: vars.optional("METRICS_TOKEN", |v| Ok(Secret::new(v))).flatten(),
     }
 }
@@ -186,6 +189,7 @@ impl TelemetrySettings {
             ("OTEL_SERVICE_NAME", self.service_name.clone()),
             ("OTEL_RESOURCE_ATTRIBUTES", attributes.join(",")),
             ("OTEL_TRACES_SAMPLER_ARG", self.sampler.ratio.to_string()),
+            ("METRICS_ENABLED", self.metrics_enabled.to_string()),
             ("METRICS_TOKEN", self.metrics_token.as_ref().map(ToString::to_string).unwrap_or_default()),
         ]
     }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod cli;
+mod dashboards;
 mod docs;
 mod errors;
 mod external_tokens;

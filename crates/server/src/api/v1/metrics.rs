@@ -23,9 +23,13 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
     responses(
         (status = OK, description = "Prometheus text format", content_type = "text/plain", body = String),
         (status = UNAUTHORIZED, description = "METRICS_TOKEN is set and was not sent", body = ErrorBody),
+        (status = SERVICE_UNAVAILABLE, description = "METRICS_ENABLED=false", body = ErrorBody),
     )
 )]
 pub async fn scrape(State(config): State<Arc<Config>>, headers: HeaderMap) -> Result<Response> {
+    if !config.telemetry.metrics_enabled {
+        return Err(Error::ServiceUnavailable("metrics are disabled (METRICS_ENABLED=false)".into()));
+    }
     if let Some(expected) = &config.telemetry.metrics_token {
         let sent = headers
             .get(header::AUTHORIZATION)
