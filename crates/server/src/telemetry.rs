@@ -77,8 +77,14 @@ pub fn init(config: &Config) -> Telemetry {
         let spans = Targets::new().with_target("omnistack", tracing::Level::INFO);
         let child_only =
             dynamic_filter_fn(|meta, cx| !CHILD_ONLY_SPANS.contains(&meta.name()) || cx.lookup_current().is_some());
+        // Only the attributes the conventions ask for: no code location, thread or
+        // busy/idle timing on every span (each costs time on the request path).
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("omnistack"))
+            .with_location(false)
+            .with_threads(false)
+            .with_level(false)
+            .with_tracked_inactivity(false)
             .with_error_records_to_exceptions(true)
             .with_filter(spans)
             .with_filter(child_only)
