@@ -15,3 +15,4 @@ mod rate_limit;
 mod rate_limits_wired;
 mod shutdown;
 mod users;
+mod v1_frozen;
