@@ -33,7 +33,27 @@ pub struct ProjectPage {
     pub total: i64,
 }
 
+/// A position in the newest-first order: the last project a client has seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProjectCursor {
+    /// Its creation time.
+    pub created_at: DateTime<Utc>,
+    /// Its id, which breaks ties between equal creation times.
+    pub id: Uuid,
+}
+
+impl From<&Project> for ProjectCursor {
+    fn from(project: &Project) -> Self {
+        ProjectCursor { created_at: project.created_at, id: project.id }
+    }
+}
+
 const COLUMNS: &str = "id, owner_id, name, description, created_at, updated_at";
+
+/// The owner's (`$1`) live projects whose name or description contains the lowercased,
+/// LIKE-escaped pattern `$2` (any project when `$2` is NULL).
+const LIVE_AND_MATCHING: &str = "owner_id = $1 AND deleted_at IS NULL
+     AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE $2 ESCAPE '\\')";
 
 /// Creates a project.
 pub async fn insert_project(db: &Db, owner_id: Uuid, name: &str, description: Option<&str>) -> Result<Project> {
@@ -72,11 +92,10 @@ pub async fn list_projects(
     limit: i64,
 ) -> Result<ProjectPage> {
     let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
-    let filter = "owner_id = $1 AND deleted_at IS NULL
-         AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE $2 ESCAPE '\\')";
-    let list =
-        format!("SELECT {COLUMNS} FROM projects WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4");
-    let count = format!("SELECT COUNT(*) FROM projects WHERE {filter}");
+    let list = format!(
+        "SELECT {COLUMNS} FROM projects WHERE {LIVE_AND_MATCHING} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+    );
+    let count = format!("SELECT COUNT(*) FROM projects WHERE {LIVE_AND_MATCHING}");
     let (items, total) = on_pool!(db, |pool| {
         let items = sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(list))
             .bind(owner_id)
@@ -90,6 +109,33 @@ pub async fn list_projects(
         (items, total)
     });
     Ok(ProjectPage { items, total })
+}
+
+/// At most `limit` of the owner's live projects that come after `after` in the newest-first
+/// order (`created_at DESC, id DESC`), from the start when `after` is `None`; the same search
+/// as [`list_projects`]. Keyset paging: no offset to skip, stable while rows are added.
+pub async fn list_projects_after(
+    db: &Db,
+    owner_id: Uuid,
+    search: Option<&str>,
+    after: Option<ProjectCursor>,
+    limit: i64,
+) -> Result<Vec<Project>> {
+    let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+    // Row values compare (created_at, id) as a pair on both engines; SQLite's RFC 3339 text
+    // sorts like the time it holds, its UUID blobs like PostgreSQL's UUIDs.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM projects WHERE {LIVE_AND_MATCHING} AND ($3 IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    );
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(sql))
+        .bind(owner_id)
+        .bind(pattern.as_deref())
+        .bind(after.map(|a| a.created_at))
+        .bind(after.map(|a| a.id))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
 }
 
 /// Fields to change; `None` leaves a field as it is, `Some(None)` clears the description.

@@ -167,6 +167,22 @@ pub async fn set_role(db: &Db, id: Uuid, role: &str) -> Result<bool> {
     Ok(done > 0)
 }
 
+/// Sets an account's billing plan and status (what a billing integration reports); false
+/// when there is no such account.
+pub async fn set_subscription(db: &Db, id: Uuid, plan: &str, status: &str) -> Result<bool> {
+    let done = on_pool!(db, |pool| sqlx::query(
+        "UPDATE users SET subscription_plan = $2, subscription_status = $3, updated_at = $4 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(plan)
+    .bind(status)
+    .bind(time::now())
+    .execute(pool)
+    .await?
+    .rows_affected());
+    Ok(done > 0)
+}
+
 /// Records a password sign-in.
 pub async fn record_login(db: &Db, id: Uuid, at: DateTime<Utc>) -> Result<()> {
     on_pool!(db, |pool| sqlx::query(

@@ -8,6 +8,7 @@ mod identity;
 mod parse;
 mod rate_limit;
 mod secret;
+mod versions;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ pub use accounts::{AccountSettings, MailSettings, SmtpSettings};
 pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
 pub use rate_limit::{Rate, RateLimitSettings};
 pub use secret::{Secret, redact_url};
+pub use versions::{ApiVersionSettings, DeprecatedRoute, Deprecation};
 
 use parse::Vars;
 
@@ -107,6 +109,8 @@ pub struct Config {
     pub identity: IdentityProviders,
     /// `RATE_LIMIT_*` and `TRUSTED_PROXIES`.
     pub rate_limit: RateLimitSettings,
+    /// `API_*`: the default version and the deprecation schedule.
+    pub api_versions: ApiVersionSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -186,6 +190,7 @@ impl Config {
             identity: IdentityProviders::from_vars(&mut vars),
             redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "omnistack:"),
             rate_limit: rate_limit::settings(&mut vars),
+            api_versions: versions::settings(&mut vars),
             environment: environment.unwrap_or(Environment::Development),
             database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
             redis_url: redis_url.flatten(),
@@ -272,6 +277,7 @@ impl Config {
         ];
         described.extend(self.identity.describe());
         described.extend(self.rate_limit.describe());
+        described.extend(self.api_versions.describe());
         described
     }
 }
