@@ -16,3 +16,4 @@ mod rate_limits_wired;
 mod shutdown;
 mod users;
 mod v1_frozen;
+mod versions;
