@@ -141,13 +141,3 @@ async fn an_unknown_version_is_400_listing_the_supported_ones_through_every_laye
         assert_version_headers(&res, "v2");
     }
 }
-
-#[tokio::test]
-async fn unversioned_health_probes_stay_exempt_from_rate_limits() {
-    let app = TestApp::builder().env("RATE_LIMIT_PUBLIC", "1/minute").spawn().await;
-    for _ in 0..3 {
-        let res = get_with(&app.client, "/api/public/health", &[("accept-version", "1")]).await;
-        assert_eq!(res.status, 200);
-        assert_eq!(res.header("x-ratelimit-limit"), None);
-    }
-}
