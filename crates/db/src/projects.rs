@@ -33,7 +33,27 @@ pub struct ProjectPage {
     pub total: i64,
 }
 
+/// A position in the newest-first order: the last project a client has seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProjectCursor {
+    /// Its creation time.
+    pub created_at: DateTime<Utc>,
+    /// Its id, which breaks ties between equal creation times.
+    pub id: Uuid,
+}
+
+impl From<&Project> for ProjectCursor {
+    fn from(project: &Project) -> Self {
+        ProjectCursor { created_at: project.created_at, id: project.id }
+    }
+}
+
 const COLUMNS: &str = "id, owner_id, name, description, created_at, updated_at";
+
+/// The owner's (`$1`) live projects whose name or description contains the lowercased,
+/// LIKE-escaped pattern `$2` (any project when `$2` is NULL).
+const LIVE_AND_MATCHING: &str = "owner_id = $1 AND deleted_at IS NULL
+     AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE $2 ESCAPE '\\')";
 
 /// Creates a project.
 pub async fn insert_project(db: &Db, owner_id: Uuid, name: &str, description: Option<&str>) -> Result<Project> {
@@ -75,26 +95,73 @@ pub async fn list_projects(
     skip: i64,
     limit: i64,
 ) -> Result<ProjectPage> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        project: Project,
+        total: i64,
+    }
     let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
-    let filter = "owner_id = $1 AND deleted_at IS NULL
-         AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE $2 ESCAPE '\\')";
-    let list =
-        format!("SELECT {COLUMNS} FROM projects WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4");
-    let count = format!("SELECT COUNT(*) FROM projects WHERE {filter}");
-    let statements = format!("{list};\n{count}");
-    let (items, total) = traced_pool!(db, "SELECT", "projects", &statements, |pool| {
-        let items = sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(list.as_str()))
+    // The total rides along on every row of the page (one round trip); only a page past the
+    // end needs the separate count.
+    let list = format!(
+        "SELECT {COLUMNS}, COUNT(*) OVER () AS total FROM projects WHERE {LIVE_AND_MATCHING}
+         ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+    );
+    let rows = traced_pool!(db, "SELECT", "projects", &list, |pool| sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(
+        list.as_str()
+    ))
+    .bind(owner_id)
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .bind(skip)
+    .fetch_all(pool)
+    .await?);
+    let total = match rows.first() {
+        Some(row) => row.total,
+        None if skip == 0 => 0,
+        None => {
+            let count = format!("SELECT COUNT(*) FROM projects WHERE {LIVE_AND_MATCHING}");
+            traced_pool!(db, "SELECT", "projects", &count, |pool| sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(
+                count.as_str()
+            ))
             .bind(owner_id)
             .bind(pattern.as_deref())
-            .bind(limit)
-            .bind(skip)
-            .fetch_all(pool)
-            .await?;
-        let (total,): (i64,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(count)).bind(owner_id).bind(pattern.as_deref()).fetch_one(pool).await?;
-        (items, total)
-    });
-    Ok(ProjectPage { items, total })
+            .fetch_one(pool)
+            .await?
+            .0)
+        }
+    };
+    Ok(ProjectPage { items: rows.into_iter().map(|row| row.project).collect(), total })
+}
+
+/// At most `limit` of the owner's live projects that come after `after` in the newest-first
+/// order (`created_at DESC, id DESC`), from the start when `after` is `None`; the same search
+/// as [`list_projects`]. Keyset paging: no offset to skip, stable while rows are added.
+pub async fn list_projects_after(
+    db: &Db,
+    owner_id: Uuid,
+    search: Option<&str>,
+    after: Option<ProjectCursor>,
+    limit: i64,
+) -> Result<Vec<Project>> {
+    let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+    // Row values compare (created_at, id) as a pair on both engines; SQLite's RFC 3339 text
+    // sorts like the time it holds, its UUID blobs like PostgreSQL's UUIDs.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM projects WHERE {LIVE_AND_MATCHING} AND ($3 IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    );
+    Ok(traced_pool!(db, "SELECT", "projects", &sql, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(
+        sql.as_str()
+    ))
+    .bind(owner_id)
+    .bind(pattern.as_deref())
+    .bind(after.map(|a| a.created_at))
+    .bind(after.map(|a| a.id))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?))
 }
 
 /// Fields to change; `None` leaves a field as it is, `Some(None)` clears the description.

@@ -183,6 +183,22 @@ pub async fn set_role(db: &Db, id: Uuid, role: &str) -> Result<bool> {
     Ok(done > 0)
 }
 
+/// Sets an account's billing plan and status (what a billing integration reports); false
+/// when there is no such account.
+pub async fn set_subscription(db: &Db, id: Uuid, plan: &str, status: &str) -> Result<bool> {
+    const SQL: &str =
+        "UPDATE users SET subscription_plan = $2, subscription_status = $3, updated_at = $4 WHERE id = $1";
+    let done = traced_pool!(db, "UPDATE", "users", SQL, |pool| sqlx::query(SQL)
+        .bind(id)
+        .bind(plan)
+        .bind(status)
+        .bind(time::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(done > 0)
+}
+
 /// Records a password sign-in.
 pub async fn record_login(db: &Db, id: Uuid, at: DateTime<Utc>) -> Result<()> {
     const SQL: &str = "UPDATE users SET last_login_at = $2, login_count = login_count + 1 WHERE id = $1";

@@ -143,3 +143,62 @@ async fn account_counts_for_metrics() {
     omnistack_db::users::record_login(&db, a.id, now).await.unwrap();
     assert_eq!(omnistack_db::users::count_seen_since(&db, now - chrono::Duration::hours(1)).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn keyset_pages_visit_every_live_project_once_newest_first_even_on_equal_times() {
+    use omnistack_db::projects::{self, ProjectCursor};
+    let database = TestDatabase::create().await;
+    let db = migrated(&database).await;
+    let owner = omnistack_db::users::insert_user(&db, &new_user(Some("keyset@example.com"))).await.unwrap();
+    let other = omnistack_db::users::insert_user(&db, &new_user(Some("other@example.com"))).await.unwrap();
+    projects::insert_project(&db, other.id, "not mine", None).await.unwrap();
+    for i in 0..26 {
+        let name = if i % 3 == 0 { format!("tie {i:02}") } else { format!("project {i:02}") };
+        projects::insert_project(&db, owner.id, &name, None).await.unwrap();
+    }
+    // Equal creation times across page boundaries: the id must break the tie.
+    let tie = omnistack_db::time::now();
+    omnistack_db::on_pool!(&db, |pool| sqlx::query("UPDATE projects SET created_at = $1 WHERE name LIKE 'tie%'")
+        .bind(tie)
+        .execute(pool)
+        .await
+        .unwrap()
+        .rows_affected());
+    let doomed = projects::list_projects(&db, owner.id, Some("project 25"), 0, 1).await.unwrap().items;
+    assert!(projects::delete_project(&db, owner.id, doomed[0].id).await.unwrap());
+
+    let expected = projects::list_projects(&db, owner.id, None, 0, 100).await.unwrap().items;
+    assert_eq!(expected.len(), 25);
+    let (mut seen, mut sizes, mut after) = (Vec::new(), Vec::new(), None);
+    loop {
+        let page = projects::list_projects_after(&db, owner.id, None, after, 10).await.unwrap();
+        sizes.push(page.len());
+        after = page.last().map(ProjectCursor::from);
+        seen.extend(page);
+        if sizes.last() < Some(&10) {
+            break;
+        }
+    }
+    assert_eq!(sizes, [10, 10, 5]);
+    assert_eq!(seen, expected, "same order as the offset listing, nothing skipped or repeated");
+
+    let ties = projects::list_projects_after(&db, owner.id, Some("TIE"), None, 4).await.unwrap();
+    let rest = projects::list_projects_after(&db, owner.id, Some("tie"), ties.last().map(ProjectCursor::from), 10)
+        .await
+        .unwrap();
+    assert_eq!((ties.len(), rest.len()), (4, 5), "search narrows keyset pages too");
+    assert!(ties.iter().chain(&rest).all(|p| p.created_at == tie));
+}
+
+#[tokio::test]
+async fn a_subscription_is_set_on_the_account() {
+    use omnistack_db::users;
+    let database = TestDatabase::create().await;
+    let db = migrated(&database).await;
+    let user = users::insert_user(&db, &new_user(Some("billing@example.com"))).await.unwrap();
+    assert_eq!((user.subscription_plan.as_str(), user.subscription_status.as_str()), ("free", "inactive"));
+    assert!(users::set_subscription(&db, user.id, "pro", "trialing").await.unwrap());
+    let user = users::find_user(&db, user.id).await.unwrap().unwrap();
+    assert_eq!((user.subscription_plan.as_str(), user.subscription_status.as_str()), ("pro", "trialing"));
+    assert!(!users::set_subscription(&db, uuid::Uuid::now_v7(), "pro", "active").await.unwrap());
+}

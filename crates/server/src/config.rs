@@ -9,6 +9,7 @@ mod parse;
 mod rate_limit;
 mod secret;
 mod telemetry;
+mod versions;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
 pub use rate_limit::{Rate, RateLimitSettings};
 pub use secret::{Secret, redact_url};
 pub use telemetry::{OtlpProtocol, SamplerSettings, TelemetrySettings, TraceExport};
+pub use versions::{ApiVersionSettings, DeprecatedRoute, Deprecation};
 
 use parse::Vars;
 
@@ -111,6 +113,8 @@ pub struct Config {
     pub rate_limit: RateLimitSettings,
     /// `OTEL_*` tracing export and `METRICS_TOKEN`.
     pub telemetry: TelemetrySettings,
+    /// `API_*`: the default version and the deprecation schedule.
+    pub api_versions: ApiVersionSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -191,6 +195,7 @@ impl Config {
             redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "omnistack:"),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
+            api_versions: versions::settings(&mut vars),
             environment: environment.unwrap_or(Environment::Development),
             database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
             redis_url: redis_url.flatten(),
@@ -278,6 +283,7 @@ impl Config {
         described.extend(self.identity.describe());
         described.extend(self.rate_limit.describe());
         described.extend(self.telemetry.describe());
+        described.extend(self.api_versions.describe());
         described
     }
 }

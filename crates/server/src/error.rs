@@ -9,6 +9,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use crate::api::version::ApiVersion;
+use crate::http::deprecation::Retirement;
 use crate::http::request_id;
 use crate::rate_limit::RateDecision;
 
@@ -34,6 +36,10 @@ pub enum Error {
     /// 400 `BAD_REQUEST`: malformed input (bad JSON, bad query string).
     #[error("{0}")]
     BadRequest(String),
+    /// 400 `BAD_REQUEST` listing the supported versions: the request asked for an API version
+    /// this server does not have.
+    #[error("unsupported API version {0:?}; supported versions: {versions}", versions = ApiVersion::supported())]
+    UnsupportedVersion(String),
     /// 401 `AUTHENTICATION_ERROR`: wrong credentials.
     #[error("{0}")]
     Authentication(String),
@@ -53,6 +59,9 @@ pub enum Error {
     /// 409 `CONFLICT`.
     #[error("{0}")]
     Conflict(String),
+    /// 410 `API_VERSION_SUNSET`: the operation's API version is past its sunset date.
+    #[error("{0}")]
+    VersionSunset(Retirement),
     /// 413 `PAYLOAD_TOO_LARGE`: the body exceeds `MAX_BODY_BYTES`.
     #[error("request body is too large")]
     PayloadTooLarge,
@@ -84,13 +93,14 @@ impl Error {
     /// The HTTP status and stable code.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            Error::BadRequest(_) | Error::UnsupportedVersion(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
             Error::Authentication(_) | Error::MissingCredentials | Error::InvalidToken(_) => {
                 (StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR")
             }
             Error::Authorization(_) => (StatusCode::FORBIDDEN, "AUTHORIZATION_ERROR"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            Error::VersionSunset(_) => (StatusCode::GONE, "API_VERSION_SUNSET"),
             Error::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             Error::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
@@ -121,6 +131,11 @@ impl IntoResponse for Error {
             }
             Error::Validation(fields) => (self.to_string(), json!({ "fields": fields })),
             Error::RateLimited(decision) => (self.to_string(), json!({ "retry_after": decision.retry_after })),
+            Error::UnsupportedVersion(requested) => {
+                let supported = ApiVersion::ALL.map(ApiVersion::as_str);
+                (self.to_string(), json!({ "requested": requested, "supported_versions": supported }))
+            }
+            Error::VersionSunset(retirement) => (self.to_string(), retirement.details()),
             other => (other.to_string(), json!({})),
         };
         let mut response = error_response(status, code, &message, details);

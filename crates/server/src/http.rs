@@ -1,13 +1,16 @@
 //! The layers every request passes through, outermost first:
-//! request id + access log → security headers → CORS → compression → error bodies →
-//! panic catcher → timeout → body limit (enforced by the body extractors) → route.
+//! version negotiation (before routing) → request id + access log → security headers → CORS →
+//! compression → error bodies → panic catcher → timeout → body limit (enforced by the body
+//! extractors) → unsupported-version rejection → route.
 
 mod cors;
+pub mod deprecation;
 pub mod error_body;
 pub mod extract;
 mod observe;
 pub mod request_id;
 mod security_headers;
+pub mod versioning;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -36,6 +39,17 @@ pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config:
             }))
             .layer(CatchPanicLayer::custom(error_body::panic_response))
             .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
-            .layer(DefaultBodyLimit::max(config.max_body_bytes)),
+            .layer(DefaultBodyLimit::max(config.max_body_bytes))
+            .layer(middleware::from_fn(versioning::reject_unsupported)),
     )
+}
+
+/// Puts API version negotiation in front of `router`. It rewrites unversioned paths, so it
+/// wraps the whole router and runs before routing; everything else runs after (see
+/// [`apply_layers`]), so the access log knows the matched route.
+pub fn negotiate_versions(router: Router, config: &Config) -> Router {
+    let default = config.api_versions.default_version;
+    Router::new()
+        .fallback_service(router)
+        .layer(middleware::from_fn(move |request: Request, next: Next| versioning::negotiate(request, next, default)))
 }

@@ -1,7 +1,7 @@
 //! The example resource. Copy this module (with `omnistack_db::projects` and
 //! `api/v1/projects.rs`) to add your own owned, paginated, soft-deleted resource.
 
-use omnistack_db::projects::{self, Project, ProjectChange, ProjectPage};
+use omnistack_db::projects::{self, Project, ProjectChange, ProjectCursor, ProjectPage};
 use uuid::Uuid;
 
 use crate::auth::CurrentUser;
@@ -43,14 +43,49 @@ pub async fn list(
     if skip < 0 {
         problems.push(FieldError::new("skip", "must be 0 or more"));
     }
-    if !LIMIT.contains(&limit) {
-        problems.push(FieldError::new("limit", format!("must be from {} to {}", LIMIT.start(), LIMIT.end())));
-    }
+    problems.extend(check_limit(limit));
     if !problems.is_empty() {
         return Err(Error::Validation(problems));
     }
-    let search = search.map(str::trim).filter(|s| !s.is_empty());
-    Ok(projects::list_projects(&state.db, caller.user.id, search, skip, limit).await?)
+    Ok(projects::list_projects(&state.db, caller.user.id, search_term(search), skip, limit).await?)
+}
+
+/// A page of the caller's projects in keyset order, and where the next one starts.
+#[derive(Clone, Debug)]
+pub struct ProjectSlice {
+    /// At most `limit` projects, newest first.
+    pub items: Vec<Project>,
+    /// The last item's position when more projects follow; `None` on the last page.
+    pub next: Option<ProjectCursor>,
+}
+
+/// The caller's projects after `after` (from the newest when `None`), newest first.
+pub async fn list_after(
+    state: &AppState,
+    caller: &CurrentUser,
+    search: Option<&str>,
+    after: Option<ProjectCursor>,
+    limit: i64,
+) -> Result<ProjectSlice> {
+    if let Some(problem) = check_limit(limit) {
+        return Err(Error::Validation(vec![problem]));
+    }
+    // One row more than asked says whether another page follows.
+    let mut items =
+        projects::list_projects_after(&state.db, caller.user.id, search_term(search), after, limit + 1).await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next = if more { items.last().map(ProjectCursor::from) } else { None };
+    Ok(ProjectSlice { items, next })
+}
+
+fn check_limit(limit: i64) -> Option<FieldError> {
+    (!LIMIT.contains(&limit))
+        .then(|| FieldError::new("limit", format!("must be from {} to {}", LIMIT.start(), LIMIT.end())))
+}
+
+fn search_term(search: Option<&str>) -> Option<&str> {
+    search.map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Changes one of the caller's projects.

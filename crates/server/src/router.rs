@@ -8,6 +8,7 @@
 //! | `/api/v1/app/users/me`        | the caller's account (guarded: any active account) |
 //! | `/api/v1/app/projects[/{id}]` | the example resource (guarded)         |
 //! | `/api/v2/…`                   | the same endpoints, latest version     |
+//! | `/api/<group>/…`              | rewritten to a version before routing (`Accept-Version`, `X-API-Version`, `API_DEFAULT_VERSION`) |
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |
 //! | `/docs`                       | browsable docs (Swagger UI)            |
 //! | `/metrics`, `/api/v1/public/metrics` | Prometheus scrape (`METRICS_TOKEN`) |
@@ -30,7 +31,9 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     let router = router.route("/metrics", axum::routing::get(api::v1::metrics::scrape)).fallback(not_found);
     // `rate_limit::by_ip` layers, added where route groups are built, find the limiter here.
     let limiter = Extension(state.limiter.clone());
-    http::apply_layers(router, &state.config).layer(limiter).with_state(state)
+    let config = state.config.clone();
+    let router = http::apply_layers(router, &config).layer(limiter).with_state(state);
+    http::negotiate_versions(router, &config)
 }
 
 async fn not_found() -> Error {

@@ -1,6 +1,7 @@
 //! Accounts seen from the outside: the caller's own profile, external-provider accounts, and
 //! role management.
 
+use chrono::{DateTime, Utc};
 use omnistack_db::DbError;
 use omnistack_db::identities;
 use omnistack_db::users::{self, NewUser, ProfileChange, User};
@@ -47,6 +48,21 @@ pub async fn update_profile(state: &AppState, caller: &CurrentUser, update: Prof
     users::update_profile(&state.db, caller.user.id, &change)
         .await?
         .ok_or_else(|| Error::NotFound("account not found".into()))
+}
+
+/// Plans that are not paid for.
+const FREE_PLAN: &str = "free";
+/// Subscription statuses that grant the plan.
+const ACTIVE_STATUSES: [&str; 2] = ["active", "trialing"];
+
+/// Whether the account has an active (or trial) subscription to a paid plan.
+pub fn is_premium(user: &User) -> bool {
+    user.subscription_plan != FREE_PLAN && ACTIVE_STATUSES.contains(&user.subscription_status.as_str())
+}
+
+/// Whole days from the account's creation to `now` (0 on the first day, never negative).
+pub fn days_since_joined(user: &User, now: DateTime<Utc>) -> i64 {
+    (now - user.created_at).num_days().max(0)
 }
 
 /// Deactivates the caller's account, erases its personal data and revokes its sessions.
@@ -168,5 +184,52 @@ mod tests {
             assert!(check_avatar_url(bad).is_err(), "{bad}");
         }
         assert!(check_avatar_url(&format!("https://e.com/{}", "a".repeat(2048))).is_err());
+    }
+
+    fn account(plan: &str, status: &str, created_at: DateTime<Utc>) -> User {
+        User {
+            id: uuid::Uuid::now_v7(),
+            email: None,
+            hashed_password: None,
+            full_name: None,
+            avatar_url: None,
+            role: "user".into(),
+            is_active: true,
+            email_verified: false,
+            subscription_plan: plan.into(),
+            subscription_status: status.into(),
+            last_login_at: None,
+            login_count: 0,
+            deactivated_at: None,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
+    #[test]
+    fn premium_is_an_active_or_trial_subscription_to_a_paid_plan() {
+        let now = Utc::now();
+        for (plan, status, premium) in [
+            ("pro", "active", true),
+            ("team", "trialing", true),
+            ("pro", "canceled", false),
+            ("pro", "past_due", false),
+            ("pro", "inactive", false),
+            ("free", "active", false),
+            ("free", "inactive", false),
+        ] {
+            assert_eq!(is_premium(&account(plan, status, now)), premium, "{plan}/{status}");
+        }
+    }
+
+    #[test]
+    fn days_since_joined_counts_whole_days() {
+        let now = Utc::now();
+        let days = |ago: chrono::Duration| days_since_joined(&account("free", "inactive", now - ago), now);
+        assert_eq!(days(chrono::Duration::zero()), 0);
+        assert_eq!(days(chrono::Duration::hours(23)), 0);
+        assert_eq!(days(chrono::Duration::hours(24)), 1);
+        assert_eq!(days(chrono::Duration::days(400) + chrono::Duration::hours(5)), 400);
+        assert_eq!(days(-chrono::Duration::hours(1)), 0, "clock skew never goes negative");
     }
 }

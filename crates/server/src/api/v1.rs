@@ -13,6 +13,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use super::lifecycle;
+use super::version::ApiVersion;
 use crate::auth::guard;
 use crate::error::ErrorBody;
 use crate::state::AppState;
@@ -44,22 +46,50 @@ impl Modify for BearerAuth {
     }
 }
 
+/// One version's handlers, by resource; [`route_groups`] puts them in their groups.
+pub struct Endpoints {
+    /// `/public/health*`.
+    pub health: OpenApiRouter<AppState>,
+    /// `/public/auth/*`.
+    pub auth: OpenApiRouter<AppState>,
+    /// `/app/users/me`.
+    pub users: OpenApiRouter<AppState>,
+    /// `/app/projects*`.
+    pub projects: OpenApiRouter<AppState>,
+}
+
+impl Endpoints {
+    /// v1's handlers.
+    pub fn v1() -> Endpoints {
+        Endpoints {
+            health: health::routes(),
+            auth: auth::routes(),
+            users: users::routes(),
+            projects: projects::routes(),
+        }
+    }
+}
+
 /// The route groups shared by every version: `public` (no authentication) and `app` (an
-/// authenticated, active account, enforced by the group's guard).
-pub fn route_groups(state: &AppState) -> OpenApiRouter<AppState> {
+/// authenticated, active account, enforced by the group's guard), with the version's
+/// `endpoints`.
+pub fn route_groups(state: &AppState, endpoints: Endpoints) -> OpenApiRouter<AppState> {
     let public = OpenApiRouter::new()
-        .merge(health::routes())
+        .merge(endpoints.health)
         .routes(utoipa_axum::routes!(metrics::scrape))
-        .merge(auth::routes());
+        .merge(endpoints.auth);
     // Health probes and the metrics scrape are exempt from limiting inside `by_ip`.
     let app = OpenApiRouter::new()
-        .merge(users::routes())
-        .merge(projects::routes())
+        .merge(endpoints.users)
+        .merge(endpoints.projects)
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_user));
     public.merge(app)
 }
 
-/// v1's routes under `/api/v1`, and its OpenAPI document.
+/// v1's routes under `/api/v1`, and its OpenAPI document, with the deprecation schedule applied.
 pub fn router(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", route_groups(state)).split_for_parts()
+    let parts = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", route_groups(state, Endpoints::v1()))
+        .split_for_parts();
+    lifecycle::apply(ApiVersion::V1, parts, &state.config)
 }

@@ -1,18 +1,30 @@
-//! API v2: the newest version, where new behaviour lands. It serves the same services as v1;
-//! endpoints whose v2 shape equals v1's reuse v1's handlers.
+//! API v2: the newest version, where new behaviour lands. It serves the same services as v1
+//! with its own DTOs: success bodies are enveloped (`{"data", "meta"}`), lists page by cursor,
+//! the account has `is_premium` and `days_since_joined`. Bodyless endpoints reuse v1's handlers.
+
+pub mod auth;
+pub mod cursor;
+pub mod envelope;
+pub mod health;
+pub mod projects;
+pub mod users;
 
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::api::v1::{self, BearerAuth};
+use super::lifecycle;
+use super::v1::{self, BearerAuth, Endpoints};
+use super::version::ApiVersion;
 use crate::error::ErrorBody;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "OmniStack API v2", description = "The latest API version."),
+    info(title = "OmniStack API v2", description = "The latest API version. Success bodies are \
+        `{\"data\": …, \"meta\": {\"request_id\", \"timestamp\", \"version\"}}`; lists page with \
+        `cursor` and `meta.next_cursor`; errors keep the one error shape."),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
     tags(
@@ -24,7 +36,15 @@ use crate::state::AppState;
 )]
 struct ApiDoc;
 
-/// v2's routes under `/api/v2`, and its OpenAPI document.
+/// v2's handlers.
+fn endpoints() -> Endpoints {
+    Endpoints { health: health::routes(), auth: auth::routes(), users: users::routes(), projects: projects::routes() }
+}
+
+/// v2's routes under `/api/v2`, and its OpenAPI document, with the deprecation schedule applied.
 pub fn router(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v2", v1::route_groups(state)).split_for_parts()
+    let parts = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v2", v1::route_groups(state, endpoints()))
+        .split_for_parts();
+    lifecycle::apply(ApiVersion::V2, parts, &state.config)
 }

@@ -8,13 +8,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::CorsOrigins;
 
 /// Response headers browsers may read.
-const EXPOSED: [&str; 9] = [
+const EXPOSED: [&str; 10] = [
     "x-request-id",
     "x-ratelimit-limit",
     "x-ratelimit-remaining",
     "x-ratelimit-reset",
     "retry-after",
     "x-api-version",
+    "x-api-latest-version",
     "deprecation",
     "sunset",
     "link",

@@ -13,7 +13,8 @@ fn metric_names(expr: &str) -> Vec<String> {
     let mut names = Vec::new();
     let bytes = expr.as_bytes();
     for (i, _) in expr.match_indices('{') {
-        let start = expr[..i].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).map_or(0, |p| p + 1);
+        let start =
+            expr[..i].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).map_or(0, |p| p + 1);
         if start < i && !bytes[start].is_ascii_digit() {
             names.push(expr[start..i].to_owned());
         }
@@ -35,10 +36,13 @@ fn exprs(panel: &Value, out: &mut Vec<(String, String)>) {
 #[tokio::test]
 async fn every_metric_queried_by_every_dashboard_panel_is_exported() {
     // Redis unreachable on purpose: its gauges, latencies and errors are all recorded.
-    let app = TestApp::builder().env("REDIS_URL", "redis://127.0.0.1:1").env("RATE_LIMIT_APP", "3/minute").spawn().await;
+    let app =
+        TestApp::builder().env("REDIS_URL", "redis://127.0.0.1:1").env("RATE_LIMIT_APP", "3/minute").spawn().await;
     let (client, session) = app.signed_in_client().await;
     let email = session["user"]["email"].as_str().unwrap();
-    app.client.post_json("/api/v1/public/auth/login", &json!({"email": email, "password": "correct-horse-battery"})).await;
+    app.client
+        .post_json("/api/v1/public/auth/login", &json!({"email": email, "password": "correct-horse-battery"}))
+        .await;
     app.client.post_json("/api/v1/public/auth/login", &json!({"email": email, "password": "wrong-password"})).await;
     client.post_json("/api/v1/app/projects", &json!({"name": "dash"})).await;
     for _ in 0..3 {
@@ -77,7 +81,11 @@ async fn every_metric_queried_by_every_dashboard_panel_is_exported() {
             let names = metric_names(&expr);
             assert!(!names.is_empty(), "no metric found in {title:?}: {expr}");
             for name in names {
-                assert!(exported.contains(name.as_str()), "{}: panel {title:?} queries {name}, not exported", path.display());
+                assert!(
+                    exported.contains(name.as_str()),
+                    "{}: panel {title:?} queries {name}, not exported",
+                    path.display()
+                );
                 checked.insert(name);
             }
         }

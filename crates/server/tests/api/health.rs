@@ -1,4 +1,10 @@
 use omnistack_testkit::{TestApp, redis_url};
+use serde_json::Value;
+
+/// The body itself: v2 envelopes it in `data`.
+fn unwrapped(version: &str, body: Value) -> Value {
+    if version == "v2" { body["data"].clone() } else { body }
+}
 
 #[tokio::test]
 async fn liveness_reports_healthy_with_version_and_utc_timestamp() {
@@ -6,7 +12,7 @@ async fn liveness_reports_healthy_with_version_and_utc_timestamp() {
     for version in ["v1", "v2"] {
         let res = app.client.get(&format!("/api/{version}/public/health")).await;
         assert_eq!(res.status, 200);
-        let body = res.json();
+        let body = unwrapped(version, res.json());
         assert_eq!(body["status"], "healthy");
         assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
         let timestamp = body["timestamp"].as_str().unwrap();
@@ -21,7 +27,7 @@ async fn readiness_is_healthy_when_every_component_answers() {
     for version in ["v1", "v2"] {
         let res = app.client.get(&format!("/api/{version}/public/health/ready")).await;
         assert_eq!(res.status, 200, "{}", res.text);
-        let body = res.json();
+        let body = unwrapped(version, res.json());
         assert_eq!(body["status"], "healthy");
         assert_eq!(body["components"]["database"]["status"], "healthy");
         assert!(body["components"]["database"]["latency_ms"].is_number());

@@ -17,3 +17,5 @@ mod rate_limits_wired;
 mod shutdown;
 mod telemetry;
 mod users;
+mod v1_frozen;
+mod versions;

@@ -132,5 +132,6 @@ async fn projects_require_authentication_and_exist_under_v2() {
     assert_eq!(app.client.get("/api/v1/app/projects").await.status, 401);
     let (client, _) = app.signed_in_client().await;
     create(&client, "Shared", None).await;
-    assert_eq!(client.get("/api/v2/app/projects").await.json()["total"], 1);
+    let v2 = client.get("/api/v2/app/projects").await.json();
+    assert_eq!(v2["data"][0]["name"], "Shared", "v2 envelopes the list: {v2}");
 }

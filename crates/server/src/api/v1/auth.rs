@@ -116,7 +116,8 @@ impl From<SignedIn> for TokenResponse {
     }
 }
 
-fn origin<'a>(headers: &'a HeaderMap, ip: &'a str) -> SessionOrigin<'a> {
+/// Where a sign-in comes from: the client's user agent (at most 512 bytes) and address.
+pub fn origin<'a>(headers: &'a HeaderMap, ip: &'a str) -> SessionOrigin<'a> {
     // `to_str` only accepts visible ASCII, so any byte offset is a character boundary.
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| &ua[..ua.len().min(512)]);
     SessionOrigin { user_agent, ip_address: Some(ip) }

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::health::{self, Probe, Status};
+use crate::health::{self, Probe, Readiness, Status};
 use crate::http::extract::Json;
 use crate::redis_pool::RedisPool;
 use crate::state::AppState;
@@ -75,7 +75,7 @@ pub struct ComponentHealth {
     responses((status = OK, description = "The process is up", body = HealthResponse))
 )]
 pub async fn liveness() -> Json<HealthResponse> {
-    Json(HealthResponse { status: "healthy", timestamp: Utc::now(), version: env!("CARGO_PKG_VERSION") })
+    Json(HealthResponse::now())
 }
 
 /// Readiness probe: 200 when every required component answers, 503 otherwise.
@@ -93,13 +93,29 @@ pub async fn readiness(
     State(redis): State<Option<RedisPool>>,
 ) -> (StatusCode, Json<ReadinessResponse>) {
     let report = health::check_readiness(&db, redis.as_ref()).await;
-    let code = if report.status == Status::Unhealthy { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
-    let body = ReadinessResponse {
-        status: status_name(report.status),
-        timestamp: Utc::now(),
-        components: Components { database: component(&report.database), redis: component(&report.redis) },
-    };
-    (code, Json(body))
+    (readiness_status(&report), Json(ReadinessResponse::from(&report)))
+}
+
+/// 503 when a required component is down, else 200.
+pub fn readiness_status(report: &Readiness) -> StatusCode {
+    if report.status == Status::Unhealthy { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK }
+}
+
+impl From<&Readiness> for ReadinessResponse {
+    fn from(report: &Readiness) -> Self {
+        ReadinessResponse {
+            status: status_name(report.status),
+            timestamp: Utc::now(),
+            components: Components { database: component(&report.database), redis: component(&report.redis) },
+        }
+    }
+}
+
+impl HealthResponse {
+    /// The process is up, now.
+    pub fn now() -> HealthResponse {
+        HealthResponse { status: "healthy", timestamp: Utc::now(), version: env!("CARGO_PKG_VERSION") }
+    }
 }
 
 fn component(probe: &Probe) -> ComponentHealth {

@@ -1,0 +1,182 @@
+//! Deprecation and retirement of API versions and single routes, applied by a layer on each
+//! version's routes (`api::lifecycle`), configured by `API_DEPRECATIONS`, `API_SUNSETS`,
+//! `API_DEPRECATED_ROUTES` and `API_SUNSET_ENFORCED`.
+//!
+//! A deprecated operation answers with `Deprecation: @<unix seconds>` (RFC 9745), `Sunset:
+//! <HTTP-date>` (RFC 8594) when its version has a sunset, and a `Link` to its successor (the
+//! same path under the latest version) and to the docs. From the sunset on it answers 410
+//! `API_VERSION_SUNSET`, with the same headers, unless enforcement is off.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::api::version::ApiVersion;
+use crate::config::{Config, Deprecation};
+use crate::error::Error;
+
+/// The `Deprecation` response header (RFC 9745).
+pub const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
+/// The `Sunset` response header (RFC 8594).
+pub const SUNSET: HeaderName = HeaderName::from_static("sunset");
+
+/// Where the deprecation policy is explained (`rel="deprecation"`).
+const DOCS_PATH: &str = "/docs";
+
+/// A version that has passed its sunset, as a 410 reports it.
+#[derive(Clone, Debug)]
+pub struct Retirement {
+    /// The retired version.
+    pub version: ApiVersion,
+    /// When it was retired.
+    pub sunset: DateTime<Utc>,
+    /// The same path under the latest version.
+    pub successor: Option<String>,
+}
+
+impl Retirement {
+    /// `details` of the error body: the version, its sunset date and the successor path.
+    pub fn details(&self) -> Value {
+        json!({
+            "version": self.version.as_str(),
+            "sunset": self.sunset.date_naive().to_string(),
+            "successor": self.successor,
+        })
+    }
+}
+
+impl fmt::Display for Retirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "API {} was retired on {}", self.version, self.sunset.date_naive())?;
+        match &self.successor {
+            Some(path) => write!(f, "; use {path}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Wraps `router` (the routes of `version`) in the deprecation layer.
+pub fn apply<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    version: ApiVersion,
+    config: Arc<Config>,
+) -> Router<S> {
+    router.layer(middleware::from_fn_with_state((version, config), announce))
+}
+
+async fn announce(
+    State((version, config)): State<(ApiVersion, Arc<Config>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let Some(deprecation) = config.api_versions.deprecation(version, request.method().as_str(), route) else {
+        return next.run(request).await;
+    };
+    let path = request.extensions().get::<OriginalUri>().map_or(request.uri().path(), |uri| uri.path());
+    let successor = successor_path(version, path);
+    let headers = headers(&deprecation, successor.as_deref(), config.docs_enabled);
+    let mut response = match deprecation.sunset {
+        Some(sunset) if config.api_versions.sunset_enforced && deprecation.is_retired(Utc::now()) => {
+            Error::VersionSunset(Retirement { version, sunset, successor }).into_response()
+        }
+        _ => next.run(request).await,
+    };
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// `path` under the latest version; `None` for the latest version itself.
+fn successor_path(version: ApiVersion, path: &str) -> Option<String> {
+    if version == ApiVersion::LATEST {
+        return None;
+    }
+    let rest = path.strip_prefix("/api/")?.strip_prefix(version.as_str())?;
+    Some(format!("/api/{}{rest}", ApiVersion::LATEST))
+}
+
+/// `Deprecation`, `Sunset` and `Link` for a deprecated operation.
+fn headers(deprecation: &Deprecation, successor: Option<&str>, docs: bool) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let mut set = |name: HeaderName, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set(DEPRECATION, format!("@{}", deprecation.deprecated.timestamp()));
+    if let Some(sunset) = deprecation.sunset {
+        set(SUNSET, http_date(sunset));
+    }
+    let links: Vec<String> = successor
+        .map(|path| format!("<{path}>; rel=\"successor-version\""))
+        .into_iter()
+        .chain(docs.then(|| format!("<{DOCS_PATH}>; rel=\"deprecation\"")))
+        .collect();
+    if !links.is_empty() {
+        set(header::LINK, links.join(", "));
+    }
+    headers
+}
+
+/// An IMF-fixdate (RFC 9110), the form of `Sunset`: `Wed, 30 Jun 2027 00:00:00 GMT`.
+fn http_date(at: DateTime<Utc>) -> String {
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn headers_use_the_rfc_formats() {
+        let deprecation =
+            Deprecation { deprecated: at("2026-12-01T00:00:00Z"), sunset: Some(at("2027-06-30T00:00:00Z")) };
+        let headers = headers(&deprecation, Some("/api/v2/app/projects"), true);
+        assert_eq!(headers[DEPRECATION], "@1796083200");
+        assert_eq!(headers[SUNSET], "Wed, 30 Jun 2027 00:00:00 GMT");
+        assert_eq!(
+            headers[header::LINK],
+            "</api/v2/app/projects>; rel=\"successor-version\", </docs>; rel=\"deprecation\""
+        );
+    }
+
+    #[test]
+    fn without_sunset_successor_or_docs_those_parts_are_left_out() {
+        let deprecation = Deprecation { deprecated: at("2026-12-01T00:00:00Z"), sunset: None };
+        let headers = headers(&deprecation, None, false);
+        assert_eq!(headers[DEPRECATION], "@1796083200");
+        assert!(!headers.contains_key(SUNSET) && !headers.contains_key(header::LINK));
+    }
+
+    #[test]
+    fn the_successor_is_the_same_path_under_the_latest_version() {
+        assert_eq!(
+            successor_path(ApiVersion::V1, "/api/v1/app/projects/42").as_deref(),
+            Some("/api/v2/app/projects/42")
+        );
+        assert_eq!(successor_path(ApiVersion::V2, "/api/v2/app/projects"), None);
+        assert_eq!(successor_path(ApiVersion::V1, "/elsewhere"), None);
+    }
+
+    #[test]
+    fn a_retirement_names_its_date_and_successor() {
+        let retirement = Retirement {
+            version: ApiVersion::V1,
+            sunset: at("2027-06-30T00:00:00Z"),
+            successor: Some("/api/v2/x".into()),
+        };
+        assert_eq!(retirement.to_string(), "API v1 was retired on 2027-06-30; use /api/v2/x");
+        assert_eq!(retirement.details(), json!({"version": "v1", "sunset": "2027-06-30", "successor": "/api/v2/x"}));
+    }
+}
