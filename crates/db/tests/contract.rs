@@ -111,7 +111,7 @@ async fn a_refresh_token_rotates_once_even_when_presented_concurrently() {
     }
     let rotated = outcomes.iter().filter(|o| matches!(o, Rotation::Rotated { .. })).count();
     assert_eq!(rotated, 1, "{outcomes:?}");
-    assert!(outcomes.iter().any(|o| *o == Rotation::Reused), "the losers count as reuse: {outcomes:?}");
+    assert!(outcomes.contains(&Rotation::Reused), "the losers count as reuse: {outcomes:?}");
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
+use crate::realtime::Hub;
 use crate::redis_pool::RedisPool;
 use crate::router;
 use crate::state::AppState;
@@ -59,7 +60,8 @@ impl App {
         let mailer = mail::from_settings(&config.mail).context("email settings (EMAIL_FROM, SMTP_*)")?;
         let activity = ActivityTracker::default();
         activity.spawn_flusher(db.clone());
-        let state = AppState { config: Arc::new(config), db, redis, tokens, mailer, activity };
+        let realtime = Hub::new(&config, redis.as_ref()).context("starting the realtime hub (REDIS_URL)")?;
+        let state = AppState { config: Arc::new(config), db, redis, tokens, mailer, activity, realtime };
         let router = router::build(state.clone(), extra);
         Ok(App { state, router })
     }
@@ -71,19 +73,24 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     Db::connect(config.database_url.expose(), &options).await.context("opening the database (DATABASE_URL)")
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish for at most `grace`.
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, closes the
+/// realtime sockets (code 1012) and lets in-flight requests finish for at most `grace`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    realtime: Hub,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
     let stopping = Arc::new(Notify::new());
     let signal = stopping.clone();
+    let hub = realtime.clone();
     let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // Upgraded sockets are not requests axum waits for, and would otherwise stay open:
+            // tell them first, so clients reconnect elsewhere while requests finish.
+            hub.begin_shutdown();
             signal.notify_one();
         })
         .into_future();
@@ -92,7 +99,12 @@ pub async fn serve(
         result = &mut server => result,
         () = stopping.notified() => {
             tracing::info!(grace_seconds = grace.as_secs(), "stop requested: finishing in-flight requests");
-            match tokio::time::timeout(grace, server).await {
+            let finished = async {
+                let result = server.await;
+                realtime.drained().await;
+                result
+            };
+            match tokio::time::timeout(grace, finished).await {
                 Ok(result) => result,
                 Err(_) => {
                     tracing::warn!("in-flight requests did not finish within the grace period; stopping anyway");

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod parse;
+mod realtime;
 mod secret;
 
 use std::net::IpAddr;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use accounts::{AccountSettings, MailSettings, SmtpSettings};
+pub use realtime::RealtimeSettings;
 pub use secret::{Secret, redact_url};
 
 use parse::Vars;
@@ -77,6 +79,9 @@ pub struct Config {
     pub database_auto_migrate: bool,
     /// `REDIS_URL`: unset means in-process equivalents.
     pub redis_url: Option<Secret>,
+    /// `REDIS_KEY_PREFIX`: prepended to every Redis key and channel this service uses, so
+    /// several deployments (or test runs) can share one Redis.
+    pub redis_key_prefix: String,
     /// `SECRET_KEY`: signs the service's own tokens.
     pub secret_key: Secret,
     /// `BACKEND_CORS_ORIGINS`.
@@ -97,6 +102,8 @@ pub struct Config {
     pub accounts: AccountSettings,
     /// Email delivery.
     pub mail: MailSettings,
+    /// The realtime WebSocket endpoint.
+    pub realtime: RealtimeSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -154,9 +161,11 @@ impl Config {
         };
         let accounts = accounts::accounts(&mut vars);
         let mail = accounts::mail(&mut vars);
+        let realtime = realtime::settings(&mut vars);
         let config = Config {
             accounts,
             mail,
+            realtime,
             project_name: vars.string("PROJECT_NAME", "OmniStack"),
             host: vars.parse("HOST", "127.0.0.1", parse::host).unwrap_or(IpAddr::from([127, 0, 0, 1])),
             port: vars.parse("PORT", "8000", |v| parse::number(v, 1, 65535)).unwrap_or(8000) as u16,
@@ -176,6 +185,7 @@ impl Config {
             environment: environment.unwrap_or(Environment::Development),
             database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
             redis_url: redis_url.flatten(),
+            redis_key_prefix: vars.parse("REDIS_KEY_PREFIX", "omnistack:", parse::key_prefix).unwrap_or_default(),
             secret_key: Secret::new(""),
             cors_origins: cors_origins.unwrap_or(CorsOrigins::List(Vec::new())),
             log_format: log_format.unwrap_or(LogFormat::Pretty),
@@ -225,7 +235,7 @@ impl Config {
             CorsOrigins::Any => "*".to_owned(),
             CorsOrigins::List(list) => list.join(","),
         };
-        vec![
+        let mut settings = vec![
             ("PROJECT_NAME", self.project_name.clone()),
             ("ENVIRONMENT", self.environment.as_str().into()),
             ("HOST", self.host.to_string()),
@@ -235,6 +245,7 @@ impl Config {
             ("DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
             ("DATABASE_AUTO_MIGRATE", self.database_auto_migrate.to_string()),
             ("REDIS_URL", self.redis_url.as_ref().map(|u| redact_url(u.expose())).unwrap_or_default()),
+            ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
             ("SECRET_KEY", self.secret_key.to_string()),
             ("BACKEND_CORS_ORIGINS", cors),
             ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
@@ -255,7 +266,9 @@ impl Config {
             ("SMTP_USER", smtp.and_then(|s| s.user.clone()).unwrap_or_default()),
             ("SMTP_PASSWORD", smtp.and_then(|s| s.password.as_ref()).map(Secret::to_string).unwrap_or_default()),
             ("SMTP_TLS", smtp.map(|s| s.tls.to_string()).unwrap_or_default()),
-        ]
+        ];
+        settings.extend(self.realtime.describe());
+        settings
     }
 }
 

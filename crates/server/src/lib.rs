@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod mail;
 pub mod projects;
+pub mod realtime;
 pub mod redis_pool;
 pub mod router;
 pub mod state;

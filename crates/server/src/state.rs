@@ -9,6 +9,7 @@ use crate::auth::activity::ActivityTracker;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
 use crate::mail::Mailer;
+use crate::realtime::Hub;
 use crate::redis_pool::RedisPool;
 
 /// The application state, cloned into every request (every field is a cheap handle).
@@ -26,4 +27,6 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     /// Last-seen bookkeeping, written in batches.
     pub activity: ActivityTracker,
+    /// Realtime sockets and publishing.
+    pub realtime: Hub,
 }

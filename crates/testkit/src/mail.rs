@@ -33,12 +33,12 @@ impl SentMail {
         let bytes = joined.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            if bytes[i] == b'=' {
-                if let Ok(byte) = u8::from_str_radix(joined.get(i + 1..i + 3).unwrap_or(""), 16) {
-                    out.push(byte);
-                    i += 3;
-                    continue;
-                }
+            if bytes[i] == b'='
+                && let Ok(byte) = u8::from_str_radix(joined.get(i + 1..i + 3).unwrap_or(""), 16)
+            {
+                out.push(byte);
+                i += 3;
+                continue;
             }
             out.push(bytes[i]);
             i += 1;

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod health;
 pub mod projects;
+pub mod realtime;
 pub mod users;
 
 use axum::Router;
@@ -26,6 +27,7 @@ use crate::state::AppState;
         (name = "auth", description = "Own accounts: registration, sign-in, tokens, passwords"),
         (name = "users", description = "The caller's account"),
         (name = "projects", description = "The example resource"),
+        (name = "realtime", description = "WebSockets: tickets, status, broadcast"),
     )
 )]
 struct ApiDoc;
@@ -43,15 +45,21 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The route groups shared by every version: `public` (no authentication) and `app` (an
-/// authenticated, active account, enforced by the group's guard).
+/// The route groups shared by every version: `public` (no authentication), `sockets` (the
+/// WebSocket, which authenticates by itself: browsers cannot send headers on it), `app` (an
+/// authenticated, active account) and `admin` (an admin), each enforced by the group's guard.
 pub fn route_groups(state: &AppState) -> OpenApiRouter<AppState> {
     let public = OpenApiRouter::new().merge(health::routes()).merge(auth::routes());
+    let sockets = realtime::socket_routes();
     let app = OpenApiRouter::new()
         .merge(users::routes())
         .merge(projects::routes())
+        .merge(realtime::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_user));
-    public.merge(app)
+    let admin = OpenApiRouter::new()
+        .merge(realtime::admin_routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_admin));
+    public.merge(sockets).merge(app).merge(admin)
 }
 
 /// v1's routes under `/api/v1`, and its OpenAPI document.

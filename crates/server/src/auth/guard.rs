@@ -102,7 +102,8 @@ pub async fn authenticate_token(state: &AppState, token: &str) -> Result<Current
     Ok(CurrentUser { user, role })
 }
 
-fn bearer_token(headers: &HeaderMap) -> Result<&str> {
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str> {
     let value = headers.get(AUTHORIZATION).ok_or(Error::MissingCredentials)?;
     let value = value.to_str().map_err(|_| Error::InvalidToken("authorization header is malformed".into()))?;
     match value.split_once(' ') {
