@@ -82,10 +82,15 @@ impl WsClient {
 
     /// Skips messages until one of type `kind` (within 5 s).
     pub async fn next_of_type(&mut self, kind: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.next_of_type_within(kind, WAIT).await
+    }
+
+    /// Skips messages until one of type `kind` (within `wait`).
+    pub async fn next_of_type_within(&mut self, kind: &str, wait: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let message = self.next_within(left).await.unwrap_or_else(|| panic!("no `{kind}` within 5 s"));
+            let message = self.next_within(left).await.unwrap_or_else(|| panic!("no `{kind}` within {wait:?}"));
             if message["type"] == kind {
                 return message;
             }

@@ -231,9 +231,16 @@ impl Shared {
     pub async fn refresh(&self, live: &Liveness, ttl: Duration) -> redis::RedisResult<Vec<(String, Uuid)>> {
         let mut connection = self.connection.clone();
         let expiry = now_ms() + ttl.as_millis() as i64;
+        let retention = CHANNEL_RETENTION.as_millis() as i64;
         let mut pipe = redis::pipe();
         for (channel, user) in &live.presence {
             pipe.zadd(self.presence_key(Some(channel)), self.member(*user), expiry);
+        }
+        let mut channels: Vec<&String> = live.presence.iter().map(|(channel, _)| channel).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        for channel in channels {
+            pipe.pexpire(self.presence_key(Some(channel)), retention).ignore();
         }
         let mut users: Vec<Uuid> = live.sockets.iter().map(|(user, _)| *user).collect();
         users.sort_unstable();
@@ -241,6 +248,7 @@ impl Shared {
         for user in &users {
             pipe.zadd(self.presence_key(None), self.member(*user), expiry).ignore();
         }
+        pipe.pexpire(self.presence_key(None), retention).ignore();
         for (user, id) in &live.sockets {
             let key = self.key(&["sockets", &user.to_string()]);
             pipe.zadd(&key, format!("{}/{id}", self.instance), expiry).ignore();
@@ -248,6 +256,7 @@ impl Shared {
         }
         let counts = format!("{} {} {expiry}", live.counts.0, live.counts.1);
         pipe.hset(self.key(&["instances"]), self.instance.to_string(), counts).ignore();
+        pipe.pexpire(self.key(&["instances"]), retention).ignore();
         let added: Vec<i64> = pipe.query_async(&mut connection).await?;
         Ok(live.presence.iter().zip(added).filter(|(_, added)| *added == 1).map(|(m, _)| m.clone()).collect())
     }

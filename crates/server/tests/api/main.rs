@@ -9,5 +9,6 @@ mod health;
 mod http_layers;
 mod probes;
 mod projects;
+mod realtime;
 mod shutdown;
 mod users;
