@@ -69,3 +69,21 @@ async fn status_lists_the_callers_sockets_and_admins_see_everything() {
     assert_eq!(global["instances"].as_array().unwrap().len(), 1);
     assert!(global["stats"]["messages_out"].as_u64().unwrap() >= 4);
 }
+
+#[tokio::test]
+async fn the_realtime_routes_are_documented_and_plain_http_gets_the_error_shape() {
+    let app = TestApp::spawn().await;
+    for version in ["v1", "v2"] {
+        let doc = app.client.get(&format!("/api/{version}/openapi.json")).await.json();
+        for (path, method) in
+            [("app/ws", "get"), ("app/ws/ticket", "post"), ("app/ws/status", "get"), ("admin/ws/broadcast", "post")]
+        {
+            let operation = &doc["paths"][format!("/api/{version}/{path}")][method];
+            assert!(operation.is_object(), "{method} {path} documented in {version}");
+            assert_eq!(operation["tags"][0], "realtime");
+        }
+    }
+    let res = app.client.get("/api/v1/app/ws").await;
+    assert!(res.status.is_client_error(), "{}", res.status);
+    assert!(!res.error_code().is_empty(), "{}", res.text);
+}
