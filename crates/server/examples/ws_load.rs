@@ -86,10 +86,8 @@ async fn main() -> anyhow::Result<()> {
 
     let (stop, stopped) = watch::channel(false);
     let received = Arc::new(AtomicU64::new(0));
-    let readers: Vec<_> = receivers
-        .into_iter()
-        .map(|socket| tokio::spawn(receive(socket, stopped.clone(), received.clone())))
-        .collect();
+    let readers: Vec<_> =
+        receivers.into_iter().map(|socket| tokio::spawn(receive(socket, stopped.clone(), received.clone()))).collect();
     let mut publishers = Vec::new();
     for p in 0..options.publishers {
         let token = &tokens[accounts - 1 - p];

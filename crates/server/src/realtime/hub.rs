@@ -156,6 +156,14 @@ impl Hub {
         self.inner.stopping.subscribe()
     }
 
+    /// Closes every socket with 1012 and waits until they are gone (see
+    /// [`Hub::begin_shutdown`] and [`Hub::drained`]; `app::serve` calls both when the stop
+    /// signal arrives).
+    pub async fn shutdown(&self) {
+        self.begin_shutdown();
+        self.drained().await;
+    }
+
     /// Waits until every socket of this instance has closed, then withdraws the instance from
     /// the shared counts. Call after [`Hub::begin_shutdown`].
     pub async fn drained(&self) {
