@@ -66,5 +66,6 @@ for i in $(seq 0 $((instances - 1))); do
 done
 
 echo "instances: $instances; redis: ${BENCH_REDIS_URL:-none}; sockets: $connections; rate: $rate/s; ${seconds}s"
+echo "server RSS after start: $(awk '/VmRSS/ {print $2}' "/proc/${pids[0]}/status") KiB"
 target/release/examples/ws_load "${urls[@]}" --connections "$connections" --rate "$rate" \
   --seconds "$seconds" --per-account "$per_account" --publishers "$publishers" --pid "${pids[0]}"

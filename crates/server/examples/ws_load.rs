@@ -51,6 +51,7 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    omnistack::install_crypto_provider();
     let options = Options::parse();
     let http = reqwest::Client::new();
     let accounts = options.connections.div_ceil(options.per_account) + options.publishers;
@@ -80,8 +81,12 @@ async fn main() -> anyhow::Result<()> {
     println!("opened and subscribed {} sockets in {:.1} s", receivers.len(), started.elapsed().as_secs_f64());
     tokio::time::sleep(Duration::from_secs(2)).await;
     if let (Some(before), Some(after)) = (before, rss_kib(options.pid)) {
-        let per = (after.saturating_sub(before)) as f64 * 1024.0 / receivers.len() as f64;
-        println!("server RSS: {before} KiB before, {after} KiB with the sockets idle: {per:.0} bytes per socket");
+        // The measured server is the first URL's, which holds every n-th socket.
+        let held = options.connections.div_ceil(options.urls.len());
+        let per = (after.saturating_sub(before)) as f64 * 1024.0 / held as f64;
+        println!(
+            "server RSS: {before} KiB before, {after} KiB with its {held} sockets idle: {per:.0} bytes per socket"
+        );
     }
 
     let (stop, stopped) = watch::channel(false);
