@@ -16,6 +16,7 @@ use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
 use crate::rate_limit::RateLimiter;
+use crate::realtime::Hub;
 use crate::redis_pool::RedisPool;
 use crate::router;
 use crate::state::AppState;
@@ -71,7 +72,9 @@ impl App {
         let activity = ActivityTracker::default();
         activity.spawn_flusher(db.clone());
         let limiter = RateLimiter::new(&config.rate_limit, redis.clone(), &config.redis_key_prefix);
-        let state = AppState { config: Arc::new(config), db, redis, tokens, external, mailer, activity, limiter };
+        let realtime = Hub::new(&config, redis.as_ref()).context("starting the realtime hub (REDIS_URL)")?;
+        let state =
+            AppState { config: Arc::new(config), db, redis, tokens, external, mailer, activity, limiter, realtime };
         telemetry::samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);
         Ok(App { state, router })
@@ -84,19 +87,24 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     Db::connect(config.database_url.expose(), &options).await.context("opening the database (DATABASE_URL)")
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish for at most `grace`.
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, closes the
+/// realtime sockets (code 1012) and lets in-flight requests finish for at most `grace`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    realtime: Hub,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
     let stopping = Arc::new(Notify::new());
     let signal = stopping.clone();
+    let hub = realtime.clone();
     let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // Upgraded sockets are not requests axum waits for, and would otherwise stay open:
+            // tell them first, so clients reconnect elsewhere while requests finish.
+            hub.begin_shutdown();
             signal.notify_one();
         })
         .into_future();
@@ -105,7 +113,12 @@ pub async fn serve(
         result = &mut server => result,
         () = stopping.notified() => {
             tracing::info!(grace_seconds = grace.as_secs(), "stop requested: finishing in-flight requests");
-            match tokio::time::timeout(grace, server).await {
+            let finished = async {
+                let result = server.await;
+                realtime.drained().await;
+                result
+            };
+            match tokio::time::timeout(grace, finished).await {
                 Ok(result) => result,
                 Err(_) => {
                     tracing::warn!("in-flight requests did not finish within the grace period; stopping anyway");

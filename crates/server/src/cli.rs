@@ -169,7 +169,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let db = app.state.db.clone();
     tracing::info!(db.system = db.engine().as_str(), "ready to serve");
-    app::serve(listener, app.router, app::stop_signal(), grace).await?;
+    app::serve(listener, app.router, app.state.realtime.clone(), app::stop_signal(), grace).await?;
     app.state.activity.flush(&db).await;
     db.close().await;
     tracing::info!("stopped");

@@ -7,6 +7,7 @@ mod accounts;
 mod identity;
 mod parse;
 mod rate_limit;
+mod realtime;
 mod secret;
 mod telemetry;
 mod versions;
@@ -18,6 +19,7 @@ use std::time::Duration;
 pub use accounts::{AccountSettings, MailSettings, SmtpSettings};
 pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
 pub use rate_limit::{Rate, RateLimitSettings};
+pub use realtime::RealtimeSettings;
 pub use secret::{Secret, redact_url};
 pub use telemetry::{OtlpProtocol, SamplerSettings, TelemetrySettings, TraceExport};
 pub use versions::{ApiVersionSettings, DeprecatedRoute, Deprecation};
@@ -85,7 +87,8 @@ pub struct Config {
     pub database_auto_migrate: bool,
     /// `REDIS_URL`: unset means in-process equivalents.
     pub redis_url: Option<Secret>,
-    /// `REDIS_KEY_PREFIX`: starts every key the service writes to Redis.
+    /// `REDIS_KEY_PREFIX`: prepended to every Redis key and channel this service uses, so
+    /// several deployments (or test runs) can share one Redis.
     pub redis_key_prefix: String,
     /// `SECRET_KEY`: signs the service's own tokens.
     pub secret_key: Secret,
@@ -115,6 +118,8 @@ pub struct Config {
     pub telemetry: TelemetrySettings,
     /// `API_*`: the default version and the deprecation schedule.
     pub api_versions: ApiVersionSettings,
+    /// The realtime WebSocket endpoint.
+    pub realtime: RealtimeSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -172,9 +177,11 @@ impl Config {
         };
         let accounts = accounts::accounts(&mut vars);
         let mail = accounts::mail(&mut vars);
+        let realtime = realtime::settings(&mut vars);
         let config = Config {
             accounts,
             mail,
+            realtime,
             project_name: vars.string("PROJECT_NAME", "OmniStack"),
             host: vars.parse("HOST", "127.0.0.1", parse::host).unwrap_or(IpAddr::from([127, 0, 0, 1])),
             port: vars.parse("PORT", "8000", |v| parse::number(v, 1, 65535)).unwrap_or(8000) as u16,
@@ -192,13 +199,13 @@ impl Config {
             ),
             docs_enabled: vars.parse("DOCS_ENABLED", "true", parse::boolean).unwrap_or(true),
             identity: IdentityProviders::from_vars(&mut vars),
-            redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "omnistack:"),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),
             environment: environment.unwrap_or(Environment::Development),
             database_url: database_url.unwrap_or_else(|| Secret::new(&default_db)),
             redis_url: redis_url.flatten(),
+            redis_key_prefix: vars.parse("REDIS_KEY_PREFIX", "omnistack:", parse::key_prefix).unwrap_or_default(),
             secret_key: Secret::new(""),
             cors_origins: cors_origins.unwrap_or(CorsOrigins::List(Vec::new())),
             log_format: log_format.unwrap_or(LogFormat::Pretty),
@@ -284,6 +291,7 @@ impl Config {
         described.extend(self.rate_limit.describe());
         described.extend(self.telemetry.describe());
         described.extend(self.api_versions.describe());
+        described.extend(self.realtime.describe());
         described
     }
 }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod mail;
 pub mod projects;
 pub mod rate_limit;
+pub mod realtime;
 pub mod redis_pool;
 pub mod router;
 pub mod state;

@@ -7,6 +7,9 @@
 //! | `/api/v1/public/auth/…`       | register, login, refresh, logout, password, verify-email |
 //! | `/api/v1/app/users/me`        | the caller's account (guarded: any active account) |
 //! | `/api/v1/app/projects[/{id}]` | the example resource (guarded)         |
+//! | `/api/v1/app/ws`              | realtime WebSocket (authenticates itself) |
+//! | `/api/v1/app/ws/ticket`, `/api/v1/app/ws/status` | socket tickets, status (guarded) |
+//! | `/api/v1/admin/ws/broadcast`  | publish to a channel (admins)          |
 //! | `/api/v2/…`                   | the same endpoints, latest version     |
 //! | `/api/<group>/…`              | rewritten to a version before routing (`Accept-Version`, `X-API-Version`, `API_DEFAULT_VERSION`) |
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |

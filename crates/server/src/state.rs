@@ -11,6 +11,7 @@ use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
 use crate::mail::Mailer;
 use crate::rate_limit::RateLimiter;
+use crate::realtime::Hub;
 use crate::redis_pool::RedisPool;
 
 /// The application state, cloned into every request (every field is a cheap handle).
@@ -32,4 +33,6 @@ pub struct AppState {
     pub activity: ActivityTracker,
     /// The rate limiter (in Redis when `REDIS_URL` is set, else in-process).
     pub limiter: RateLimiter,
+    /// Realtime sockets and publishing.
+    pub realtime: Hub,
 }

@@ -2,13 +2,14 @@
 //!
 //! Databases: SQLite in a temporary directory by default; PostgreSQL when
 //! `TEST_DATABASE_URL` is set (each test gets its own schema, dropped afterwards).
-//! `TEST_REDIS_URL` adds Redis; each test writes under its own `REDIS_KEY_PREFIX` (unless it
-//! sets one), so tests sharing one Redis never see each other's keys. [`idp::FakeIdp`] stands in
-//! for an external identity provider.
+//! `TEST_REDIS_URL` adds Redis, under a key prefix of its own per server (unless the test sets
+//! `REDIS_KEY_PREFIX`, e.g. to let two servers share it). [`idp::FakeIdp`] stands in for an
+//! external identity provider.
 
 mod client;
 pub mod idp;
 mod mail;
+mod socket;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 pub use client::{TestClient, TestResponse};
 pub use mail::{MailSink, SentMail};
 pub use omnistack_db::testing::{TestDatabase, postgres_url, redis_url};
+pub use socket::{WsClient, refused_handshake};
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
@@ -55,6 +57,15 @@ impl TestAppBuilder {
         self
     }
 
+    /// Shares `other`'s database, secret key and Redis key prefix: a second instance of the
+    /// same deployment (tokens and accounts are valid on both).
+    pub fn sharing(self, other: &TestApp) -> Self {
+        let config = &other.state.config;
+        self.env("DATABASE_URL", config.database_url.expose())
+            .env("SECRET_KEY", config.secret_key.expose())
+            .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
+    }
+
     /// Serves these routes too, inside the application's layers (probes for panics, slow
     /// handlers, body parsing).
     pub fn routes(mut self, router: Router<AppState>) -> Self {
@@ -83,18 +94,21 @@ impl TestAppBuilder {
         ]);
         if let Some(url) = redis_url() {
             vars.insert("REDIS_URL".into(), url);
+            vars.insert("REDIS_KEY_PREFIX".into(), format!("omnistack-test-{}:", uuid::Uuid::new_v4().simple()));
         }
         vars.extend(self.vars);
         let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid");
         let grace = config.shutdown_timeout;
         let app = App::build_with_routes(config, self.routes.unwrap_or_default()).await.expect("application builds");
         let router = app.router;
+        let realtime = app.state.realtime.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let addr = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app::serve(
             listener,
             router,
+            realtime,
             async move {
                 let _ = stopped.await;
             },
@@ -126,6 +140,11 @@ impl TestApp {
     /// The full URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         self.client.url(path)
+    }
+
+    /// The `ws://` URL of `path` on this server.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
     }
 
     /// Registers an account and returns the token response body.
@@ -164,6 +183,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.state.realtime.begin_shutdown();
         self.begin_shutdown();
         if let Some(server) = self.server.take() {
             server.abort();

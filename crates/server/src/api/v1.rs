@@ -4,6 +4,7 @@ pub mod auth;
 pub mod health;
 pub mod metrics;
 pub mod projects;
+pub mod realtime;
 pub mod users;
 
 use axum::Router;
@@ -29,6 +30,7 @@ use crate::state::AppState;
         (name = "auth", description = "Own accounts: registration, sign-in, tokens, passwords"),
         (name = "users", description = "The caller's account"),
         (name = "projects", description = "The example resource"),
+        (name = "realtime", description = "WebSockets: tickets, status, broadcast"),
     )
 )]
 struct ApiDoc;
@@ -70,20 +72,26 @@ impl Endpoints {
     }
 }
 
-/// The route groups shared by every version: `public` (no authentication) and `app` (an
-/// authenticated, active account, enforced by the group's guard), with the version's
-/// `endpoints`.
+/// The route groups shared by every version, with the version's `endpoints`: `public` (no
+/// authentication), `sockets` (the WebSocket, which authenticates by itself: browsers cannot
+/// send headers on it), `app` (an authenticated, active account) and `admin` (an admin), each
+/// enforced by the group's guard.
 pub fn route_groups(state: &AppState, endpoints: Endpoints) -> OpenApiRouter<AppState> {
     let public = OpenApiRouter::new()
         .merge(endpoints.health)
         .routes(utoipa_axum::routes!(metrics::scrape))
         .merge(endpoints.auth);
     // Health probes and the metrics scrape are exempt from limiting inside `by_ip`.
+    let sockets = realtime::socket_routes();
     let app = OpenApiRouter::new()
         .merge(endpoints.users)
         .merge(endpoints.projects)
+        .merge(realtime::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_user));
-    public.merge(app)
+    let admin = OpenApiRouter::new()
+        .merge(realtime::admin_routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_admin));
+    public.merge(sockets).merge(app).merge(admin)
 }
 
 /// v1's routes under `/api/v1`, and its OpenAPI document, with the deprecation schedule applied.

@@ -32,6 +32,7 @@ use crate::state::AppState;
         (name = "auth", description = "Own accounts: registration, sign-in, tokens, passwords"),
         (name = "users", description = "The caller's account"),
         (name = "projects", description = "The example resource"),
+        (name = "realtime", description = "WebSockets: tickets, status, broadcast"),
     )
 )]
 struct ApiDoc;

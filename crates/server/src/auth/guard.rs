@@ -123,7 +123,8 @@ fn record_failure(error: &Error) {
     metrics::counter!("omnistack_auth_failures_total", "reason" => reason, "provider" => provider).increment(1);
 }
 
-fn bearer_token(headers: &HeaderMap) -> Result<&str> {
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str> {
     let value = headers.get(AUTHORIZATION).ok_or(Error::MissingCredentials)?;
     let value = value.to_str().map_err(|_| Error::InvalidToken("authorization header is malformed".into()))?;
     match value.split_once(' ') {

@@ -122,6 +122,18 @@ pub fn peek_issuer(token: &str) -> Option<String> {
     serde_json::from_slice::<Issuer>(&bytes).ok()?.iss
 }
 
+/// The unverified `exp` claim of a JWT (Unix seconds). Only for a token already verified: a
+/// realtime socket reads it to close itself when the token it was opened with expires.
+pub fn peek_expiry(token: &str) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Expiry {
+        exp: Option<i64>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice::<Expiry>(&bytes).ok()?.exp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +148,8 @@ mod tests {
         let token = tokens("s3cret").issue(user, session).unwrap();
         assert_eq!(tokens("s3cret").verify(&token), Ok((user, session)));
         assert_eq!(peek_issuer(&token).as_deref(), Some("omnistack"));
+        let expiry = peek_expiry(&token).unwrap();
+        assert!((expiry - chrono::Utc::now().timestamp() - 900).abs() <= 1);
     }
 
     #[test]

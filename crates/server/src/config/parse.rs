@@ -92,6 +92,15 @@ pub(super) fn http_url(value: &str) -> Result<String, String> {
     if valid { Ok(value.to_owned()) } else { Err(format!("must be an http(s) URL, got {value:?}")) }
 }
 
+/// A Redis key prefix: printable ASCII without spaces, at most 64 characters.
+pub(super) fn key_prefix(value: &str) -> Result<String, String> {
+    if value.len() <= 64 && value.chars().all(|c| c.is_ascii_graphic()) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("must be at most 64 printable characters without spaces, got {value:?}"))
+    }
+}
+
 pub(super) fn host(value: &str) -> Result<IpAddr, String> {
     if value.eq_ignore_ascii_case("localhost") {
         return Ok(IpAddr::from([127, 0, 0, 1]));

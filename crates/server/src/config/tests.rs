@@ -99,3 +99,11 @@ fn env_example_documents_every_variable() {
         assert!(example.lines().any(|line| line.starts_with(&format!("{name}="))), "{name} missing from .env.example");
     }
 }
+
+#[test]
+fn the_redis_key_prefix_defaults_and_is_checked() {
+    assert_eq!(load(&[]).unwrap().redis_key_prefix, "omnistack:");
+    assert_eq!(load(&[("REDIS_KEY_PREFIX", "tenant-a:")]).unwrap().redis_key_prefix, "tenant-a:");
+    let err = load(&[("REDIS_KEY_PREFIX", "has space")]).unwrap_err();
+    assert!(err.to_string().contains("REDIS_KEY_PREFIX:"), "{err}");
+}

@@ -14,6 +14,7 @@ mod probes;
 mod projects;
 mod rate_limit;
 mod rate_limits_wired;
+mod realtime;
 mod shutdown;
 mod telemetry;
 mod users;

@@ -1,0 +1,45 @@
+//! Realtime: WebSockets at `/api/v{1,2}/app/ws`, channels with presence and resumable history,
+//! across instances through Redis (or in process without it).
+//!
+//! | module | what |
+//! |---|---|
+//! | [`hub`] | [`Hub`]: this instance's sockets, publishing, shutdown, counters |
+//! | [`event`] | [`Event`]: what services publish; admin broadcast validation |
+//! | [`protocol`] | the wire format, close codes, error codes |
+//! | [`channel`] | channel names and the [`ChannelPolicy`] (who may subscribe and post) |
+//! | [`session`] | the per-socket protocol as a pure state machine |
+//! | [`connection`] | the socket driver: upgrade to close |
+//! | [`admission`] | token, first-message and ticket authentication |
+//! | `registry` | local subscriptions and the non-blocking fan-out |
+//! | `shared`, `bridge` | state in Redis, and the pub/sub link between instances |
+//! | [`history`] | offsets, epochs, replay |
+//! | `presence`, `heartbeat` | who is in a room; refreshing and sweeping presence |
+//!
+//! Other services publish with [`Hub::publish`] (`state.realtime.publish("room:ops", event)`)
+//! or [`Hub::publish_to_user`]. Protocol, channels, close codes and limits are documented in
+//! `docs/API.md` ("Realtime"); scaling and Redis in `docs/OPERATIONS.md`.
+
+pub mod admission;
+mod bridge;
+pub mod channel;
+pub mod connection;
+pub mod event;
+mod heartbeat;
+pub mod history;
+pub mod hub;
+mod presence;
+pub mod protocol;
+mod rate_limit;
+mod registry;
+pub mod session;
+mod shared;
+mod stats;
+mod status;
+mod tickets;
+
+pub use channel::{Caller, ChannelKind, ChannelName, ChannelPolicy, DefaultPolicy};
+pub use event::{Event, Published};
+pub use hub::Hub;
+pub use stats::HubStats;
+pub use status::{ConnectionStatus, GlobalStatus, InstanceStatus, Status};
+pub use tickets::TicketClaims;

@@ -1,0 +1,324 @@
+//! One socket from upgrade to close. The socket is split: the stream feeds the [`Session`],
+//! the sink is written only here. Channel messages arrive through the socket's bounded queue;
+//! a write that cannot finish within `WS_IDLE_TIMEOUT_SECONDS`, or an eviction by the
+//! fan-out (queue full), ends the socket without touching anyone else's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::{Notify, watch};
+use tokio::time::{Instant, sleep_until, timeout};
+
+use super::admission::{self, Admitted};
+use super::channel::{Caller, ChannelName};
+use super::hub::{Hub, until_stopped};
+use super::protocol::{self, ClientMessage, Delivery, close, error_code};
+use super::registry::Attached;
+use super::session::{Outbound, Session, SessionLimits, Step};
+use super::stats::Counters;
+use crate::error::Error;
+use crate::state::AppState;
+
+/// How long a close frame may take to go out, and how long the client then has to answer it.
+const CLOSE_SEND: Duration = Duration::from_secs(5);
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// Channel messages written in one flush.
+const BATCH: usize = 64;
+
+/// Why the socket ends.
+enum End {
+    /// The peer is gone (or cannot be written to): nothing more to send.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// What woke the socket's loop.
+enum Wake {
+    End(End),
+    Frame(Option<Result<Message, axum::Error>>),
+    Delivery(Arc<Delivery>),
+    Ping,
+}
+
+struct Socket {
+    sink: SplitSink<WebSocket, Message>,
+    stream: SplitStream<WebSocket>,
+}
+
+/// Runs an upgraded socket to its end. `admitted` is `None` when the client must authenticate
+/// with its first message.
+pub async fn serve(state: AppState, socket: WebSocket, admitted: Option<Admitted>) {
+    let hub = state.realtime.clone();
+    let (sink, stream) = socket.split();
+    let mut socket = Socket { sink, stream };
+    let mut stopping = hub.stopping();
+    let admitted = match admitted {
+        Some(admitted) => admitted,
+        None => match first_message(&state, &mut socket, &mut stopping).await {
+            Ok(admitted) => admitted,
+            Err(End::Close(code, reason)) => return socket.close(code, reason).await,
+            Err(End::Gone) => return,
+        },
+    };
+    let caller = Caller { user_id: admitted.user.user.id, role: admitted.user.role };
+    let Some(attached) = hub.attach(caller).await else {
+        let limit = hub.settings().max_connections_per_user;
+        let text = protocol::error(
+            error_code::TOO_MANY_CONNECTIONS,
+            &format!("at most {limit} connections per account"),
+            None,
+        );
+        if socket.sink.send(Message::Text(text.into())).await.is_ok() {
+            socket.close(close::POLICY, "too many connections").await;
+        }
+        return;
+    };
+    let id = attached.id;
+    let settings = hub.settings();
+    let limits = SessionLimits {
+        max_channels: settings.max_channels_per_connection,
+        messages_per_second: settings.messages_per_second,
+    };
+    let session = Session::new(caller, id, admitted.expires_at, limits, hub.policy(), std::time::Instant::now());
+    let mut driver = Driver { state: &state, hub: hub.clone(), socket, session, attached, stopping };
+    if let End::Close(code, reason) = driver.run().await {
+        if code == close::SLOW_CONSUMER {
+            Counters::add(&hub.inner.counters.slow_consumers, 1);
+        }
+        driver.socket.close(code, reason).await;
+    }
+    hub.detach(id).await;
+}
+
+/// Waits (at most `WS_AUTH_TIMEOUT_SECONDS`) for `{"type":"auth","token"}`.
+async fn first_message(
+    state: &AppState,
+    socket: &mut Socket,
+    stopping: &mut watch::Receiver<bool>,
+) -> Result<Admitted, End> {
+    let deadline = Instant::now() + state.realtime.settings().auth_timeout;
+    let text = loop {
+        tokio::select! {
+            () = until_stopped(stopping) => return Err(End::Close(close::RESTART, "server restarting")),
+            () = sleep_until(deadline) => return Err(End::Close(close::UNAUTHENTICATED, "authentication timeout")),
+            frame = socket.stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => break text,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Binary(_))) => break Utf8Bytes::from_static(""),
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return Err(End::Gone),
+            },
+        }
+    };
+    let Ok(ClientMessage::Auth { token }) = ClientMessage::parse(&text) else {
+        return Err(End::Close(close::UNAUTHENTICATED, "authenticate first: {\"type\":\"auth\",\"token\":\"...\"}"));
+    };
+    match admission::with_token(state, &token).await {
+        Ok(admitted) => Ok(admitted),
+        Err(Error::Authorization(_)) => Err(End::Close(close::FORBIDDEN, "account deactivated")),
+        Err(_) => Err(End::Close(close::UNAUTHENTICATED, "authentication failed")),
+    }
+}
+
+struct Driver<'a> {
+    state: &'a AppState,
+    hub: Hub,
+    socket: Socket,
+    session: Session,
+    attached: Attached,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Driver<'_> {
+    async fn run(&mut self) -> End {
+        let settings = self.hub.settings().clone();
+        let caller = self.session.caller();
+        if let Err(end) = self.send(self.session.connected()).await {
+            return end;
+        }
+        let personal = ChannelName::user(caller.user_id);
+        match self.hub.subscribe(self.attached.id, caller, &personal, false).await {
+            Some(subscription) => self.session.track(personal, subscription.snapshot.offset),
+            None => return End::Gone,
+        }
+        let mut ping = tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
+        let idle = tokio::time::sleep(settings.idle_timeout);
+        let mut expires_at = self.session.expires_at();
+        let expiry = tokio::time::sleep_until(deadline(expires_at));
+        tokio::pin!(idle, expiry);
+        loop {
+            let wake = tokio::select! {
+                biased;
+                () = until_stopped(&mut self.stopping) => Wake::End(End::Close(close::RESTART, "server restarting")),
+                () = self.attached.evicted.notified() => Wake::End(slow_consumer()),
+                () = &mut expiry => Wake::End(End::Close(close::UNAUTHENTICATED, "token expired")),
+                () = &mut idle => Wake::End(End::Close(close::IDLE, "idle timeout")),
+                frame = self.socket.stream.next() => Wake::Frame(frame),
+                Some(first) = self.attached.deliveries.recv() => Wake::Delivery(first),
+                _ = ping.tick() => Wake::Ping,
+            };
+            let result = match wake {
+                Wake::End(end) => Err(end),
+                Wake::Frame(frame) => {
+                    idle.as_mut().reset(Instant::now() + settings.idle_timeout);
+                    self.on_frame(frame).await
+                }
+                Wake::Delivery(first) => self.deliver(first).await,
+                Wake::Ping => self.write(vec![Message::Ping(Default::default())]).await,
+            };
+            if let Err(end) = result {
+                return end;
+            }
+            if self.session.expires_at() != expires_at {
+                expires_at = self.session.expires_at();
+                expiry.as_mut().reset(deadline(expires_at));
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                Counters::add(&self.hub.inner.counters.messages_in, 1);
+                let refused = self.session.refused();
+                let step = self.session.on_text(&text, std::time::Instant::now());
+                Counters::add(&self.hub.inner.counters.rate_limited, self.session.refused() - refused);
+                self.execute(step).await
+            }
+            Some(Ok(Message::Binary(_))) => {
+                Counters::add(&self.hub.inner.counters.messages_in, 1);
+                let text = protocol::error(error_code::INVALID_JSON, "messages are JSON text, not binary", None);
+                self.send(text).await
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+            Some(Ok(Message::Close(_))) | None => Err(End::Gone),
+            Some(Err(err)) if is_too_big(&err) => Err(End::Close(close::TOO_BIG, "message too big")),
+            Some(Err(_)) => Err(End::Gone),
+        }
+    }
+
+    async fn execute(&mut self, step: Step) -> Result<(), End> {
+        let caller = self.session.caller();
+        let id = self.attached.id;
+        match step {
+            Step::Reply(text) => self.send(text).await,
+            Step::Subscribe { channel, since } => {
+                let subscription = self.hub.subscribe(id, caller, &channel, since.is_some()).await.ok_or(End::Gone)?;
+                let outbound =
+                    self.session.subscribed(channel, &subscription.snapshot, since.as_ref(), subscription.members);
+                let messages = outbound
+                    .into_iter()
+                    .map(|out| match out {
+                        Outbound::Text(text) => Message::Text(text.into()),
+                        Outbound::Shared(delivery) => Message::Text(delivery.text.clone()),
+                    })
+                    .collect();
+                self.write(messages).await
+            }
+            Step::Unsubscribe(channel) => {
+                self.hub.unsubscribe(id, caller, &channel).await;
+                self.send(self.session.unsubscribed(&channel)).await
+            }
+            Step::Publish { channel, content } => {
+                let data = json!({"from_user_id": caller.user_id, "content": content});
+                self.hub.publish_on(&channel, "message", &data).await;
+                Ok(())
+            }
+            Step::Authenticate(token) => match admission::with_token(self.state, &token).await {
+                Ok(admitted) => {
+                    let fresh = Caller { user_id: admitted.user.user.id, role: admitted.user.role };
+                    match self.session.reauthenticated(fresh, admitted.expires_at) {
+                        Ok(()) => Ok(()),
+                        Err(text) => self.send(text).await,
+                    }
+                }
+                Err(Error::Authorization(_)) => Err(End::Close(close::FORBIDDEN, "account deactivated")),
+                Err(err) => self.send(protocol::error(error_code::AUTHENTICATION_ERROR, &err.to_string(), None)).await,
+            },
+            Step::Close { code, reason } => Err(End::Close(code, reason)),
+        }
+    }
+
+    /// Writes one queued channel message and whatever else is already waiting (up to a batch).
+    async fn deliver(&mut self, first: Arc<Delivery>) -> Result<(), End> {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(delivery) = next.take() {
+            if self.session.accept(&delivery) {
+                batch.push(Message::Text(delivery.text.clone()));
+            }
+            if batch.len() < BATCH {
+                next = self.attached.deliveries.try_recv().ok();
+            }
+        }
+        if batch.is_empty() { Ok(()) } else { self.write(batch).await }
+    }
+
+    async fn send(&mut self, text: String) -> Result<(), End> {
+        self.write(vec![Message::Text(text.into())]).await
+    }
+
+    /// Writes and flushes, unless the socket is evicted meanwhile or the write takes longer
+    /// than `WS_IDLE_TIMEOUT_SECONDS`.
+    async fn write(&mut self, messages: Vec<Message>) -> Result<(), End> {
+        let count = messages.iter().filter(|m| matches!(m, Message::Text(_))).count() as u64;
+        let limit = self.hub.settings().idle_timeout;
+        let sink = &mut self.socket.sink;
+        let work = async move {
+            for message in messages {
+                sink.feed(message).await?;
+            }
+            sink.flush().await
+        };
+        let evicted: &Notify = &self.attached.evicted;
+        tokio::select! {
+            biased;
+            written = timeout(limit, work) => match written {
+                Ok(Ok(())) => {
+                    Counters::add(&self.hub.inner.counters.messages_out, count);
+                    Ok(())
+                }
+                _ => Err(End::Gone),
+            },
+            () = evicted.notified() => Err(slow_consumer()),
+        }
+    }
+}
+
+impl Socket {
+    /// Sends a close frame, then gives the client a moment to answer it so the TCP connection
+    /// ends cleanly (and the frame is not lost to a reset).
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+        if !matches!(timeout(CLOSE_SEND, self.sink.send(frame)).await, Ok(Ok(()))) {
+            return;
+        }
+        let _ = timeout(CLOSE_WAIT, async { while let Some(Ok(_)) = self.stream.next().await {} }).await;
+    }
+}
+
+fn slow_consumer() -> End {
+    End::Close(close::SLOW_CONSUMER, "too slow: reconnect and resume")
+}
+
+/// When a token expiring at `expires_at` (Unix seconds) stops being good, on the Tokio clock.
+fn deadline(expires_at: Option<i64>) -> Instant {
+    let now = Instant::now();
+    match expires_at {
+        Some(at) => {
+            let left = at.saturating_sub(chrono::Utc::now().timestamp()).max(0);
+            now + Duration::from_secs(left as u64)
+        }
+        None => now + Duration::from_secs(100 * 365 * 86_400),
+    }
+}
+
+fn is_too_big(err: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let cause = err.source().and_then(|source| source.downcast_ref::<tungstenite::Error>());
+    matches!(cause, Some(tungstenite::Error::Capacity(_)))
+}

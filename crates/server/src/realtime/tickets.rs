@@ -1,0 +1,100 @@
+//! Single-use connection tickets, for clients that cannot put a token in a URL they log.
+//!
+//! A ticket is 256 random bits, stored only as its hash, for `WS_TICKET_TTL_SECONDS`. With
+//! Redis it is kept there and taken with `GETDEL`, so any instance redeems it exactly once;
+//! without Redis (or while it is unreachable) it is kept in process.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::hub::Hub;
+
+/// What a ticket stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketClaims {
+    /// The account that asked for it.
+    pub user_id: Uuid,
+    /// When the access token used to ask for it expires (Unix seconds): the socket lives no
+    /// longer than that token would.
+    pub expires_at: Option<i64>,
+}
+
+/// Tickets kept in process.
+#[derive(Debug, Default)]
+pub(crate) struct LocalTickets {
+    tickets: Mutex<HashMap<String, (TicketClaims, Instant)>>,
+}
+
+impl LocalTickets {
+    /// Keeps a ticket (by hash) until `ttl` from now.
+    pub fn store(&self, hash: String, claims: TicketClaims, ttl: Duration) {
+        let now = Instant::now();
+        let mut tickets = self.tickets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        tickets.retain(|_, (_, deadline)| *deadline > now);
+        tickets.insert(hash, (claims, now + ttl));
+    }
+
+    /// Takes a ticket if it exists and has not expired.
+    pub fn redeem(&self, hash: &str) -> Option<TicketClaims> {
+        let mut tickets = self.tickets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (claims, deadline) = tickets.remove(hash)?;
+        (deadline > Instant::now()).then_some(claims)
+    }
+
+    /// Forgets expired tickets.
+    pub fn prune(&self) {
+        let now = Instant::now();
+        self.tickets.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).retain(|_, (_, d)| *d > now);
+    }
+}
+
+impl Hub {
+    /// Keeps a ticket (by hash) for `WS_TICKET_TTL_SECONDS`: in Redis when configured and
+    /// reachable, else in process.
+    pub(crate) async fn store_ticket(&self, hash: String, claims: TicketClaims) {
+        let ttl = self.inner.settings.ticket_ttl;
+        if let Some(shared) = &self.inner.shared {
+            let text = serde_json::to_string(&claims).unwrap_or_default();
+            match shared.store_ticket(&hash, &text, ttl).await {
+                Ok(()) => return,
+                Err(err) => self.redis_failed("store a ticket", &err),
+            }
+        }
+        self.inner.tickets.store(hash, claims, ttl);
+    }
+
+    /// Takes a ticket (by hash), wherever it was kept.
+    pub(crate) async fn redeem_ticket(&self, hash: &str) -> Option<TicketClaims> {
+        if let Some(claims) = self.inner.tickets.redeem(hash) {
+            return Some(claims);
+        }
+        let shared = self.inner.shared.as_ref()?;
+        match shared.redeem_ticket(hash).await {
+            Ok(text) => serde_json::from_str(&text?).ok(),
+            Err(err) => {
+                self.redis_failed("redeem a ticket", &err);
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_works_once_and_not_after_it_expires() {
+        let tickets = LocalTickets::default();
+        let claims = TicketClaims { user_id: Uuid::now_v7(), expires_at: Some(1) };
+        tickets.store("a".into(), claims, Duration::from_secs(30));
+        assert_eq!(tickets.redeem("a"), Some(claims));
+        assert_eq!(tickets.redeem("a"), None);
+        tickets.store("b".into(), claims, Duration::ZERO);
+        assert_eq!(tickets.redeem("b"), None);
+    }
+}
