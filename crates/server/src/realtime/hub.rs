@@ -7,7 +7,7 @@
 //! one included, delivers it only when it comes back from the events channel (`bridge`). Each
 //! instance holds one subscription, so each socket gets each message once, in offset order.
 //! If Redis cannot be reached the message is delivered on this instance only, without an
-//! offset (see `docs/adr/0003-realtime-delivery-through-redis.md`).
+//! offset (see `docs/adr/0005-realtime-delivery-through-redis.md`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
