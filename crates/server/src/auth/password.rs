@@ -4,6 +4,7 @@ use std::sync::LazyLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use tokio::sync::Semaphore;
 
 /// Accepted password lengths, in characters.
 pub const LENGTH: std::ops::RangeInclusive<usize> = 8..=128;
@@ -11,6 +12,11 @@ pub const LENGTH: std::ops::RangeInclusive<usize> = 8..=128;
 /// A hash of a random password, verified against when the account does not exist so that a
 /// wrong email costs the same time as a wrong password.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking("not-a-real-password").unwrap_or_default());
+
+/// Hashes in flight at once: each holds ~19 MiB for its duration, so an unbounded burst of
+/// sign-ups would make the process balloon (and the allocator keep the memory).
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get)));
 
 fn hash_blocking(password: &str) -> anyhow::Result<String> {
     Argon2::default()
@@ -21,6 +27,7 @@ fn hash_blocking(password: &str) -> anyhow::Result<String> {
 
 /// Hashes a password (Argon2id, random salt) on the blocking pool.
 pub async fn hash(password: String) -> anyhow::Result<String> {
+    let _permit = HASHING.acquire().await?;
     tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
 }
 
@@ -28,6 +35,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 /// a dummy so the time taken does not reveal whether the account exists.
 pub async fn verify(password: String, stored: Option<String>) -> bool {
     let known = stored.is_some();
+    let Ok(_permit) = HASHING.acquire().await else { return false };
     let result = tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         PasswordHash::new(&stored)

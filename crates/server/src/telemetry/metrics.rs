@@ -69,9 +69,34 @@ fn describe() {
     );
     describe_histogram!("db_query_duration_seconds", Unit::Seconds, "Database query latency by operation and table.");
     describe_counter!("db_query_errors_total", "Failed database queries by operation and table.");
+    describe_gauge!("realtime_connections", "WebSockets open on this instance.");
+    describe_counter!("realtime_connections_opened_total", "WebSockets accepted (authenticated).");
+    describe_counter!(
+        "realtime_messages_total",
+        "WebSocket messages by direction (in: from clients, out: to clients)."
+    );
+    describe_counter!("realtime_published_total", "Channel messages published from this instance.");
+    describe_counter!(
+        "realtime_dropped_total",
+        "Messages not delivered, by reason (queue_full, slow_consumer, rate_limited)."
+    );
+    describe_counter!("realtime_redis_errors_total", "Failed Redis operations of the realtime hub.");
     describe_gauge!("redis_up", "1 when Redis answered the last probe, 0 when it did not (absent without Redis).");
     describe_histogram!("redis_command_duration_seconds", Unit::Seconds, "Redis command latency by command.");
     describe_counter!("redis_command_errors_total", "Failed Redis commands by command.");
+}
+
+/// Copies the realtime hub's counters (kept as atomics on the hot path) into the registry.
+pub fn record_realtime(stats: &crate::realtime::HubStats) {
+    metrics::gauge!("realtime_connections").set(stats.connections as f64);
+    metrics::counter!("realtime_connections_opened_total").absolute(stats.connections_opened);
+    metrics::counter!("realtime_messages_total", "direction" => "in").absolute(stats.messages_in);
+    metrics::counter!("realtime_messages_total", "direction" => "out").absolute(stats.messages_out);
+    metrics::counter!("realtime_published_total").absolute(stats.published);
+    metrics::counter!("realtime_dropped_total", "reason" => "queue_full").absolute(stats.dropped);
+    metrics::counter!("realtime_dropped_total", "reason" => "slow_consumer").absolute(stats.slow_consumers);
+    metrics::counter!("realtime_dropped_total", "reason" => "rate_limited").absolute(stats.rate_limited);
+    metrics::counter!("realtime_redis_errors_total").absolute(stats.redis_errors);
 }
 
 /// The scrape: every recorded metric, then the process metrics, in the text format.

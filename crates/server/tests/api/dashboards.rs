@@ -90,7 +90,7 @@ async fn every_metric_queried_by_every_dashboard_panel_is_exported() {
             }
         }
     }
-    assert!(dashboards >= 3, "API, database & Redis, business (realtime joins when it exists)");
+    assert!(dashboards >= 4, "API, database & Redis, realtime, business");
     assert!(checked.len() >= 20, "{checked:?}");
 }
 

@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorBody, Result};
+use crate::realtime::Hub;
 use crate::telemetry;
 
 /// The Prometheus text exposition format.
@@ -26,7 +27,7 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
         (status = SERVICE_UNAVAILABLE, description = "METRICS_ENABLED=false", body = ErrorBody),
     )
 )]
-pub async fn scrape(State(config): State<Arc<Config>>, headers: HeaderMap) -> Result<Response> {
+pub async fn scrape(State(config): State<Arc<Config>>, State(hub): State<Hub>, headers: HeaderMap) -> Result<Response> {
     if !config.telemetry.metrics_enabled {
         return Err(Error::ServiceUnavailable("metrics are disabled (METRICS_ENABLED=false)".into()));
     }
@@ -40,6 +41,7 @@ pub async fn scrape(State(config): State<Arc<Config>>, headers: HeaderMap) -> Re
             return Err(Error::InvalidToken("metrics token is invalid".into()));
         }
     }
+    telemetry::metrics::record_realtime(&hub.stats());
     let mut response = telemetry::metrics::render().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     Ok(response)

@@ -9,6 +9,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -70,12 +71,23 @@ pub async fn connect(
         (None, None) => None,
     };
     let max = state.realtime.settings().max_message_bytes;
+    // The socket outlives the upgrade request: it gets a span of its own, linked to it.
+    let request_span = tracing::Span::current();
     Ok(upgrade
         .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| connection::serve(state, socket, admitted)))
+        .on_upgrade(move |socket| {
+            let span = tracing::info_span!(
+                "realtime.connection",
+                otel.name = "WebSocket connection",
+                otel.kind = "server",
+                user.id = tracing::field::Empty,
+            );
+            span.follows_from(&request_span);
+            connection::serve(state, socket, admitted).instrument(span)
+        }))
 }
 
 /// A single-use ticket.
