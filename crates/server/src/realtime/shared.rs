@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::history::{Snapshot, new_epoch};
 use super::protocol::Delivery;
-use crate::redis_pool::RedisPool;
+use crate::redis_pool::{self, RedisPool};
 
 /// How long a channel's offset and epoch outlive its last publish or subscribe.
 pub(crate) const CHANNEL_RETENTION: Duration = Duration::from_secs(3600);
@@ -90,8 +90,8 @@ impl Shared {
     /// its offset. Returns the offset.
     pub async fn publish(&self, channel: &str, body: &str, history: (usize, Duration)) -> redis::RedisResult<u64> {
         let mut connection = self.connection.clone();
-        self.scripts
-            .publish
+        let mut invocation = self.scripts.publish.prepare_invoke();
+        let call = invocation
             .key(self.key(&["meta", channel]))
             .key(self.key(&["history", channel]))
             .arg(self.events_channel())
@@ -100,29 +100,28 @@ impl Shared {
             .arg(history.0)
             .arg(history.1.as_millis() as u64)
             .arg(CHANNEL_RETENTION.as_millis() as u64)
-            .invoke_async(&mut connection)
-            .await
+            .invoke_async(&mut connection);
+        redis_pool::traced("EVALSHA", call).await
     }
 
     /// Relays a message that is not kept (presence).
     pub async fn relay(&self, text: &str) -> redis::RedisResult<()> {
         let mut connection = self.connection.clone();
-        connection.publish::<_, _, ()>(self.events_channel(), text).await
+        redis_pool::traced("PUBLISH", connection.publish::<_, _, ()>(self.events_channel(), text)).await
     }
 
     /// A channel's position, and its retained messages (younger than `ttl`) when asked.
     pub async fn snapshot(&self, channel: &str, with_entries: bool, ttl: Duration) -> redis::RedisResult<Snapshot> {
         let mut connection = self.connection.clone();
-        let (epoch, offset, entries): (String, u64, Vec<String>) = self
-            .scripts
-            .snapshot
+        let mut invocation = self.scripts.snapshot.prepare_invoke();
+        let call = invocation
             .key(self.key(&["meta", channel]))
             .key(self.key(&["history", channel]))
             .arg(new_epoch())
             .arg(CHANNEL_RETENTION.as_millis() as u64)
             .arg(if with_entries { "1" } else { "0" })
-            .invoke_async(&mut connection)
-            .await?;
+            .invoke_async(&mut connection);
+        let (epoch, offset, entries): (String, u64, Vec<String>) = redis_pool::traced("EVALSHA", call).await?;
         let oldest = chrono::Utc::now().timestamp_millis() - ttl.as_millis() as i64;
         let entries =
             entries.into_iter().filter_map(Delivery::decode).filter(|d| d.sent_at_ms >= oldest).map(Arc::new).collect();
