@@ -40,7 +40,7 @@ impl App {
     /// [`App::build`], also serving `extra` routes inside the service's layers.
     pub async fn build_with_routes(config: Config, extra: Router<AppState>) -> anyhow::Result<App> {
         if config.telemetry.metrics_enabled {
-            telemetry::metrics::handle();
+            telemetry::metrics::spawn_upkeep();
         }
         let db = open_database(&config).await?;
         if config.database_auto_migrate {

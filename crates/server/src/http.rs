@@ -12,6 +12,8 @@ pub mod request_id;
 mod security_headers;
 pub mod versioning;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
@@ -22,7 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::{Config, Environment};
+use crate::config::{Config, Environment, LogFormat};
 
 /// Wraps every route of `router` (and its fallbacks) in the service's layers.
 pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config: &Config) -> Router<S> {
@@ -30,7 +32,10 @@ pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config:
     let hsts = config.environment == Environment::Production;
     router.layer(
         ServiceBuilder::new()
-            .layer(middleware::from_fn(observe::track_request))
+            .layer(middleware::from_fn_with_state(
+                observe::Observe { log_ids: config.log_format == LogFormat::Json, metrics: Arc::default() },
+                observe::track_request,
+            ))
             .layer(middleware::map_response(move |res| security_headers::add(hsts, res)))
             .layer(cors::layer(&config.cors_origins))
             .layer(CompressionLayer::new())

@@ -25,7 +25,7 @@ use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
 use tracing::Subscriber;
-use tracing_subscriber::filter::{EnvFilter, Targets, dynamic_filter_fn};
+use tracing_subscriber::filter::{EnvFilter, Targets, dynamic_filter_fn, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -74,19 +74,24 @@ pub fn init(config: &Config) -> Telemetry {
         },
     };
     let otel = provider.as_ref().map(|provider| {
+        // Spans only: log events stay in the log rather than being copied into span events.
         let spans = Targets::new().with_target("omnistack", tracing::Level::INFO);
+        let spans_only = filter_fn(|meta| meta.is_span());
         let child_only =
             dynamic_filter_fn(|meta, cx| !CHILD_ONLY_SPANS.contains(&meta.name()) || cx.lookup_current().is_some());
-        // Only the attributes the conventions ask for: no code location, thread or
-        // busy/idle timing on every span (each costs time on the request path).
+        // Only the attributes the conventions ask for: no code location, thread or busy/idle
+        // timing on every span (each costs time on the request path).
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("omnistack"))
             .with_location(false)
             .with_threads(false)
             .with_level(false)
             .with_tracked_inactivity(false)
-            .with_error_records_to_exceptions(true)
+            // Nothing reads the ambient OpenTelemetry context (outbound calls take the span's
+            // context explicitly), so entering a span on every poll need not activate one.
+            .with_context_activation(false)
             .with_filter(spans)
+            .with_filter(spans_only)
             .with_filter(child_only)
     });
     let _ = tracing_subscriber::registry().with(log_layer(config)).with(otel).try_init();

@@ -27,9 +27,14 @@ pub struct AccessClaims {
     pub sid: String,
 }
 
-/// Signs and checks access tokens with `SECRET_KEY`.
+/// Signs and checks access tokens with `SECRET_KEY`. Cheap to clone (it lives in the
+/// per-request state): the keys are shared.
 #[derive(Clone)]
 pub struct AccessTokens {
+    inner: std::sync::Arc<Keys>,
+}
+
+struct Keys {
     issuer: String,
     ttl: Duration,
     encoding: EncodingKey,
@@ -38,7 +43,10 @@ pub struct AccessTokens {
 
 impl std::fmt::Debug for AccessTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessTokens").field("issuer", &self.issuer).field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("AccessTokens")
+            .field("issuer", &self.inner.issuer)
+            .field("ttl", &self.inner.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,51 +54,54 @@ impl AccessTokens {
     /// Keys from the secret.
     pub fn new(secret: &str, issuer: &str, ttl: Duration) -> Self {
         AccessTokens {
-            issuer: issuer.to_owned(),
-            ttl,
-            encoding: EncodingKey::from_secret(secret.as_bytes()),
-            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            inner: std::sync::Arc::new(Keys {
+                issuer: issuer.to_owned(),
+                ttl,
+                encoding: EncodingKey::from_secret(secret.as_bytes()),
+                decoding: DecodingKey::from_secret(secret.as_bytes()),
+            }),
         }
     }
 
     /// The `iss` of these tokens.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.inner.issuer
     }
 
     /// Lifetime in seconds (the `expires_in` of token responses).
     pub fn ttl_seconds(&self) -> u64 {
-        self.ttl.as_secs()
+        self.inner.ttl.as_secs()
     }
 
     /// A signed access token for `user_id` in `session_id`.
     pub fn issue(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
-            iss: self.issuer.clone(),
+            iss: self.inner.issuer.clone(),
             sub: user_id.to_string(),
-            exp: now + self.ttl.as_secs() as i64,
+            exp: now + self.inner.ttl.as_secs() as i64,
             iat: now,
             jti: Uuid::new_v4().to_string(),
             sid: session_id.to_string(),
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding)?)
     }
 
     /// Checks signature (HS256 only), issuer and expiry; returns `(user_id, session_id)`.
     pub fn verify(&self, token: &str) -> Result<(Uuid, Uuid), &'static str> {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
+        validation.set_issuer(&[&self.inner.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).map_err(|err| match err
-            .kind()
-        {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => "token signature is invalid",
-            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => "token algorithm is not accepted",
-            _ => "token is malformed",
-        })?;
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &self.inner.decoding, &validation).map_err(|err| match err
+                .kind()
+            {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => "token signature is invalid",
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => "token algorithm is not accepted",
+                _ => "token is malformed",
+            })?;
         let user = Uuid::parse_str(&data.claims.sub).map_err(|_| "token subject is invalid")?;
         let session = Uuid::parse_str(&data.claims.sid).map_err(|_| "token session is invalid")?;
         Ok((user, session))

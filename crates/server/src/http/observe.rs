@@ -1,9 +1,10 @@
 //! Per-request bookkeeping at the outermost layer: the request id, the server span (continuing
 //! an incoming W3C `traceparent`), the request metrics, and one access-log line.
 
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
@@ -16,6 +17,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::request_id;
 use crate::auth::guard::CallerId;
+use crate::telemetry::metrics::RequestMetrics;
 
 /// The label used for requests that matched no route, so log and metric cardinality stays bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -28,16 +30,28 @@ fn is_untraced(route: &str) -> bool {
         || route.ends_with("/public/metrics")
 }
 
+/// What the outermost layer needs.
+#[derive(Clone, Debug)]
+pub struct Observe {
+    /// Whether log lines carry the trace and span ids (only JSON lines print them, and looking
+    /// them up costs time on every request).
+    pub log_ids: bool,
+    /// The request metrics' handles.
+    pub metrics: Arc<RequestMetrics>,
+}
+
 /// Assigns the request id, runs the request in its scope and span, records metrics, tags the
 /// response and logs one line.
-pub async fn track_request(request: Request, next: Next) -> Response {
+pub async fn track_request(State(observe): State<Observe>, request: Request, next: Next) -> Response {
+    let log_ids = observe.log_ids;
     let started = Instant::now();
     let id = request_id::from_headers(request.headers());
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned();
-    let span = if is_untraced(&route) { Span::none() } else { server_span(&request, &route, &id) };
+    let span = if is_untraced(&route) { Span::none() } else { server_span(&request, &route, &id, log_ids) };
 
-    let in_flight = metrics::gauge!("http_requests_in_flight");
+    static IN_FLIGHT: LazyLock<metrics::Gauge> = LazyLock::new(|| metrics::gauge!("http_requests_in_flight"));
+    let in_flight = &*IN_FLIGHT;
     in_flight.increment(1.0);
     let mut response = request_id::scope(id.clone(), next.run(request)).instrument(span.clone()).await;
     in_flight.decrement(1.0);
@@ -47,10 +61,7 @@ pub async fn track_request(request: Request, next: Next) -> Response {
         response.headers_mut().insert(request_id::HEADER, value);
     }
     let elapsed = started.elapsed();
-    let labels = [("method", method.to_string()), ("route", route.clone())];
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string())
-        .increment(1);
+    observe.metrics.record(&method, &route, status, elapsed.as_secs_f64());
 
     let user = response.extensions().get::<CallerId>().map(|caller| caller.0.to_string()).unwrap_or_default();
     span.record("http.response.status_code", status);
@@ -73,7 +84,7 @@ pub async fn track_request(request: Request, next: Next) -> Response {
 
 /// The server span, named `"{method} {route}"`, child of the caller's trace when a valid
 /// `traceparent` arrived.
-fn server_span(request: &Request, route: &str, id: &str) -> Span {
+fn server_span(request: &Request, route: &str, id: &str, log_ids: bool) -> Span {
     let headers = request.headers();
     let client = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_string());
     let span = tracing::info_span!(
@@ -95,11 +106,13 @@ fn server_span(request: &Request, route: &str, id: &str) -> Span {
     );
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     let _ = span.set_parent(parent);
-    let context = span.context();
-    let span_context = context.span().span_context().clone();
-    if span_context.is_valid() {
-        span.record("trace_id", field::display(span_context.trace_id()));
-        span.record("span_id", field::display(span_context.span_id()));
+    if log_ids {
+        let context = span.context();
+        let span_context = context.span().span_context().clone();
+        if span_context.is_valid() {
+            span.record("trace_id", field::display(span_context.trace_id()));
+            span.record("span_id", field::display(span_context.span_id()));
+        }
     }
     span
 }

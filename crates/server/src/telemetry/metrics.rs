@@ -86,6 +86,67 @@ fn describe() {
     describe_counter!("redis_command_errors_total", "Failed Redis commands by command.");
 }
 
+/// Folds recorded histogram samples into their buckets every few seconds; without it they
+/// pile up in memory until the next scrape (or forever, when nothing scrapes).
+pub fn spawn_upkeep() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    if STARTED.set(()).is_err() {
+        return;
+    }
+    let handle = handle();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            ticks.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
+/// Per-route handles of the request metrics, so the hot path neither rebuilds nor hashes label
+/// sets (nor allocates their strings) on every request. Keyed by route template, whose number
+/// is bounded by the router.
+#[derive(Debug, Default)]
+pub struct RequestMetrics {
+    routes: std::sync::RwLock<std::collections::HashMap<String, Vec<RouteHandles>>>,
+}
+
+#[derive(Clone, Debug)]
+struct RouteHandles {
+    method: axum::http::Method,
+    status: u16,
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl RequestMetrics {
+    /// Counts one finished request and its duration.
+    pub fn record(&self, method: &axum::http::Method, route: &str, status: u16, seconds: f64) {
+        let find = |handles: &Vec<RouteHandles>| {
+            handles
+                .iter()
+                .find(|h| h.status == status && h.method == method)
+                .map(|h| (h.requests.clone(), h.duration.clone()))
+        };
+        let cached = self.routes.read().ok().and_then(|routes| routes.get(route).and_then(find));
+        let (requests, duration) = cached.unwrap_or_else(|| {
+            let handles = RouteHandles {
+                method: method.clone(),
+                status,
+                requests: metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.to_owned(), "status" => status.to_string()),
+                duration: metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route.to_owned()),
+            };
+            let pair = (handles.requests.clone(), handles.duration.clone());
+            if let Ok(mut routes) = self.routes.write() {
+                routes.entry(route.to_owned()).or_default().push(handles);
+            }
+            pair
+        });
+        requests.increment(1);
+        duration.record(seconds);
+    }
+}
+
 /// Copies the realtime hub's counters (kept as atomics on the hot path) into the registry.
 pub fn record_realtime(stats: &crate::realtime::HubStats) {
     metrics::gauge!("realtime_connections").set(stats.connections as f64);
