@@ -1,7 +1,7 @@
 //! Per-request bookkeeping at the outermost layer: the request id, the server span (continuing
 //! an incoming W3C `traceparent`), the request metrics, and one access-log line.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -50,8 +50,7 @@ pub async fn track_request(State(observe): State<Observe>, request: Request, nex
     let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned();
     let span = if is_untraced(&route) { Span::none() } else { server_span(&request, &route, &id, log_ids) };
 
-    static IN_FLIGHT: LazyLock<metrics::Gauge> = LazyLock::new(|| metrics::gauge!("http_requests_in_flight"));
-    let in_flight = &*IN_FLIGHT;
+    let in_flight = &observe.metrics.in_flight;
     in_flight.increment(1.0);
     let mut response = request_id::scope(id.clone(), next.run(request)).instrument(span.clone()).await;
     in_flight.decrement(1.0);

@@ -106,9 +106,18 @@ pub fn spawn_upkeep() {
 /// Per-route handles of the request metrics, so the hot path neither rebuilds nor hashes label
 /// sets (nor allocates their strings) on every request. Keyed by route template, whose number
 /// is bounded by the router.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RequestMetrics {
+    /// `http_requests_in_flight`.
+    pub in_flight: metrics::Gauge,
     routes: std::sync::RwLock<std::collections::HashMap<String, Vec<RouteHandles>>>,
+}
+
+impl Default for RequestMetrics {
+    /// Handles from the recorder installed now (build the router after [`handle`]).
+    fn default() -> Self {
+        RequestMetrics { in_flight: metrics::gauge!("http_requests_in_flight"), routes: Default::default() }
+    }
 }
 
 #[derive(Clone, Debug)]
