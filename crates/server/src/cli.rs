@@ -1,5 +1,6 @@
 //! The `omnistack` command line: `serve` (the default), `migrate`, `config`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -83,8 +84,12 @@ pub fn run() -> ExitCode {
         }
     };
     if let Some(Command::Config) = cli.command {
+        // A closed pipe (`omnistack config | head`) is not an error worth a panic.
+        let mut out = std::io::stdout().lock();
         for (name, value) in config.describe() {
-            println!("{name}={value}");
+            if writeln!(out, "{name}={value}").is_err() {
+                break;
+            }
         }
         return ExitCode::SUCCESS;
     }
