@@ -33,7 +33,11 @@ pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config:
     router.layer(
         ServiceBuilder::new()
             .layer(middleware::from_fn_with_state(
-                observe::Observe { log_ids: config.log_format == LogFormat::Json, metrics: Arc::default() },
+                observe::Observe {
+                    log_ids: config.log_format == LogFormat::Json,
+                    metrics: Arc::default(),
+                    sampling: config.telemetry.export.is_some().then_some(config.telemetry.sampler),
+                },
                 observe::track_request,
             ))
             .layer(middleware::map_response(move |res| security_headers::add(hsts, res)))

@@ -153,8 +153,13 @@ fn tracer_provider(settings: &TelemetrySettings, export: TraceExport) -> anyhow:
 }
 
 fn provider_with(settings: &TelemetrySettings, exporter: impl SpanExporter + 'static) -> SdkTracerProvider {
-    let ratio = Sampler::TraceIdRatioBased(settings.sampler.ratio);
-    let sampler = if settings.sampler.parent_based { Sampler::ParentBased(Box::new(ratio)) } else { ratio };
+    // Requests are sampled at the edge (`http::observe`) before any span exists; what reaches
+    // the SDK is kept. Other root spans (WebSocket connections) follow the same parent rule.
+    let sampler = if settings.sampler.parent_based {
+        Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    } else {
+        Sampler::AlwaysOn
+    };
     let resource = Resource::builder_empty()
         .with_service_name(settings.service_name.clone())
         .with_attributes(

@@ -17,6 +17,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::request_id;
 use crate::auth::guard::CallerId;
+use crate::config::SamplerSettings;
 use crate::telemetry::metrics::RequestMetrics;
 
 /// The label used for requests that matched no route, so log and metric cardinality stays bounded.
@@ -38,6 +39,43 @@ pub struct Observe {
     pub log_ids: bool,
     /// The request metrics' handles.
     pub metrics: Arc<RequestMetrics>,
+    /// When spans are exported: which requests are traced. Decided here, before any span
+    /// exists, so an unsampled request costs no span work at all.
+    pub sampling: Option<SamplerSettings>,
+}
+
+/// Whether this request is traced: the caller's `traceparent` decides under a parent-based
+/// sampler, otherwise a draw against the ratio.
+fn is_sampled(headers: &HeaderMap, sampling: SamplerSettings) -> bool {
+    if sampling.parent_based
+        && let Some(flags) = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() == 55)
+            .and_then(|v| u8::from_str_radix(&v[53..], 16).ok())
+    {
+        return flags & 1 == 1;
+    }
+    sampling.ratio >= 1.0 || (sampling.ratio > 0.0 && unit_draw() < sampling.ratio)
+}
+
+/// A uniform draw in [0, 1) from a per-thread xorshift generator (seeded once from the OS).
+fn unit_draw() -> f64 {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new({
+            let mut seed = [0u8; 8];
+            let _ = getrandom::fill(&mut seed);
+            u64::from_le_bytes(seed) | 1
+        });
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
 }
 
 /// Assigns the request id, runs the request in its scope and span, records metrics, tags the
@@ -48,7 +86,9 @@ pub async fn track_request(State(observe): State<Observe>, request: Request, nex
     let id = request_id::from_headers(request.headers());
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned();
-    let span = if is_untraced(&route) { Span::none() } else { server_span(&request, &route, &id, log_ids) };
+    let traced =
+        !is_untraced(&route) && observe.sampling.is_none_or(|sampling| is_sampled(request.headers(), sampling));
+    let span = if traced { server_span(&request, &route, &id, log_ids) } else { Span::none() };
 
     let in_flight = &observe.metrics.in_flight;
     in_flight.increment(1.0);
@@ -125,5 +165,33 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(traceparent: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", traceparent.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_callers_decision_wins_under_a_parent_based_sampler() {
+        let never = SamplerSettings { ratio: 0.0, parent_based: true };
+        let always = SamplerSettings { ratio: 1.0, parent_based: true };
+        assert!(is_sampled(&headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), never));
+        assert!(!is_sampled(&headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), always));
+        assert!(is_sampled(&HeaderMap::new(), always));
+        assert!(!is_sampled(&HeaderMap::new(), never));
+    }
+
+    #[test]
+    fn the_ratio_is_honoured_without_a_parent() {
+        let tenth = SamplerSettings { ratio: 0.1, parent_based: false };
+        let kept = (0..100_000).filter(|_| is_sampled(&HeaderMap::new(), tenth)).count();
+        assert!((9_000..11_000).contains(&kept), "{kept}");
     }
 }
