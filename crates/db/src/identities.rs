@@ -7,10 +7,7 @@ use crate::{Db, DbError, Result, time, traced_pool};
 
 /// The account linked to `provider` + `subject`: one read.
 pub async fn find_user_by_identity(db: &Db, provider: &str, subject: &str) -> Result<Option<User>> {
-    const SQL: &str = "SELECT u.id, u.email, u.hashed_password, u.full_name, u.avatar_url, u.role, u.is_active,
-                u.email_verified, u.subscription_plan, u.subscription_status, u.last_login_at, u.login_count,
-                u.deactivated_at, u.created_at, u.updated_at
-         FROM users u JOIN user_identities i ON i.user_id = u.id
+    const SQL: &str = "SELECT u.* FROM users u JOIN user_identities i ON i.user_id = u.id
          WHERE i.provider = $1 AND i.subject = $2";
     let user = traced_pool!(db, "SELECT", "user_identities", SQL, |pool| sqlx::query_as::<_, User>(SQL)
         .bind(provider)
@@ -52,9 +49,7 @@ async fn try_provision(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>
     const USER: &str = "INSERT INTO users (id, email, full_name, avatar_url, role, email_verified, created_at,
                             updated_at, last_login_at, login_count)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, 1)
-         RETURNING id, email, hashed_password, full_name, avatar_url, role, is_active, email_verified,
-                   subscription_plan, subscription_status, last_login_at, login_count, deactivated_at,
-                   created_at, updated_at";
+         RETURNING *";
     const LINK: &str = "INSERT INTO user_identities (provider, subject, user_id, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (provider, subject) DO NOTHING";
     let now = time::now();

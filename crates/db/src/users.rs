@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::observe::traced;
-use crate::{Db, Result, on_pool, time, traced_pool};
+use crate::{Db, Result, time, traced_pool};
 
 /// A row of `users`.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -68,32 +67,26 @@ pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User> {
         "INSERT INTO users (id, email, hashed_password, full_name, avatar_url, role, email_verified, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {COLUMNS}"
     );
-    traced(db, "INSERT", "users", &sql, async {
-        Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(Uuid::now_v7())
-            .bind(new.email)
-            .bind(new.hashed_password)
-            .bind(new.full_name)
-            .bind(new.avatar_url)
-            .bind(new.role)
-            .bind(new.email_verified)
-            .bind(now)
-            .fetch_one(pool)
-            .await?))
-    })
-    .await
+    Ok(traced_pool!(db, "INSERT", "users", &sql, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(Uuid::now_v7())
+        .bind(new.email)
+        .bind(new.hashed_password)
+        .bind(new.full_name)
+        .bind(new.avatar_url)
+        .bind(new.role)
+        .bind(new.email_verified)
+        .bind(now)
+        .fetch_one(pool)
+        .await?))
 }
 
 /// The account with this id.
 pub async fn find_user(db: &Db, id: Uuid) -> Result<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    traced(db, "SELECT", "users", &sql, async {
-        Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?))
-    })
-    .await
+    Ok(traced_pool!(db, "SELECT", "users", &sql, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?))
 }
 
 /// The account with this (normalised) email.
@@ -119,14 +112,12 @@ pub async fn find_user_with_session(db: &Db, id: Uuid, session_id: Uuid) -> Resu
         user: User,
         live_sessions: i64,
     }
-    let row = traced(db, "SELECT", "users", &sql, async {
-        Ok(on_pool!(db, |pool| sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.as_str()))
+    let row =
+        traced_pool!(db, "SELECT", "users", &sql, |pool| sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(id)
             .bind(session_id)
             .fetch_optional(pool)
-            .await?))
-    })
-    .await?;
+            .await?);
     Ok(row.map(|r| (r.user, r.live_sessions > 0)))
 }
 
@@ -151,35 +142,29 @@ pub async fn update_profile(db: &Db, id: Uuid, change: &ProfileChange<'_>) -> Re
             updated_at = $8
          WHERE id = $1 RETURNING {COLUMNS}"
     );
-    traced(db, "UPDATE", "users", &sql, async {
-        Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(id)
-            .bind(change.full_name.is_some())
-            .bind(change.full_name.flatten())
-            .bind(change.avatar_url.is_some())
-            .bind(change.avatar_url.flatten())
-            .bind(change.email.is_some())
-            .bind(change.email.flatten())
-            .bind(time::now())
-            .fetch_optional(pool)
-            .await?))
-    })
-    .await
+    Ok(traced_pool!(db, "UPDATE", "users", &sql, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(id)
+        .bind(change.full_name.is_some())
+        .bind(change.full_name.flatten())
+        .bind(change.avatar_url.is_some())
+        .bind(change.avatar_url.flatten())
+        .bind(change.email.is_some())
+        .bind(change.email.flatten())
+        .bind(time::now())
+        .fetch_optional(pool)
+        .await?))
 }
 
 /// Sets an account's role; false when there is no such account.
 pub async fn set_role(db: &Db, id: Uuid, role: &str) -> Result<bool> {
     const SQL: &str = "UPDATE users SET role = $2, updated_at = $3 WHERE id = $1";
-    let done = traced(db, "UPDATE", "users", SQL, async {
-        Ok(on_pool!(db, |pool| sqlx::query(SQL)
-            .bind(id)
-            .bind(role)
-            .bind(time::now())
-            .execute(pool)
-            .await?
-            .rows_affected()))
-    })
-    .await?;
+    let done = traced_pool!(db, "UPDATE", "users", SQL, |pool| sqlx::query(SQL)
+        .bind(id)
+        .bind(role)
+        .bind(time::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
     Ok(done > 0)
 }
 
@@ -202,10 +187,12 @@ pub async fn set_subscription(db: &Db, id: Uuid, plan: &str, status: &str) -> Re
 /// Records a password sign-in.
 pub async fn record_login(db: &Db, id: Uuid, at: DateTime<Utc>) -> Result<()> {
     const SQL: &str = "UPDATE users SET last_login_at = $2, login_count = login_count + 1 WHERE id = $1";
-    traced(db, "UPDATE", "users", SQL, async {
-        Ok(on_pool!(db, |pool| sqlx::query(SQL).bind(id).bind(at).execute(pool).await?.rows_affected()))
-    })
-    .await?;
+    traced_pool!(db, "UPDATE", "users", SQL, |pool| sqlx::query(SQL)
+        .bind(id)
+        .bind(at)
+        .execute(pool)
+        .await?
+        .rows_affected());
     Ok(())
 }
 
@@ -216,16 +203,13 @@ pub async fn record_activity(db: &Db, id: Uuid, at: DateTime<Utc>, visit_starts_
             login_count = login_count + CASE WHEN last_login_at IS NULL OR last_login_at < $3 THEN 1 ELSE 0 END,
             last_login_at = $2
          WHERE id = $1 AND (last_login_at IS NULL OR last_login_at < $2)";
-    traced(db, "UPDATE", "users", SQL, async {
-        Ok(on_pool!(db, |pool| sqlx::query(SQL)
-            .bind(id)
-            .bind(at)
-            .bind(visit_starts_before)
-            .execute(pool)
-            .await?
-            .rows_affected()))
-    })
-    .await?;
+    traced_pool!(db, "UPDATE", "users", SQL, |pool| sqlx::query(SQL)
+        .bind(id)
+        .bind(at)
+        .bind(visit_starts_before)
+        .execute(pool)
+        .await?
+        .rows_affected());
     Ok(())
 }
 
@@ -241,17 +225,14 @@ pub async fn deactivate_and_erase(db: &Db, id: Uuid) -> Result<bool> {
     const FORGET_TOKENS: &str = "DELETE FROM action_tokens WHERE user_id = $1";
     let now = time::now();
     let statements = [DEACTIVATE, REVOKE, FORGET_TOKENS].join(";\n");
-    let done = traced(db, "UPDATE", "users", &statements, async {
-        Ok(on_pool!(db, |pool| {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query(DEACTIVATE).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
-            sqlx::query(REVOKE).bind(id).bind(now).execute(&mut *tx).await?;
-            sqlx::query(FORGET_TOKENS).bind(id).execute(&mut *tx).await?;
-            tx.commit().await?;
-            done
-        }))
-    })
-    .await?;
+    let done = traced_pool!(db, "UPDATE", "users", &statements, |pool| {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query(DEACTIVATE).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
+        sqlx::query(REVOKE).bind(id).bind(now).execute(&mut *tx).await?;
+        sqlx::query(FORGET_TOKENS).bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        done
+    });
     Ok(done > 0)
 }
 

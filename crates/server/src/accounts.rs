@@ -224,7 +224,7 @@ fn check_password(password: &str) -> Result<(), String> {
 }
 
 /// Creates an account from the command line or bootstrap settings (email already verified).
-pub async fn create_account(state_db: &omnistack_db::Db, email: &str, password: &str, role: Role) -> Result<User> {
+pub async fn create_account(db: &omnistack_db::Db, email: &str, password: &str, role: Role) -> Result<User> {
     let email = normalize_email(email).map_err(|m| Error::Validation(vec![FieldError::new("email", m)]))?;
     check_password(password).map_err(|m| Error::Validation(vec![FieldError::new("password", m)]))?;
     let hashed = password::hash(password.to_owned()).await?;
@@ -235,7 +235,7 @@ pub async fn create_account(state_db: &omnistack_db::Db, email: &str, password: 
         email_verified: true,
         ..NewUser::default()
     };
-    users::insert_user(state_db, &new).await.map_err(|err| match err {
+    users::insert_user(db, &new).await.map_err(|err| match err {
         omnistack_db::DbError::Conflict(_) => Error::Conflict(format!("an account with email {email} already exists")),
         other => other.into(),
     })

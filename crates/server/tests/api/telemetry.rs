@@ -121,6 +121,14 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
     let res = http.get(format!("{base}/api/v1/app/users/me")).bearer_auth(external).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(http.get(format!("{base}/api/v1/nope")).send().await.unwrap().status(), 404);
+    let unsampled_trace = "0af7651916cd43dd8448eb211c80319c";
+    let res = http
+        .get(format!("{base}/api/v1/nope"))
+        .header("traceparent", format!("00-{unsampled_trace}-b7ad6b7169203331-00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
 
     // SIGTERM: the server flushes its spans before exiting.
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
@@ -158,6 +166,7 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
     let not_found = spans.iter().find(|s| s.attributes.get("http.response.status_code").is_some_and(|c| c == "404"));
     assert_eq!(not_found.expect("404 span").attributes["error.type"], "NOT_FOUND");
     assert!(!spans.iter().any(|s| s.name.contains("/public/health")), "probes are not traced");
+    assert!(!spans.iter().any(|s| s.trace_id == unsampled_trace), "the caller's decision not to sample is kept");
 
     let logs = String::from_utf8_lossy(&out.stdout);
     let line = logs
@@ -167,6 +176,36 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
     let line: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(line["trace_id"], caller_trace);
     assert_eq!(line["span_id"], register.span_id);
+}
+
+#[tokio::test]
+async fn the_console_exporter_prints_one_line_per_span() {
+    omnistack::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_omnistack"))
+        .env_clear()
+        .current_dir(dir.path())
+        .envs([("PORT", port.to_string()), ("OTEL_EXPORTER", "console".into()), ("LOG_LEVEL", "warn".into())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1/nope");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http.get(&url).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("span GET unmatched") && l.contains("error.type=NOT_FOUND")),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

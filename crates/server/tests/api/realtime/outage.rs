@@ -151,17 +151,24 @@ impl Drop for RedisUser {
     }
 }
 
-#[tokio::test]
-async fn the_bridge_reconnects_and_catches_up_on_what_it_missed() {
-    if without_redis("the_bridge_reconnects_and_catches_up_on_what_it_missed") {
-        return;
-    }
+/// Two instances sharing Redis through a Redis user this test may cut off, both bridged, and an
+/// account's token.
+async fn two_bridged_instances() -> (RedisUser, TestApp, TestApp, String) {
     let user = RedisUser::create().await;
     let a = TestApp::builder().env("REDIS_URL", &user.url()).spawn().await;
     let b = TestApp::builder().sharing(&a).spawn().await;
     bridged(&a).await;
     bridged(&b).await;
     let (token, _) = account(&a).await;
+    (user, a, b, token)
+}
+
+#[tokio::test]
+async fn the_bridge_reconnects_and_catches_up_on_what_it_missed() {
+    if without_redis("the_bridge_reconnects_and_catches_up_on_what_it_missed") {
+        return;
+    }
+    let (user, a, b, token) = two_bridged_instances().await;
     let mut on_a = connect(&a, &token).await;
     let mut on_b = connect(&b, &token).await;
     on_a.subscribe("room:r").await;
@@ -182,12 +189,7 @@ async fn without_redis_local_delivery_continues_and_the_bridge_comes_back() {
     if without_redis("without_redis_local_delivery_continues_and_the_bridge_comes_back") {
         return;
     }
-    let user = RedisUser::create().await;
-    let a = TestApp::builder().env("REDIS_URL", &user.url()).spawn().await;
-    let b = TestApp::builder().sharing(&a).spawn().await;
-    bridged(&a).await;
-    bridged(&b).await;
-    let (token, _) = account(&a).await;
+    let (user, a, b, token) = two_bridged_instances().await;
     let mut a1 = connect(&a, &token).await;
     let mut a2 = connect(&a, &token).await;
     let mut on_b = connect(&b, &token).await;
