@@ -2,7 +2,7 @@
 # Overhead of tracing + metrics on an authenticated endpoint, measured in one run:
 # GET /api/v1/app/users/me at 64 connections, with OpenTelemetry export and metrics off, then
 # with spans exported to a local OTLP receiver and metrics on. Every span is kept unless
-# SAMPLER=<ratio> (e.g. SAMPLER=0.1) samples new traces.
+# SAMPLER=<ratio> (e.g. SAMPLER=0.1) samples new traces; TRACING=off measures metrics alone.
 #
 #   bench/observability.sh [seconds] [rounds]
 #
@@ -50,11 +50,13 @@ run() {
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 sampler=()
 [ -n "${SAMPLER:-}" ] && sampler=(OTEL_TRACES_SAMPLER=parentbased_traceidratio "OTEL_TRACES_SAMPLER_ARG=$SAMPLER")
+on=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" "${sampler[@]}")
+[ "${TRACING:-on}" = off ] && on=(OTEL_SDK_DISABLED=true)
 
 off_rps=(); on_rps=(); off_us=(); on_us=()
 for round in $(seq 1 "$rounds"); do
   read -r a b < <(run OTEL_SDK_DISABLED=true METRICS_ENABLED=false)
-  read -r c d < <(run OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" "${sampler[@]}")
+  read -r c d < <(run "${on[@]}")
   echo "round $round: off $a req/s ($b us CPU/req), on $c req/s ($d us CPU/req)"
   off_rps+=("$a"); off_us+=("$b"); on_rps+=("$c"); on_us+=("$d")
 done
