@@ -5,6 +5,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -180,11 +182,13 @@ pub struct ErrorDetail {
 /// request's span gets `error.type` = the code, and an error status on 5xx (following the
 /// OpenTelemetry HTTP server conventions, a 4xx is the client's error, not the server's).
 pub fn error_response(status: StatusCode, code: &'static str, message: &str, details: Value) -> Response {
-    let span = tracing::Span::current();
-    span.record("error.type", code);
-    if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
-    }
+    Context::map_current(|cx| {
+        let span = cx.span();
+        span.set_attribute(KeyValue::new("error.type", code));
+        if status.is_server_error() {
+            span.set_status(Status::error(code));
+        }
+    });
     let body = ErrorBody {
         error: ErrorDetail { code, message: message.to_owned(), details, request_id: request_id::current() },
     };

@@ -24,7 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::{Config, Environment, LogFormat};
+use crate::config::{Config, Environment};
 
 /// Wraps every route of `router` (and its fallbacks) in the service's layers.
 pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config: &Config) -> Router<S> {
@@ -34,7 +34,6 @@ pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config:
         ServiceBuilder::new()
             .layer(middleware::from_fn_with_state(
                 observe::Observe {
-                    log_ids: config.log_format == LogFormat::Json,
                     metrics: Arc::default(),
                     sampling: config.telemetry.export.is_some().then_some(config.telemetry.sampler),
                 },

@@ -1,5 +1,8 @@
 //! The `omnistack` binary.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     return_large_allocations_to_the_system();
     omnistack::install_crypto_provider();

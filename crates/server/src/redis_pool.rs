@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tracing::Instrument;
 
 /// How long any single Redis command may take before it counts as failed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
@@ -48,26 +49,33 @@ impl RedisPool {
     }
 }
 
-/// Runs one Redis command inside a client span (`redis.command`, dropped when it has no parent)
-/// and records `redis_command_duration_seconds` and `redis_command_errors_total`.
+/// Runs one Redis command inside a client span (only inside a sampled trace) and records
+/// `redis_command_duration_seconds` and `redis_command_errors_total`.
 pub async fn traced<T>(
     command: &'static str,
     call: impl Future<Output = redis::RedisResult<T>>,
 ) -> redis::RedisResult<T> {
-    let span = tracing::info_span!(
-        "redis.command",
-        otel.name = command,
-        otel.kind = "client",
-        otel.status_code = tracing::field::Empty,
-        db.system = "redis",
-        db.operation.name = command,
-    );
+    let span = Context::map_current(|parent| {
+        parent.span().span_context().is_sampled().then(|| {
+            let tracer = crate::telemetry::tracer();
+            tracer
+                .span_builder(command)
+                .with_kind(SpanKind::Client)
+                .with_attributes([KeyValue::new("db.system", "redis"), KeyValue::new("db.operation.name", command)])
+                .start_with_context(tracer, parent)
+        })
+    });
     let started = Instant::now();
-    let result = call.instrument(span.clone()).await;
+    let result = call.await;
     metrics::histogram!("redis_command_duration_seconds", "command" => command).record(started.elapsed().as_secs_f64());
     if result.is_err() {
-        span.record("otel.status_code", "ERROR");
         metrics::counter!("redis_command_errors_total", "command" => command).increment(1);
+    }
+    if let Some(mut span) = span {
+        if let Err(err) = &result {
+            span.set_status(Status::error(err.category().to_owned()));
+        }
+        span.end();
     }
     result
 }

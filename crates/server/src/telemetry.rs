@@ -3,12 +3,15 @@
 //! - Logs: pretty lines in development, one JSON object per line with `LOG_FORMAT=json`
 //!   (carrying `trace_id` and `span_id` inside a traced request).
 //! - Traces: OpenTelemetry spans exported in batches, off the request path, to an OTLP
-//!   collector (`OTEL_*`); nothing is exported without an endpoint.
+//!   collector (`OTEL_*`); nothing is exported without an endpoint. Spans are made with the
+//!   OpenTelemetry SDK directly and travel in the OpenTelemetry context of the request
+//!   (`tracing` carries log events only).
 //! - Metrics: Prometheus, see [`metrics`].
 //!
 //! Add an attribute to the current request's span from any handler or service in one line:
-//! `tracing::Span::current().set_attribute("project.id", id.to_string());`
-//! (with `tracing_opentelemetry::OpenTelemetrySpanExt` in scope).
+//! `telemetry::set_attribute("project.id", id.to_string());`
+
+use std::sync::LazyLock;
 
 mod console;
 mod json_log;
@@ -17,15 +20,16 @@ pub mod outbound;
 mod process;
 pub mod samplers;
 
-use opentelemetry::KeyValue;
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
 use tracing::Subscriber;
-use tracing_subscriber::filter::{EnvFilter, Targets, dynamic_filter_fn, filter_fn};
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -35,9 +39,6 @@ use crate::config::{Config, LogFormat, OtlpProtocol, TelemetrySettings, TraceExp
 
 /// Noisy dependencies stay at `warn` unless `RUST_LOG` says otherwise.
 const QUIET_DEPENDENCIES: &str = "sqlx=warn,hyper=warn,hyper_util=warn,h2=warn,tower_http=warn,redis=warn";
-
-/// Span names that only make sense inside a trace: alone they are dropped, not exported.
-const CHILD_ONLY_SPANS: [&str; 2] = ["db.query", "redis.command"];
 
 /// Owns the tracer provider; [`Telemetry::shutdown`] flushes the spans still queued.
 #[must_use = "dropping it skips the final flush"]
@@ -73,33 +74,29 @@ pub fn init(config: &Config) -> Telemetry {
             }
         },
     };
-    let otel = provider.as_ref().map(|provider| {
-        // Spans only: log events stay in the log rather than being copied into span events.
-        let spans = Targets::new().with_target("omnistack", tracing::Level::INFO);
-        let spans_only = filter_fn(|meta| meta.is_span());
-        let child_only =
-            dynamic_filter_fn(|meta, cx| !CHILD_ONLY_SPANS.contains(&meta.name()) || cx.lookup_current().is_some());
-        // Only the attributes the conventions ask for: no code location, thread or busy/idle
-        // timing on every span (each costs time on the request path).
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("omnistack"))
-            .with_location(false)
-            .with_threads(false)
-            .with_level(false)
-            .with_tracked_inactivity(false)
-            // Nothing reads the ambient OpenTelemetry context (outbound calls take the span's
-            // context explicitly), so entering a span on every poll need not activate one.
-            .with_context_activation(false)
-            .with_filter(spans)
-            .with_filter(spans_only)
-            .with_filter(child_only)
-    });
-    let _ = tracing_subscriber::registry().with(log_layer(config)).with(otel).try_init();
+    if let Some(provider) = &provider {
+        global::set_tracer_provider(provider.clone());
+    }
+    init_logging(config);
     if config.telemetry.metrics_enabled {
         metrics::handle();
     }
     process::mark_start();
     Telemetry { provider }
+}
+
+/// The tracer every span is made with. Spans are only made once a request has been sampled,
+/// which [`init`] makes possible after installing the exporting provider, so the first lookup
+/// finds it.
+pub fn tracer() -> &'static BoxedTracer {
+    static TRACER: LazyLock<BoxedTracer> = LazyLock::new(|| global::tracer("omnistack"));
+    &TRACER
+}
+
+/// Sets an attribute on the span of the request (or WebSocket connection) being served;
+/// nothing happens outside a traced one.
+pub fn set_attribute(key: &'static str, value: impl Into<Value>) {
+    Context::map_current(|cx| cx.span().set_attribute(KeyValue::new(key, value)));
 }
 
 fn log_layer<S>(config: &Config) -> Box<dyn Layer<S> + Send + Sync>

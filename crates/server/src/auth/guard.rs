@@ -13,8 +13,10 @@ use omnistack_db::users::User;
 use super::Role;
 use super::tokens::peek_issuer;
 use crate::error::{Error, Result};
+use crate::http::request_id;
 use crate::rate_limit::LimitClass;
 use crate::state::AppState;
+use crate::telemetry;
 
 /// The authenticated, active caller.
 #[derive(Clone, Debug)]
@@ -75,7 +77,8 @@ async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role
         return Err(Error::RateLimited(decision));
     }
     state.activity.note(id);
-    tracing::Span::current().record("user.id", tracing::field::display(id));
+    request_id::set_user(id);
+    telemetry::set_attribute("user.id", id.to_string());
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
     response.extensions_mut().insert(CallerId(id));

@@ -1,5 +1,9 @@
 //! Per-request bookkeeping at the outermost layer: the request id, the server span (continuing
 //! an incoming W3C `traceparent`), the request metrics, and one access-log line.
+//!
+//! The span is an OpenTelemetry span made directly with the SDK and carried in the request's
+//! OpenTelemetry context, so database, Redis and outbound spans become its children and log
+//! lines find its ids. Nothing span-related happens for an unsampled request.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,10 +14,9 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use tracing::{Instrument, Span, field};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::request_id;
 use crate::auth::guard::CallerId;
@@ -34,9 +37,6 @@ fn is_untraced(route: &str) -> bool {
 /// What the outermost layer needs.
 #[derive(Clone, Debug)]
 pub struct Observe {
-    /// Whether log lines carry the trace and span ids (only JSON lines print them, and looking
-    /// them up costs time on every request).
-    pub log_ids: bool,
     /// The request metrics' handles.
     pub metrics: Arc<RequestMetrics>,
     /// When spans are exported: which requests are traced. Decided here, before any span
@@ -81,18 +81,21 @@ fn unit_draw() -> f64 {
 /// Assigns the request id, runs the request in its scope and span, records metrics, tags the
 /// response and logs one line.
 pub async fn track_request(State(observe): State<Observe>, request: Request, next: Next) -> Response {
-    let log_ids = observe.log_ids;
     let started = Instant::now();
     let id = request_id::from_headers(request.headers());
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned();
     let traced =
-        !is_untraced(&route) && observe.sampling.is_none_or(|sampling| is_sampled(request.headers(), sampling));
-    let span = if traced { server_span(&request, &route, &id, log_ids) } else { Span::none() };
+        !is_untraced(&route) && observe.sampling.is_some_and(|sampling| is_sampled(request.headers(), sampling));
+    let trace = traced.then(|| server_span(&request, &route, &id));
 
     let in_flight = &observe.metrics.in_flight;
     in_flight.increment(1.0);
-    let mut response = request_id::scope(id.clone(), next.run(request)).instrument(span.clone()).await;
+    let scoped = request_id::scope(id.clone(), next.run(request));
+    let mut response = match &trace {
+        Some(trace) => scoped.with_context(trace.clone()).await,
+        None => scoped.await,
+    };
     in_flight.decrement(1.0);
 
     let status = response.status().as_u16();
@@ -103,57 +106,50 @@ pub async fn track_request(State(observe): State<Observe>, request: Request, nex
     observe.metrics.record(&method, &route, status, elapsed.as_secs_f64());
 
     let user = response.extensions().get::<CallerId>().map(|caller| caller.0.to_string()).unwrap_or_default();
-    span.record("http.response.status_code", status);
-    if status >= 500 {
-        span.record("otel.status_code", "ERROR");
+    // Inside the span's context, so a JSON line carries its trace and span ids.
+    let _attached = trace.as_ref().map(|trace| trace.clone().attach());
+    tracing::info!(
+        http.method = %method,
+        http.route = %route,
+        http.status = status,
+        latency_ms = format_args!("{:.2}", elapsed.as_secs_f64() * 1000.0),
+        request.id = %id,
+        user.id = %user,
+        "request completed"
+    );
+    if let Some(trace) = trace {
+        let span = trace.span();
+        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+        if status >= 500 {
+            span.set_status(Status::error(""));
+        }
+        span.end();
     }
-    span.in_scope(|| {
-        tracing::info!(
-            http.method = %method,
-            http.route = %route,
-            http.status = status,
-            latency_ms = format_args!("{:.2}", elapsed.as_secs_f64() * 1000.0),
-            request.id = %id,
-            user.id = %user,
-            "request completed"
-        );
-    });
     response
 }
 
 /// The server span, named `"{method} {route}"`, child of the caller's trace when a valid
-/// `traceparent` arrived.
-fn server_span(request: &Request, route: &str, id: &str, log_ids: bool) -> Span {
+/// `traceparent` arrived; returned as the context the request runs in.
+fn server_span(request: &Request, route: &str, id: &str) -> Context {
     let headers = request.headers();
-    let client = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_string());
-    let span = tracing::info_span!(
-        "http.request",
-        otel.name = %format_args!("{} {}", request.method(), route),
-        otel.kind = "server",
-        otel.status_code = field::Empty,
-        http.request.method = %request.method(),
-        http.route = route,
-        url.path = request.uri().path(),
-        user_agent.original = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default(),
-        client.address = client.as_deref().unwrap_or_default(),
-        http.response.status_code = field::Empty,
-        error.type = field::Empty,
-        user.id = field::Empty,
-        request.id = id,
-        trace_id = field::Empty,
-        span_id = field::Empty,
-    );
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    let _ = span.set_parent(parent);
-    if log_ids {
-        let context = span.context();
-        let span_context = context.span().span_context().clone();
-        if span_context.is_valid() {
-            span.record("trace_id", field::display(span_context.trace_id()));
-            span.record("span_id", field::display(span_context.span_id()));
-        }
-    }
-    span
+    let client = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_string());
+    let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let method = request.method().as_str().to_owned();
+    let tracer = crate::telemetry::tracer();
+    let span = tracer
+        .span_builder(format!("{method} {route}"))
+        .with_kind(SpanKind::Server)
+        .with_attributes([
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("http.route", route.to_owned()),
+            KeyValue::new("url.path", request.uri().path().to_owned()),
+            KeyValue::new("user_agent.original", user_agent.to_owned()),
+            KeyValue::new("client.address", client.unwrap_or_default()),
+            KeyValue::new("request.id", id.to_owned()),
+        ])
+        .start_with_context(tracer, &parent);
+    parent.with_span(span)
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);

@@ -1,10 +1,19 @@
 //! The request id: taken from `X-Request-ID` when it is a sane token, otherwise made here,
-//! and readable anywhere on the request's task (error bodies, logs).
+//! and readable anywhere on the request's task (error bodies, logs), together with the
+//! caller's user id once the request is authenticated.
+
+use std::cell::Cell;
 
 use axum::http::HeaderMap;
+use uuid::Uuid;
+
+struct Scope {
+    id: String,
+    user: Cell<Option<Uuid>>,
+}
 
 tokio::task_local! {
-    static CURRENT: String;
+    static CURRENT: Scope;
 }
 
 /// The request-id header.
@@ -29,12 +38,22 @@ fn is_valid(id: &str) -> bool {
 
 /// Runs `future` with `id` as the current request id.
 pub async fn scope<F: Future>(id: String, future: F) -> F::Output {
-    CURRENT.scope(id, future).await
+    CURRENT.scope(Scope { id, user: Cell::new(None) }, future).await
 }
 
 /// The id of the request being served on this task, or `""` outside a request.
 pub fn current() -> String {
-    CURRENT.try_with(Clone::clone).unwrap_or_default()
+    CURRENT.try_with(|scope| scope.id.clone()).unwrap_or_default()
+}
+
+/// Notes the authenticated caller of the request being served (for its log lines).
+pub fn set_user(user: Uuid) {
+    let _ = CURRENT.try_with(|scope| scope.user.set(Some(user)));
+}
+
+/// The request id and caller of the request being served, outside a request `None`.
+pub fn with_current<T>(f: impl FnOnce(&str, Option<Uuid>) -> T) -> Option<T> {
+    CURRENT.try_with(|scope| f(&scope.id, scope.user.get())).ok()
 }
 
 #[cfg(test)]

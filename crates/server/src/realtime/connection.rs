@@ -66,7 +66,7 @@ pub async fn serve(state: AppState, socket: WebSocket, admitted: Option<Admitted
         },
     };
     let caller = Caller { user_id: admitted.user.user.id, role: admitted.user.role };
-    tracing::Span::current().record("user.id", tracing::field::display(caller.user_id));
+    crate::telemetry::set_attribute("user.id", caller.user_id.to_string());
     let Some(attached) = hub.attach(caller).await else {
         let limit = hub.settings().max_connections_per_user;
         let text = protocol::error(

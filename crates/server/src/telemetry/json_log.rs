@@ -1,17 +1,18 @@
-//! One JSON object per log line, with `trace_id` and `span_id` lifted to the top level when
-//! the line is written inside a traced request, plus the request's `request.id` and `user.id`.
+//! One JSON object per log line. A line written while a request is served also carries its
+//! `request.id` and `user.id`, and inside a traced request its `trace_id` and `span_id`.
 
 use std::fmt;
 
+use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Span fields copied onto every line written inside the span.
-const LIFTED: [&str; 4] = ["trace_id", "span_id", "request.id", "user.id"];
+use crate::http::request_id;
 
 /// The JSON line format.
 pub struct JsonLines;
@@ -21,24 +22,26 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
         let mut line = Map::new();
         line.insert("timestamp".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into());
         line.insert("level".into(), meta.level().as_str().into());
         line.insert("target".into(), meta.target().into());
-        if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                let extensions = span.extensions();
-                let Some(fields) = extensions.get::<FormattedFields<JsonFields>>() else { continue };
-                let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(fields.as_str()) else { continue };
-                for (key, value) in fields {
-                    if LIFTED.contains(&key.as_str()) && !value.as_str().is_some_and(str::is_empty) {
-                        line.insert(key, value);
-                    }
-                }
+        Context::map_current(|cx| {
+            let span = cx.span();
+            let ids = span.span_context();
+            if ids.is_valid() {
+                line.insert("trace_id".into(), ids.trace_id().to_string().into());
+                line.insert("span_id".into(), ids.span_id().to_string().into());
             }
-        }
+        });
+        request_id::with_current(|id, user| {
+            line.insert("request.id".into(), id.into());
+            if let Some(user) = user {
+                line.insert("user.id".into(), user.to_string().into());
+            }
+        });
         event.record(&mut Fields(&mut line));
         writeln!(writer, "{}", Value::Object(line))
     }

@@ -2,39 +2,53 @@
 //! call, with the W3C `traceparent` injected so the callee continues the trace.
 
 use opentelemetry::propagation::{Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Sends a request inside a client span.
+/// Sends a request inside a client span (a child of the current request's span, or a root
+/// span when the call is not made for a request).
 pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
     let (client, request) = request.build_split();
     let mut request = request?;
     let url = request.url();
-    let span = tracing::info_span!(
-        "http.client",
-        otel.name = %request.method(),
-        otel.kind = "client",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = %request.method(),
-        url.full = %format_args!("{}://{}{}", url.scheme(), url.authority(), url.path()),
-        server.address = url.host_str().unwrap_or_default(),
-        http.response.status_code = tracing::field::Empty,
-    );
-    TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(request.headers_mut()));
-    let result = client.execute(request).instrument(span.clone()).await;
+    let method = request.method().as_str().to_owned();
+    let tracer = super::tracer();
+    let span = tracer
+        .span_builder(method.clone())
+        .with_kind(SpanKind::Client)
+        .with_attributes([
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("url.full", format!("{}://{}{}", url.scheme(), url.authority(), url.path())),
+            KeyValue::new("server.address", url.host_str().unwrap_or_default().to_owned()),
+        ])
+        .start_with_context(tracer, &Context::current());
+    let cx = Context::current_with_span(span);
+    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(request.headers_mut()));
+    let result = client.execute(request).await;
+    let span = cx.span();
     match &result {
         Ok(response) => {
-            span.record("http.response.status_code", response.status().as_u16());
+            span.set_attribute(KeyValue::new("http.response.status_code", i64::from(response.status().as_u16())));
             if response.status().is_server_error() {
-                span.record("otel.status_code", "ERROR");
+                span.set_attribute(KeyValue::new("error.type", response.status().as_str().to_owned()));
+                span.set_status(Status::error(""));
             }
         }
-        Err(_) => {
-            span.record("otel.status_code", "ERROR");
+        Err(err) => {
+            let kind = if err.is_timeout() {
+                "timeout"
+            } else if err.is_connect() {
+                "connect"
+            } else {
+                "request"
+            };
+            span.set_attribute(KeyValue::new("error.type", kind));
+            span.set_status(Status::error(""));
         }
     }
+    span.end();
     result
 }
 

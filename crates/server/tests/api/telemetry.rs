@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::routing::post;
-use omnistack_testkit::TestApp;
 use omnistack_testkit::idp::FakeIdp;
+use omnistack_testkit::{TestApp, WsClient};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message;
@@ -23,6 +23,8 @@ struct Span {
     span_id: String,
     parent_id: String,
     attributes: HashMap<String, String>,
+    /// Span ids of the linked spans.
+    links: Vec<String>,
 }
 
 /// An OTLP/HTTP receiver on 127.0.0.1 collecting every span posted to `/v1/traces`.
@@ -59,6 +61,7 @@ async fn start_receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
                                 span_id: hex(&span.span_id),
                                 parent_id: hex(&span.parent_span_id),
                                 attributes,
+                                links: span.links.iter().map(|link| hex(&link.span_id)).collect(),
                             });
                         }
                     }
@@ -117,6 +120,10 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    let session: serde_json::Value = res.json().await.unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let (socket, _) = WsClient::connected(&format!("ws://127.0.0.1:{port}/api/v1/app/ws?token={token}")).await;
+    socket.close().await;
     let external = idp.token(idp.claims(json!({"email": "ext@example.com"})));
     let res = http.get(format!("{base}/api/v1/app/users/me")).bearer_auth(external).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -162,6 +169,12 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
         sent.iter().any(|tp| tp.contains(&me.trace_id) && tp.contains(&fetch.span_id)),
         "the JWKS request carried this trace's traceparent: {sent:?}"
     );
+
+    let upgrade = spans.iter().find(|s| s.name == "GET /api/v1/app/ws").expect("upgrade request span");
+    let connection = spans.iter().find(|s| s.name == "WebSocket connection").expect("connection span");
+    assert_eq!(connection.links, std::slice::from_ref(&upgrade.span_id), "linked to the upgrade request");
+    assert!(connection.parent_id.is_empty() && connection.trace_id != upgrade.trace_id, "a trace of its own");
+    assert_eq!(connection.attributes["user.id"], session["user"]["id"].as_str().unwrap());
 
     let not_found = spans.iter().find(|s| s.attributes.get("http.response.status_code").is_some_and(|c| c == "404"));
     assert_eq!(not_found.expect("404 span").attributes["error.type"], "NOT_FOUND");

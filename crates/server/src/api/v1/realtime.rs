@@ -7,9 +7,10 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use opentelemetry::Context;
+use opentelemetry::trace::{FutureExt, Link, SpanKind, TraceContextExt, Tracer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,6 +23,7 @@ use crate::error::{ErrorBody, Result};
 use crate::http::extract::{Json, Query};
 use crate::realtime::{self, Event, HubStats, Status, admission, connection};
 use crate::state::AppState;
+use crate::telemetry;
 
 /// Read buffer per socket: small, since most sockets are idle; larger messages grow it.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -71,22 +73,27 @@ pub async fn connect(
         (None, None) => None,
     };
     let max = state.realtime.settings().max_message_bytes;
-    // The socket outlives the upgrade request: it gets a span of its own, linked to it.
-    let request_span = tracing::Span::current();
+    // The socket outlives the upgrade request: a traced upgrade gives it a span of its own,
+    // linked to the request's.
+    let request_span = Context::map_current(|cx| cx.span().span_context().clone());
     Ok(upgrade
         .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| {
-            let span = tracing::info_span!(
-                "realtime.connection",
-                otel.name = "WebSocket connection",
-                otel.kind = "server",
-                user.id = tracing::field::Empty,
-            );
-            span.follows_from(&request_span);
-            connection::serve(state, socket, admitted).instrument(span)
+        .on_upgrade(move |socket| async move {
+            if !request_span.is_sampled() {
+                return connection::serve(state, socket, admitted).await;
+            }
+            let tracer = telemetry::tracer();
+            let span = tracer
+                .span_builder("WebSocket connection")
+                .with_kind(SpanKind::Server)
+                .with_links(vec![Link::with_context(request_span)])
+                .start_with_context(tracer, &Context::new());
+            let cx = Context::new().with_span(span);
+            connection::serve(state, socket, admitted).with_context(cx.clone()).await;
+            cx.span().end();
         }))
 }
 
