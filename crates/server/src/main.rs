@@ -9,14 +9,21 @@ fn main() -> std::process::ExitCode {
     omnistack::cli::run()
 }
 
-/// Password hashing allocates ~19 MiB per hash on the blocking threads. glibc's adaptive
-/// mmap threshold would otherwise rise past that after the first free and keep every such
-/// block in per-thread heaps forever (hundreds of MiB after a burst of sign-ups). A fixed
-/// threshold keeps large blocks mmapped, so they go back to the system when freed.
+/// Password hashing allocates ~19 MiB per hash on the blocking threads. By default mimalloc
+/// commits its arenas eagerly (backed by transparent huge pages) and returns freed memory only
+/// while the freeing thread keeps allocating, so an idle server would keep such blocks, and
+/// the RSS of a burst of sign-ups, for good. Lazy commit and immediate purging give memory
+/// back as soon as it is freed, at no measurable cost to request throughput.
 fn return_large_allocations_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only adjusts allocator tuning; called once before any thread starts.
+    // Indices in mimalloc's `mi_option_t` (mimalloc.h, v3).
+    const ARENA_EAGER_COMMIT: i32 = 4;
+    const PURGE_DELAY: i32 = 15;
+    unsafe extern "C" {
+        fn mi_option_set(option: i32, value: std::ffi::c_long);
+    }
+    // SAFETY: mi_option_set only adjusts allocator tuning; called once before any thread starts.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        mi_option_set(ARENA_EAGER_COMMIT, 0);
+        mi_option_set(PURGE_DELAY, 0);
     }
 }
