@@ -15,7 +15,8 @@ fn main() -> std::process::ExitCode {
 /// the RSS of a burst of sign-ups, for good. Lazy commit and immediate purging give memory
 /// back as soon as it is freed, at no measurable cost to request throughput.
 fn return_large_allocations_to_the_system() {
-    // Indices in mimalloc's `mi_option_t` (mimalloc.h, v3).
+    // Indices in mimalloc's `mi_option_t` (mimalloc.h of mimalloc v3, as vendored by
+    // libmimalloc-sys 0.1.49; check them when that crate is upgraded).
     const ARENA_EAGER_COMMIT: i32 = 4;
     const PURGE_DELAY: i32 = 15;
     unsafe extern "C" {

@@ -110,11 +110,7 @@ where
     };
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     match config.log_format {
-        LogFormat::Json => fmt::layer()
-            .fmt_fields(fmt::format::JsonFields::new())
-            .event_format(json_log::JsonLines)
-            .with_filter(filter)
-            .boxed(),
+        LogFormat::Json => fmt::layer().event_format(json_log::JsonLines).with_filter(filter).boxed(),
         LogFormat::Pretty => fmt::layer().with_filter(filter).boxed(),
     }
 }

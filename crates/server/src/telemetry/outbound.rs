@@ -15,6 +15,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::
     let url = request.url();
     let method = request.method().as_str().to_owned();
     let tracer = super::tracer();
+    let parent = Context::current();
     let span = tracer
         .span_builder(method.clone())
         .with_kind(SpanKind::Client)
@@ -23,8 +24,8 @@ pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::
             KeyValue::new("url.full", format!("{}://{}{}", url.scheme(), url.authority(), url.path())),
             KeyValue::new("server.address", url.host_str().unwrap_or_default().to_owned()),
         ])
-        .start_with_context(tracer, &Context::current());
-    let cx = Context::current_with_span(span);
+        .start_with_context(tracer, &parent);
+    let cx = parent.with_span(span);
     TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(request.headers_mut()));
     let result = client.execute(request).await;
     let span = cx.span();

@@ -189,6 +189,12 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
     let line: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(line["trace_id"], caller_trace);
     assert_eq!(line["span_id"], register.span_id);
+    // A line written while a request is served carries its ids too.
+    let line = logs.lines().find(|l| l.contains("external account provisioned")).expect("provisioning log line");
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["trace_id"], me.trace_id);
+    assert_eq!(line["span_id"], me.span_id);
+    assert!(line["request.id"].as_str().is_some_and(|id| !id.is_empty()), "{line}");
 }
 
 #[tokio::test]
