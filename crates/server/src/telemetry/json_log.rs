@@ -74,3 +74,51 @@ impl Visit for Fields<'_> {
         self.0.insert(field.name().into(), format!("{value:?}").into());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_written_while_a_request_is_served_carry_its_ids() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt().event_format(JsonLines).with_writer(move || writer.clone()).finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let user = uuid::Uuid::now_v7();
+        request_id::scope("req-1".into(), async {
+            tracing::info!(answer = 42, "before sign-in");
+            request_id::set_user(user);
+            tracing::warn!("after sign-in");
+        })
+        .await;
+        tracing::info!("outside");
+
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0]["request.id"], "req-1");
+        assert_eq!(lines[0]["answer"], 42);
+        assert!(lines[0].get("user.id").is_none() && lines[0].get("trace_id").is_none());
+        assert_eq!(lines[1]["user.id"], user.to_string());
+        assert_eq!(lines[1]["level"], "WARN");
+        assert!(lines[2].get("request.id").is_none());
+    }
+}
