@@ -11,7 +11,8 @@
 # drift on a shared machine hits both alike. It reports the throughput of each (median burst)
 # and each server's CPU time per request over the whole run, background export included; CPU
 # per request is steadier than throughput when neighbours compete for the cores.
-# Needs `wrk`, `curl` and python3 (for the receiver). Traffic goes to 127.0.0.1 only.
+# The receiver is crates/server/examples/otlp_sink.rs. Needs `wrk` and `curl`. Traffic goes to
+# 127.0.0.1 only.
 # NO_BUILD=1 skips `cargo build --release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,14 +23,14 @@ off_port=18082
 on_port=18083
 sink_port=18318
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin omnistack --example otlp_sink
 
 work=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-python3 bench/otlp-sink.py "$sink_port" &
+target/release/examples/otlp_sink "$sink_port" &
 pids+=($!)
 
 sampler=()

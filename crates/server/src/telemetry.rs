@@ -12,10 +12,12 @@
 //! `telemetry::set_attribute("project.id", id.to_string());`
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 mod console;
 mod json_log;
 pub mod metrics;
+mod otlp;
 pub mod outbound;
 mod process;
 pub mod samplers;
@@ -23,7 +25,7 @@ pub mod samplers;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue, Value};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
@@ -119,14 +121,8 @@ fn tracer_provider(settings: &TelemetrySettings, export: TraceExport) -> anyhow:
     Ok(match export {
         TraceExport::Console => provider_with(settings, console::ConsoleExporter),
         TraceExport::Otlp { endpoint, protocol: OtlpProtocol::HttpProtobuf, headers } => {
-            let headers = headers.into_iter().map(|(k, v)| (k, v.expose().to_owned())).collect();
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_endpoint(endpoint)
-                .with_headers(headers)
-                .with_timeout(std::time::Duration::from_secs(10))
-                .build()?;
-            provider_with(settings, exporter)
+            let headers: Vec<_> = headers.into_iter().map(|(k, v)| (k, v.expose().to_owned())).collect();
+            provider_with(settings, otlp::HttpExporter::new(endpoint, &headers, Duration::from_secs(10))?)
         }
         TraceExport::Otlp { endpoint, protocol: OtlpProtocol::Grpc, headers } => {
             let mut map = axum::http::HeaderMap::new();
@@ -138,7 +134,7 @@ fn tracer_provider(settings: &TelemetrySettings, export: TraceExport) -> anyhow:
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .with_metadata(metadata)
-                .with_timeout(std::time::Duration::from_secs(10))
+                .with_timeout(Duration::from_secs(10))
                 .build()?;
             provider_with(settings, exporter)
         }
