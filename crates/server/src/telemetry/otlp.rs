@@ -35,7 +35,10 @@ impl HttpExporter {
             map.insert(HeaderName::try_from(key.as_str())?, HeaderValue::try_from(value.as_str())?);
         }
         map.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
-        let client = reqwest::Client::builder().timeout(timeout).build()?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("omnistack/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         Ok(HttpExporter { client, endpoint, headers: map, resource: Vec::new(), resource_schema: String::new() })
     }
 }
