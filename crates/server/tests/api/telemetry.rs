@@ -25,6 +25,8 @@ struct Span {
     attributes: HashMap<String, String>,
     /// Span ids of the linked spans.
     links: Vec<String>,
+    /// The resource's `service.name`.
+    service: String,
 }
 
 /// An OTLP/HTTP receiver on 127.0.0.1 collecting every span posted to `/v1/traces`.
@@ -39,6 +41,16 @@ async fn start_receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
                 let request = ExportTraceServiceRequest::decode(body).expect("valid OTLP protobuf");
                 let mut spans = store.lock().unwrap();
                 for resource in request.resource_spans {
+                    let service = resource
+                        .resource
+                        .iter()
+                        .flat_map(|r| &r.attributes)
+                        .find(|kv| kv.key == "service.name")
+                        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                            AnyValue::StringValue(name) => Some(name.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
                     for scope in resource.scope_spans {
                         for span in scope.spans {
                             let attributes = span
@@ -62,6 +74,7 @@ async fn start_receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
                                 parent_id: hex(&span.parent_span_id),
                                 attributes,
                                 links: span.links.iter().map(|link| hex(&link.span_id)).collect(),
+                                service: service.clone(),
                             });
                         }
                     }
@@ -146,6 +159,7 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
     let register = spans.iter().find(|s| s.name == "POST /api/v1/public/auth/register").expect("HTTP span");
     assert_eq!(register.trace_id, caller_trace, "continues the caller's trace");
     assert_eq!(register.parent_id, caller_span);
+    assert_eq!(register.service, "omnistack-test");
     assert_eq!(register.attributes["http.route"], "/api/v1/public/auth/register");
     assert_eq!(register.attributes["http.response.status_code"], "201");
     assert_eq!(register.attributes["http.request.method"], "POST");
