@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use omnistack_testkit::idp::FakeIdp;
 use omnistack_testkit::{TestApp, WsClient};
@@ -29,15 +30,25 @@ struct Span {
     service: String,
 }
 
-/// An OTLP/HTTP receiver on 127.0.0.1 collecting every span posted to `/v1/traces`.
+/// The header a collector such as Honeycomb or Datadog checks, sent through
+/// `OTEL_EXPORTER_OTLP_HEADERS`.
+const COLLECTOR_KEY: (&str, &str) = ("x-api-key", "collector-key");
+
+/// An OTLP/HTTP receiver on 127.0.0.1 collecting every span posted to `/v1/traces` with the
+/// collector key and the protobuf content type (anything else is refused).
 async fn start_receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
     let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
     let store = spans.clone();
     let app = axum::Router::new().route(
         "/v1/traces",
-        post(move |body: Bytes| {
+        post(move |headers: HeaderMap, body: Bytes| {
             let store = store.clone();
             async move {
+                let header =
+                    |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                if header(COLLECTOR_KEY.0) != COLLECTOR_KEY.1 || header("content-type") != "application/x-protobuf" {
+                    return StatusCode::UNAUTHORIZED;
+                }
                 let request = ExportTraceServiceRequest::decode(body).expect("valid OTLP protobuf");
                 let mut spans = store.lock().unwrap();
                 for resource in request.resource_spans {
@@ -79,7 +90,7 @@ async fn start_receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
                         }
                     }
                 }
-                ""
+                StatusCode::OK
             }
         }),
     );
@@ -109,6 +120,7 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
             ("LOG_FORMAT", "json".into()),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.clone()),
             ("OTEL_SERVICE_NAME", "omnistack-test".into()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", format!("{}={}", COLLECTOR_KEY.0, COLLECTOR_KEY.1)),
             ("CLERK_ISSUER_URL", idp.issuer()),
         ])
         .stdout(Stdio::piped())
