@@ -116,3 +116,35 @@ fn varints_have_the_right_length() {
         assert_eq!(out.len(), super::varint_len(value), "{value}");
     }
 }
+
+/// A collector on a free port answering every export with `status`.
+async fn collector(status: axum::http::StatusCode) -> String {
+    let app = axum::Router::new().route("/v1/traces", axum::routing::post(move || async move { status }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn an_export_succeeds_only_when_the_collector_accepts_it() {
+    crate::install_crypto_provider();
+    let scope = InstrumentationScope::builder("omnistack").build();
+    let batch = || vec![span("GET /", &scope)];
+    let exporter = |url| HttpExporter::new(url, &[], Duration::from_secs(5)).unwrap();
+
+    assert!(exporter(collector(axum::http::StatusCode::OK).await).export(batch()).await.is_ok());
+    let refused = exporter(collector(axum::http::StatusCode::SERVICE_UNAVAILABLE).await).export(batch()).await;
+    assert!(refused.unwrap_err().to_string().contains("503"));
+    // Nothing listens on port 1.
+    assert!(exporter("http://127.0.0.1:1/v1/traces".into()).export(batch()).await.is_err());
+    // An empty batch sends nothing.
+    assert!(exporter("http://127.0.0.1:1/v1/traces".into()).export(Vec::new()).await.is_ok());
+}
+
+#[test]
+fn bad_header_names_are_refused() {
+    crate::install_crypto_provider();
+    let headers = [("bad header".to_owned(), "value".to_owned())];
+    assert!(HttpExporter::new("http://127.0.0.1:1/v1/traces".into(), &headers, Duration::from_secs(1)).is_err());
+}
