@@ -4,17 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_omnistack");
-
-/// The binary with a clean environment, run in `dir`.
-fn omnistack(dir: &Path, vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear().current_dir(dir).env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (name, value) in vars {
-        cmd.env(name, value);
-    }
-    cmd
-}
+use crate::binary::{free_port, omnistack};
 
 fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     omnistack(dir, vars).args(args).output().expect("binary runs")
@@ -114,10 +104,6 @@ fn sigterm_stops_the_server_gracefully_with_exit_code_0() {
     assert!(first.contains(&format!("http://127.0.0.1:{port}/docs")), "first log line names the docs: {first}");
     assert!(logs.contains("\"http.route\":\"/api/v1/public/health\""), "access log line: {logs}");
     assert!(logs.contains("stopped"));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Plain-TCP GET, enough to poll a local health endpoint from a synchronous test.

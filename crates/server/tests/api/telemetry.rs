@@ -16,6 +16,8 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message;
 use serde_json::json;
 
+use crate::binary::{free_port, omnistack, wait_until_up};
+
 /// A received span, flattened.
 #[derive(Clone, Debug)]
 struct Span {
@@ -110,30 +112,26 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
     let (collector, spans) = start_receiver().await;
     let idp = FakeIdp::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_omnistack"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir.path())
-        .envs([
-            ("PORT", port.to_string()),
-            ("LOG_FORMAT", "json".into()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.clone()),
-            ("OTEL_SERVICE_NAME", "omnistack-test".into()),
-            ("OTEL_EXPORTER_OTLP_HEADERS", format!("{}={}", COLLECTOR_KEY.0, COLLECTOR_KEY.1)),
-            ("CLERK_ISSUER_URL", idp.issuer()),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let (port_text, key, issuer) = (port.to_string(), format!("{}={}", COLLECTOR_KEY.0, COLLECTOR_KEY.1), idp.issuer());
+    let child = omnistack(
+        dir.path(),
+        &[
+            ("PORT", &port_text),
+            ("LOG_FORMAT", "json"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector),
+            ("OTEL_SERVICE_NAME", "omnistack-test"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", &key),
+            ("CLERK_ISSUER_URL", &issuer),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let base = format!("http://127.0.0.1:{port}");
+    wait_until_up(&format!("{base}/api/v1/public/health")).await;
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http.get(format!("{base}/api/v1/public/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
@@ -227,22 +225,14 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
 async fn the_console_exporter_prints_one_line_per_span() {
     omnistack::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_omnistack"))
-        .env_clear()
-        .current_dir(dir.path())
-        .envs([("PORT", port.to_string()), ("OTEL_EXPORTER", "console".into()), ("LOG_LEVEL", "warn".into())])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let http = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/api/v1/nope");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http.get(&url).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let port = free_port();
+    let child =
+        omnistack(dir.path(), &[("PORT", &port.to_string()), ("OTEL_EXPORTER", "console"), ("LOG_LEVEL", "warn")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    wait_until_up(&format!("http://127.0.0.1:{port}/api/v1/nope")).await;
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -258,22 +248,16 @@ async fn a_dead_collector_neither_slows_nor_fails_requests() {
     // Nothing listens on port 1: every export attempt fails in the background.
     omnistack::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_omnistack"))
-        .env_clear()
-        .current_dir(dir.path())
-        .envs([("PORT", port.to_string()), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1".into())])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let http = reqwest::Client::new();
+    let port = free_port();
+    let mut child =
+        omnistack(dir.path(), &[("PORT", &port.to_string()), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     let url = format!("http://127.0.0.1:{port}/api/v1/nope");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http.get(&url).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_up(&url).await;
+    let http = reqwest::Client::new();
     let started = Instant::now();
     for _ in 0..50 {
         assert_eq!(http.get(&url).send().await.unwrap().status(), 404);

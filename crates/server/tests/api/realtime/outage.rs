@@ -3,7 +3,7 @@
 //! `TEST_REDIS_URL`. Redis is shared with other suites: connections are cut only for an ACL
 //! user made for the test, never for everyone.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use omnistack_testkit::TestApp;
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::cluster::bridged;
 use super::{account, admin_account, collect, connect, without_redis};
+use crate::binary::{free_port, omnistack, wait_until_up};
 
 /// Another instance of `app`'s deployment, as a separate process (so it can really die).
 struct Process {
@@ -21,35 +22,28 @@ struct Process {
 
 impl Process {
     async fn start(app: &TestApp, vars: &[(&str, &str)]) -> Process {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let config = &app.state.config;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_omnistack"));
-        command
-            .env_clear()
-            .current_dir(dir.path())
-            .env("ENVIRONMENT", "test")
-            .env("PORT", port.to_string())
-            .env("DATA_DIR", dir.path())
-            .env("LOG_LEVEL", "warn")
-            .env("DATABASE_URL", config.database_url.expose())
-            .env("SECRET_KEY", config.secret_key.expose())
-            .env("REDIS_URL", config.redis_url.as_ref().unwrap().expose())
-            .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
+        let (port_text, data_dir) = (port.to_string(), dir.path().display().to_string());
+        let deployment = [
+            ("ENVIRONMENT", "test"),
+            ("PORT", &port_text),
+            ("DATA_DIR", &data_dir),
+            ("LOG_LEVEL", "warn"),
+            ("DATABASE_URL", config.database_url.expose()),
+            ("SECRET_KEY", config.secret_key.expose()),
+            ("REDIS_URL", config.redis_url.as_ref().unwrap().expose()),
+            ("REDIS_KEY_PREFIX", &config.redis_key_prefix),
+        ];
+        let child = omnistack(dir.path(), &[&deployment[..], vars].concat())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (name, value) in vars {
-            command.env(name, value);
-        }
-        let process = Process { child: command.spawn().expect("start the binary"), port, _dir: dir };
-        let health = format!("http://127.0.0.1:{port}/api/v1/public/health");
-        for _ in 0..100 {
-            if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
-                return process;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the second instance did not start");
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the binary");
+        let process = Process { child, port, _dir: dir };
+        wait_until_up(&format!("http://127.0.0.1:{port}/api/v1/public/health")).await;
+        process
     }
 
     fn ws_url(&self, token: &str) -> String {
