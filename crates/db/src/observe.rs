@@ -46,10 +46,12 @@ pub async fn traced<T>(
     let result = call.await;
     let labels = [("operation", operation), ("table", table)];
     metrics::histogram!("db_query_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    // Looked up on every call, so the error series exists (at zero) from a statement's first run.
+    let errors = metrics::counter!("db_query_errors_total", &labels);
     if let Err(err) = &result
         && !matches!(err, crate::DbError::Conflict(_))
     {
-        metrics::counter!("db_query_errors_total", &labels).increment(1);
+        errors.increment(1);
     }
     if let Some(mut span) = span {
         if let Err(err) = &result {

@@ -68,6 +68,9 @@ impl App {
             .build()
             .context("building the outbound HTTP client")?;
         let external = ExternalVerifier::new(&config.identity, http);
+        if config.telemetry.metrics_enabled {
+            telemetry::metrics::register_rare_series(&external.provider_names());
+        }
         let mailer = mail::from_settings(&config.mail).context("email settings (EMAIL_FROM, SMTP_*)")?;
         let activity = ActivityTracker::default();
         activity.spawn_flusher(db.clone());

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 pub use client_ip::{Cidr, client_ip};
 pub use decision::{LIMIT_HEADER, REMAINING_HEADER, RESET_HEADER, RateDecision};
 pub use in_process::MAX_ENTRIES;
-pub use middleware::{IpRateLimitLayer, LimitByIp, by_ip};
+pub use middleware::{IpRateLimitLayer, LimitByIp, by_ip, check_client};
 
 use crate::config::{Rate, RateLimitSettings};
 use crate::redis_pool::RedisPool;

@@ -68,8 +68,10 @@ pub async fn traced<T>(
     let started = Instant::now();
     let result = call.await;
     metrics::histogram!("redis_command_duration_seconds", "command" => command).record(started.elapsed().as_secs_f64());
+    // Looked up on every call, so the error series exists (at zero) from a command's first run.
+    let errors = metrics::counter!("redis_command_errors_total", "command" => command);
     if result.is_err() {
-        metrics::counter!("redis_command_errors_total", "command" => command).increment(1);
+        errors.increment(1);
     }
     if let Some(mut span) = span {
         if let Err(err) = &result {

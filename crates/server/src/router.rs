@@ -19,6 +19,7 @@
 use axum::{Extension, Router};
 
 use crate::error::Error;
+use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
 use crate::{api, docs, http};
 
@@ -31,7 +32,10 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     if state.config.docs_enabled {
         router = router.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
     }
-    let router = router.route("/metrics", axum::routing::get(api::v1::metrics::scrape)).fallback(not_found);
+    // Unknown paths are limited per client IP like the public routes, so probing costs a
+    // scanner as much as using the API does.
+    let unmatched = axum::routing::any(not_found).layer(rate_limit::by_ip(LimitClass::Public));
+    let router = router.route("/metrics", axum::routing::get(api::v1::metrics::scrape)).fallback_service(unmatched);
     // `rate_limit::by_ip` layers, added where route groups are built, find the limiter here.
     let limiter = Extension(state.limiter.clone());
     let config = state.config.clone();

@@ -112,6 +112,13 @@ impl ExternalVerifier {
         !self.inner.providers.is_empty()
     }
 
+    /// The names of the configured providers (`supabase`, `clerk`, `oidc`), each once.
+    pub fn provider_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.inner.providers.iter().map(|provider| provider.name).collect();
+        names.dedup();
+        names
+    }
+
     /// Whether some configured provider claims tokens of this issuer.
     pub fn handles(&self, issuer: &str) -> bool {
         self.inner.providers.iter().any(|provider| provider.claims_issuer(issuer))

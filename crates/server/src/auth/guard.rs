@@ -14,7 +14,7 @@ use super::Role;
 use super::tokens::peek_issuer;
 use crate::error::{Error, Result};
 use crate::http::request_id;
-use crate::rate_limit::LimitClass;
+use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -66,15 +66,25 @@ pub async fn require_admin(State(state): State<AppState>, request: Request, next
 }
 
 async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role) -> Result<Response> {
-    let caller = authenticate(state, request.headers()).await.inspect_err(record_failure)?;
-    if caller.role < minimum {
-        return Err(Error::Authorization(format!("this requires the {minimum} role")));
-    }
+    let caller = match authenticate(state, request.headers()).await {
+        Ok(caller) => caller,
+        Err(refused) => {
+            record_failure(&refused);
+            // A refused credential costs its client IP like any other unauthenticated request,
+            // so guessing tokens is limited as guessing anything else is.
+            rate_limit::check_client(LimitClass::Public, request.extensions(), request.headers()).await?;
+            return Err(refused);
+        }
+    };
     let id = caller.user.id;
-    // Authenticated traffic is limited per account (the `app` class), whatever the path.
+    // Authenticated traffic is limited per account (the `app` class), whatever the path and
+    // whether or not the role suffices.
     let decision = state.limiter.check(LimitClass::App, &id.to_string()).await;
     if !decision.allowed {
         return Err(Error::RateLimited(decision));
+    }
+    if caller.role < minimum {
+        return Err(Error::Authorization(format!("this requires the {minimum} role")));
     }
     state.activity.note(id);
     request_id::set_user(id);

@@ -21,7 +21,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use super::request_id;
 use crate::auth::guard::CallerId;
 use crate::config::SamplerSettings;
-use crate::telemetry::metrics::RequestMetrics;
+use crate::telemetry::metrics::{RequestMetrics, method_label};
 
 /// The label used for requests that matched no route, so log and metric cardinality stays bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -83,7 +83,7 @@ fn unit_draw() -> f64 {
 pub async fn track_request(State(observe): State<Observe>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id::from_headers(request.headers());
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned();
     let traced =
         !is_untraced(&route) && observe.sampling.is_some_and(|sampling| is_sampled(request.headers(), sampling));
@@ -103,13 +103,13 @@ pub async fn track_request(State(observe): State<Observe>, request: Request, nex
         response.headers_mut().insert(request_id::HEADER, value);
     }
     let elapsed = started.elapsed();
-    observe.metrics.record(&method, &route, status, elapsed.as_secs_f64());
+    observe.metrics.record(method, &route, status, elapsed.as_secs_f64());
 
     let user = response.extensions().get::<CallerId>().map(|caller| caller.0.to_string()).unwrap_or_default();
     // Inside the span's context, so a JSON line carries its trace and span ids.
     let _attached = trace.as_ref().map(|trace| trace.clone().attach());
     tracing::info!(
-        http.method = %method,
+        http.method = method,
         http.route = %route,
         http.status = status,
         latency_ms = format_args!("{:.2}", elapsed.as_secs_f64() * 1000.0),
@@ -135,7 +135,11 @@ fn server_span(request: &Request, route: &str, id: &str) -> Context {
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     let client = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_string());
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let method = request.method().as_str().to_owned();
+    // OpenTelemetry's name for a method outside the standard set.
+    let method = match method_label(request.method()) {
+        "OTHER" => "_OTHER",
+        known => known,
+    };
     let tracer = crate::telemetry::tracer();
     let span = tracer
         .span_builder(format!("{method} {route}"))

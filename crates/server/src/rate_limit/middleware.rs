@@ -7,11 +7,12 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, OriginalUri, Request, State};
+use axum::http::{Extensions, HeaderMap};
 use axum::middleware::{FromFnLayer, Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 
-use super::{LimitClass, RateLimiter, client_ip};
+use super::{LimitClass, RateDecision, RateLimiter, client_ip};
 use crate::error::Error;
 
 /// The layer [`by_ip`] makes; it works with `Router::route_layer` and `Router::layer`.
@@ -35,23 +36,50 @@ async fn limit_by_ip(State(class): State<LimitClass>, request: Request, next: Ne
     if is_exempt(path) {
         return next.run(request).await;
     }
-    let Some(limiter) = request.extensions().get::<RateLimiter>().cloned() else {
-        return Error::Internal(anyhow::anyhow!("rate limiter missing from the request extensions")).into_response();
+    match check_client(class, request.extensions(), request.headers()).await {
+        Err(denied) => denied.into_response(),
+        Ok(decision) => {
+            let mut response = next.run(request).await;
+            if let Some(decision) = decision {
+                decision.apply_headers(response.headers_mut());
+            }
+            response
+        }
+    }
+}
+
+/// Counts `request` against its client IP's budget in `class`: the decision when limiting is
+/// on, `Err` with the 429 (or a wiring fault) when the budget is spent. Also used where a
+/// request is refused before any limited route runs (a bad token, an unknown path), so
+/// refusals cost a client as much as answers do.
+pub async fn check_client(
+    class: LimitClass,
+    extensions: &Extensions,
+    headers: &HeaderMap,
+) -> Result<Option<RateDecision>, Error> {
+    let Some((limiter, ip)) = client_of(extensions, headers)? else {
+        return Ok(None);
+    };
+    let decision = limiter.check(class, &ip).await;
+    if !decision.allowed {
+        return Err(Error::RateLimited(decision));
+    }
+    Ok(Some(decision))
+}
+
+/// The limiter (from the request's extensions) and the client IP; `None` when limiting is off.
+fn client_of(extensions: &Extensions, headers: &HeaderMap) -> Result<Option<(RateLimiter, String)>, Error> {
+    let Some(limiter) = extensions.get::<RateLimiter>() else {
+        return Err(Error::Internal(anyhow::anyhow!("rate limiter missing from the request extensions")));
     };
     if !limiter.enabled() {
-        return next.run(request).await;
+        return Ok(None);
     }
-    let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
-        return Error::Internal(anyhow::anyhow!("no peer address: serve with connect info")).into_response();
+    let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<SocketAddr>>().copied() else {
+        return Err(Error::Internal(anyhow::anyhow!("no peer address: serve with connect info")));
     };
-    let ip = client_ip(peer, request.headers(), limiter.trusted_proxies());
-    let decision = limiter.check(class, &ip.to_string()).await;
-    if !decision.allowed {
-        return Error::RateLimited(decision).into_response();
-    }
-    let mut response = next.run(request).await;
-    decision.apply_headers(response.headers_mut());
-    response
+    let ip = client_ip(peer, headers, limiter.trusted_proxies());
+    Ok(Some((limiter.clone(), ip.to_string())))
 }
 
 /// Probes and documentation stay reachable whatever a client has spent:

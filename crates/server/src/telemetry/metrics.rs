@@ -86,6 +86,24 @@ fn describe() {
     describe_counter!("redis_command_errors_total", "Failed Redis commands by command.");
 }
 
+/// Creates, at zero, the series that dashboards query but that only move on rare events
+/// (rejections, failures, sign-ups), so a panel shows 0 rather than "No data" from the start.
+/// Series labelled by a database table or Redis command appear with their first call (see
+/// `omnistack_db::observe` and `redis_pool::traced`).
+pub fn register_rare_series(providers: &[&'static str]) {
+    for class in crate::rate_limit::LimitClass::ALL {
+        metrics::counter!("omnistack_rate_limit_rejections_total", "class" => class.as_str()).absolute(0);
+    }
+    for provider in std::iter::once("password").chain(providers.iter().copied()) {
+        metrics::counter!("omnistack_signups_total", "provider" => provider).absolute(0);
+        metrics::counter!("omnistack_logins_total", "provider" => provider).absolute(0);
+    }
+    metrics::counter!("omnistack_auth_failures_total", "reason" => "invalid_credentials", "provider" => "password")
+        .absolute(0);
+    metrics::counter!("omnistack_auth_failures_total", "reason" => "missing_token", "provider" => "none").absolute(0);
+    metrics::counter!("omnistack_projects_created_total").absolute(0);
+}
+
 /// Folds recorded histogram samples into their buckets every few seconds; without it they
 /// pile up in memory until the next scrape (or forever, when nothing scrapes).
 pub fn spawn_upkeep() {
@@ -122,15 +140,16 @@ impl Default for RequestMetrics {
 
 #[derive(Clone, Debug)]
 struct RouteHandles {
-    method: axum::http::Method,
+    method: &'static str,
     status: u16,
     requests: metrics::Counter,
     duration: metrics::Histogram,
 }
 
 impl RequestMetrics {
-    /// Counts one finished request and its duration.
-    pub fn record(&self, method: &axum::http::Method, route: &str, status: u16, seconds: f64) {
+    /// Counts one finished request and its duration. `route` must come from a bounded set (the
+    /// router's templates), `method` from [`method_label`].
+    pub fn record(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
         let find = |handles: &Vec<RouteHandles>| {
             handles
                 .iter()
@@ -140,10 +159,10 @@ impl RequestMetrics {
         let cached = self.routes.read().ok().and_then(|routes| routes.get(route).and_then(find));
         let (requests, duration) = cached.unwrap_or_else(|| {
             let handles = RouteHandles {
-                method: method.clone(),
+                method,
                 status,
-                requests: metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.to_owned(), "status" => status.to_string()),
-                duration: metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route.to_owned()),
+                requests: metrics::counter!("http_requests_total", "method" => method, "route" => route.to_owned(), "status" => status.to_string()),
+                duration: metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route.to_owned()),
             };
             let pair = (handles.requests.clone(), handles.duration.clone());
             if let Ok(mut routes) = self.routes.write() {
@@ -153,6 +172,23 @@ impl RequestMetrics {
         });
         requests.increment(1);
         duration.record(seconds);
+    }
+}
+
+/// The method as a metric label or log field: one of the nine standard methods, or `OTHER`.
+/// A client may send any token as a method, so it never becomes a label as sent.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
     }
 }
 

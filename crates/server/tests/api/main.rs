@@ -3,6 +3,7 @@
 
 mod accounts;
 mod binary;
+mod bounded;
 mod cli;
 mod dashboards;
 mod docs;
