@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use accounts::{AccountSettings, MailSettings, SmtpSettings};
+pub use accounts::{AccountSettings, MailProvider, MailSettings, SmtpSettings};
 pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
 pub use rate_limit::{Rate, RateLimitSettings};
 pub use realtime::RealtimeSettings;
@@ -175,8 +175,11 @@ impl Config {
             Some(filter) => Some(filter),
             None => vars.parse("LOG_LEVEL", "info", parse::log_level),
         };
+        let production = environment == Some(Environment::Production);
         let accounts = accounts::accounts(&mut vars);
-        let mail = accounts::mail(&mut vars);
+        let mail = accounts::mail(&mut vars, production);
+        // In production the API's map is not published unless asked for.
+        let docs_default = if production { "false" } else { "true" };
         let realtime = realtime::settings(&mut vars);
         let config = Config {
             accounts,
@@ -197,7 +200,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(
                 vars.parse("SHUTDOWN_TIMEOUT_SECONDS", "30", |v| parse::number(v, 0, 3600)).unwrap_or(30),
             ),
-            docs_enabled: vars.parse("DOCS_ENABLED", "true", parse::boolean).unwrap_or(true),
+            docs_enabled: vars.parse("DOCS_ENABLED", docs_default, parse::boolean).unwrap_or(!production),
             identity: IdentityProviders::from_vars(&mut vars),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
@@ -212,6 +215,14 @@ impl Config {
             log_filter: log_filter.unwrap_or_else(|| "info".into()),
             data_dir,
         };
+        let telemetry = &config.telemetry;
+        if production && telemetry.metrics_enabled && telemetry.metrics_token.is_none() && !telemetry.metrics_public {
+            vars.problem(
+                "METRICS_TOKEN",
+                "is required in production to protect /metrics (or set METRICS_PUBLIC=true to serve the \
+                 metrics without a token, or METRICS_ENABLED=false)",
+            );
+        }
         let mut problems = vars.into_problems();
         if !problems.is_empty() {
             return Err(ConfigError { problems });
@@ -250,7 +261,10 @@ impl Config {
 
     /// Every setting as `(VARIABLE, value)`, secrets redacted, for `omnistack config`.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let smtp = self.mail.smtp.as_ref();
+        let smtp = match &self.mail.provider {
+            MailProvider::Smtp(smtp) => Some(smtp),
+            MailProvider::Console { .. } => None,
+        };
         let cors = match &self.cors_origins {
             CorsOrigins::Any => "*".to_owned(),
             CorsOrigins::List(list) => list.join(","),
@@ -281,6 +295,7 @@ impl Config {
             ("ADMIN_EMAIL", self.accounts.bootstrap_admin.as_ref().map(|(e, _)| e.clone()).unwrap_or_default()),
             ("ADMIN_PASSWORD", self.accounts.bootstrap_admin.as_ref().map(|(_, p)| p.to_string()).unwrap_or_default()),
             ("EMAIL_FROM", self.mail.from.clone()),
+            ("EMAIL_PROVIDER", self.mail.provider.name().to_owned()),
             ("SMTP_HOST", smtp.map(|s| s.host.clone()).unwrap_or_default()),
             ("SMTP_PORT", smtp.map(|s| s.port.to_string()).unwrap_or_default()),
             ("SMTP_USER", smtp.and_then(|s| s.user.clone()).unwrap_or_default()),

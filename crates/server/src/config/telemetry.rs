@@ -53,6 +53,9 @@ pub struct TelemetrySettings {
     pub metrics_enabled: bool,
     /// `METRICS_TOKEN`: when set, the metrics endpoints require `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// `METRICS_PUBLIC`: serve the metrics without a token in production (a scrape behind a
+    /// private network). Outside production an unset token already means public.
+    pub metrics_public: bool,
 }
 
 pub(super) fn settings(vars: &mut Vars<'_>) -> TelemetrySettings {
@@ -118,6 +121,7 @@ pub(super) fn settings(vars: &mut Vars<'_>) -> TelemetrySettings {
         sampler: SamplerSettings { ratio, parent_based: sampler.starts_with("parentbased") },
         metrics_enabled: vars.parse("METRICS_ENABLED", "true", parse::boolean).unwrap_or(true),
         metrics_token: vars.optional("METRICS_TOKEN", |v| Ok(Secret::new(v))).flatten(),
+        metrics_public: vars.parse("METRICS_PUBLIC", "false", parse::boolean).unwrap_or(false),
     }
 }
 
@@ -191,6 +195,7 @@ impl TelemetrySettings {
             ("OTEL_TRACES_SAMPLER_ARG", self.sampler.ratio.to_string()),
             ("METRICS_ENABLED", self.metrics_enabled.to_string()),
             ("METRICS_TOKEN", self.metrics_token.as_ref().map(ToString::to_string).unwrap_or_default()),
+            ("METRICS_PUBLIC", self.metrics_public.to_string()),
         ]
     }
 }

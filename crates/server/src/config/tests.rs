@@ -48,11 +48,51 @@ fn cors_origins_accept_a_comma_list_or_a_json_list() {
 
 #[test]
 fn production_has_no_default_cors_origins_and_needs_a_long_secret() {
-    let key = "k".repeat(32);
-    let config = load(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &key)]).unwrap();
+    let config = production_with(&[]).unwrap();
     assert_eq!(config.cors_origins, CorsOrigins::List(vec![]));
-    let short = load(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &key[..31])]).unwrap_err();
+    let short = production_with(&[("SECRET_KEY", "0123456789abcdef0123456789abcde")]).unwrap_err();
     assert!(short.to_string().contains("SECRET_KEY: must be at least 32 bytes"));
+}
+
+/// A production configuration that starts: a long key, a mail relay, a metrics token.
+const PRODUCTION: [(&str, &str); 4] = [
+    ("ENVIRONMENT", "production"),
+    ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+    ("SMTP_HOST", "smtp.example"),
+    ("METRICS_TOKEN", "scrape-secret"),
+];
+
+fn production_with(changes: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+    let mut vars: Vec<(&str, &str)> =
+        PRODUCTION.iter().filter(|(name, _)| !changes.iter().any(|(changed, _)| changed == name)).copied().collect();
+    vars.extend(changes.iter().filter(|(_, value)| !value.is_empty()));
+    load(&vars)
+}
+
+#[test]
+fn production_refuses_to_start_without_a_mail_provider_unless_the_console_is_chosen() {
+    let err = production_with(&[("SMTP_HOST", "")]).unwrap_err().to_string();
+    assert!(err.contains("EMAIL_PROVIDER: production needs a mail provider"), "{err}");
+    let console = production_with(&[("SMTP_HOST", ""), ("EMAIL_PROVIDER", "console")]).unwrap();
+    assert!(matches!(console.mail.provider, MailProvider::Console { redact_tokens: true }));
+    assert!(matches!(production_with(&[]).unwrap().mail.provider, MailProvider::Smtp(_)));
+    let err = production_with(&[("SMTP_HOST", ""), ("EMAIL_PROVIDER", "smtp")]).unwrap_err().to_string();
+    assert!(err.contains("SMTP_HOST: is required when EMAIL_PROVIDER=smtp"), "{err}");
+    assert!(load(&[("EMAIL_PROVIDER", "carrier-pigeon")]).unwrap_err().to_string().contains("EMAIL_PROVIDER:"));
+    // Outside production the console is the default and prints links whole.
+    assert!(matches!(load(&[]).unwrap().mail.provider, MailProvider::Console { redact_tokens: false }));
+}
+
+#[test]
+fn production_keeps_docs_off_and_metrics_behind_a_token_unless_told_otherwise() {
+    let config = production_with(&[]).unwrap();
+    assert!(!config.docs_enabled);
+    assert!(production_with(&[("DOCS_ENABLED", "true")]).unwrap().docs_enabled);
+    let err = production_with(&[("METRICS_TOKEN", "")]).unwrap_err().to_string();
+    assert!(err.contains("METRICS_TOKEN: is required in production"), "{err}");
+    assert!(production_with(&[("METRICS_TOKEN", ""), ("METRICS_PUBLIC", "true")]).is_ok());
+    assert!(production_with(&[("METRICS_TOKEN", ""), ("METRICS_ENABLED", "false")]).is_ok());
+    assert!(load(&[]).unwrap().docs_enabled, "development serves the docs");
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub fn free_port() -> u16 {
 
 /// Waits, at most 20 s, until `url` gets an HTTP answer (any status).
 pub async fn wait_until_up(url: &str) {
+    omnistack::install_crypto_provider();
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while http.get(url).send().await.is_err() {

@@ -68,6 +68,7 @@ async fn production_adds_hsts() {
     let app = TestApp::builder()
         .env("ENVIRONMENT", "production")
         .env("SECRET_KEY", "0123456789abcdef0123456789abcdef-production")
+        .env("METRICS_TOKEN", "scrape-secret")
         .spawn()
         .await;
     for path in ["/api/v1/public/health", "/nope"] {

@@ -13,6 +13,7 @@ mod external_users;
 mod health;
 mod http_layers;
 mod probes;
+mod production;
 mod projects;
 mod rate_limit;
 mod rate_limits_wired;
