@@ -62,6 +62,10 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
     }
     let (Some(email), true) = (email, problems.is_empty()) else { return Err(Error::Validation(problems)) };
     limit_by_email(state, &email).await?;
+    // A taken email is refused before the (expensive) hash; the insert still settles races.
+    if users::find_user_by_email(&state.db, &email).await?.is_some() {
+        return Err(email_taken());
+    }
 
     let hashed = password::hash(input.password).await?;
     let new = NewUser {
@@ -72,12 +76,16 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
         ..NewUser::default()
     };
     let user = users::insert_user(&state.db, &new).await.map_err(|err| match err {
-        omnistack_db::DbError::Conflict(_) => Error::Conflict("an account with this email already exists".into()),
+        omnistack_db::DbError::Conflict(_) => email_taken(),
         other => other.into(),
     })?;
     send_verification(state, &user).await?;
     metrics::counter!("omnistack_signups_total", "provider" => "password").increment(1);
     start_session(state, user, origin).await
+}
+
+fn email_taken() -> Error {
+    Error::Conflict("an account with this email already exists".into())
 }
 
 /// Signs in with email and password. A wrong email and a wrong password answer alike, in the

@@ -1,12 +1,13 @@
 //! Password reset and email verification tokens: a reset revokes every other reset token, a
-//! bogus token costs no password hash, and both routes are on the `auth` rate class.
+//! bogus token (like a taken email at registration) costs no password hash, and both routes
+//! are on the `auth` rate class.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use omnistack_testkit::TestApp;
-use serde_json::json;
+use omnistack_testkit::{TestApp, TestResponse};
+use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct-horse-battery";
 
@@ -51,14 +52,12 @@ async fn a_successful_reset_revokes_every_other_reset_token() {
     assert_eq!(app.client.post_json("/api/v1/public/auth/login", &login).await.status, 200);
 }
 
-#[tokio::test]
-async fn a_bogus_reset_token_is_refused_without_hashing_the_password() {
-    let app = TestApp::spawn().await;
-    // Queue hashes in the process-wide hashing pool first: a reset that hashed before looking
-    // at its token would wait behind all of them.
-    let queued = 24;
+/// Sends `body` to `path` while hashes queue in the process-wide hashing pool, and returns the
+/// answer with how many of those hashes finished before it: a request that hashed would wait
+/// behind all of them.
+async fn answer_while_hashes_queue(app: &TestApp, path: &str, body: &Value) -> (TestResponse, usize) {
     let finished = Arc::new(AtomicUsize::new(0));
-    let hashes: Vec<_> = (0..queued)
+    let hashes: Vec<_> = (0..QUEUED)
         .map(|_| {
             let finished = finished.clone();
             tokio::spawn(async move {
@@ -68,15 +67,35 @@ async fn a_bogus_reset_token_is_refused_without_hashing_the_password() {
         })
         .collect();
     tokio::task::yield_now().await;
-    let bogus = json!({"token": "made-up-token", "new_password": "a-long-enough-password"});
-    let res = app.client.post_json("/api/v1/public/auth/password/reset", &bogus).await;
+    let res = app.client.post_json(path, body).await;
     let hashed_meanwhile = finished.load(Ordering::SeqCst);
-    assert_eq!(res.status, 400, "{}", res.text);
-    assert_eq!(res.error_code(), "BAD_REQUEST");
-    assert!(hashed_meanwhile < queued / 2, "the refusal waited for {hashed_meanwhile} queued hashes");
     for hash in hashes {
         hash.await.unwrap();
     }
+    (res, hashed_meanwhile)
+}
+
+/// Hashes queued by [`answer_while_hashes_queue`].
+const QUEUED: usize = 24;
+
+#[tokio::test]
+async fn a_bogus_reset_token_is_refused_without_hashing_the_password() {
+    let app = TestApp::spawn().await;
+    let bogus = json!({"token": "made-up-token", "new_password": "a-long-enough-password"});
+    let (res, hashed_meanwhile) = answer_while_hashes_queue(&app, "/api/v1/public/auth/password/reset", &bogus).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert_eq!(res.error_code(), "BAD_REQUEST");
+    assert!(hashed_meanwhile < QUEUED / 2, "the refusal waited for {hashed_meanwhile} queued hashes");
+}
+
+#[tokio::test]
+async fn registering_a_taken_email_is_refused_without_hashing_the_password() {
+    let app = TestApp::spawn().await;
+    app.register("taken@example.com", PASSWORD).await;
+    let again = json!({"email": "taken@example.com", "password": PASSWORD});
+    let (res, hashed_meanwhile) = answer_while_hashes_queue(&app, "/api/v1/public/auth/register", &again).await;
+    assert_eq!(res.status, 409, "{}", res.text);
+    assert!(hashed_meanwhile < QUEUED / 2, "the refusal waited for {hashed_meanwhile} queued hashes");
 }
 
 #[tokio::test]
