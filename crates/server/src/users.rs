@@ -151,7 +151,9 @@ async fn sync_external_profile(state: &AppState, user: User, identity: &External
                 let unverified_email =
                     verified.filter(|email| Some(*email) != user.unverified_email.as_deref()).map(Some);
                 let demoted = ProfileChange { email: None, unverified_email, ..change };
-                users::update_profile(&state.db, user.id, &demoted).await?
+                let nothing_left =
+                    demoted.full_name.is_none() && demoted.avatar_url.is_none() && demoted.unverified_email.is_none();
+                if nothing_left { None } else { users::update_profile(&state.db, user.id, &demoted).await? }
             }
             other => other?,
         };
