@@ -45,6 +45,20 @@ pub async fn create_action_token(
     Ok(())
 }
 
+/// The account of a live (unused, unexpired) token of this purpose: one indexed read, so a
+/// caller can refuse a bogus token before doing expensive work. It does not use the token.
+pub async fn find_live_token(db: &Db, purpose: Purpose, token_hash: &str) -> Result<Option<Uuid>> {
+    const SQL: &str = "SELECT user_id FROM action_tokens
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3";
+    let user: Option<(Uuid,)> = traced_pool!(db, "SELECT", "action_tokens", SQL, |pool| sqlx::query_as(SQL)
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .bind(time::now())
+        .fetch_optional(pool)
+        .await?);
+    Ok(user.map(|(id,)| id))
+}
+
 /// Uses a live token of this purpose; returns its account.
 const CONSUME: &str = "UPDATE action_tokens SET used_at = $3
      WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
@@ -73,13 +87,16 @@ pub async fn verify_email(db: &Db, token_hash: &str) -> Result<Option<Uuid>> {
     Ok(user)
 }
 
-/// Sets a new password hash for the token's account, uses the token and revokes every session
-/// of the account, atomically; returns the account id, or `None` for a bad token.
+/// Sets a new password hash for the token's account, uses the token, and revokes every other
+/// outstanding reset token and every session of the account, atomically; returns the account
+/// id, or `None` for a bad token.
 pub async fn reset_password(db: &Db, token_hash: &str, new_password_hash: &str) -> Result<Option<Uuid>> {
     const SET_PASSWORD: &str = "UPDATE users SET hashed_password = $2, updated_at = $3 WHERE id = $1 AND is_active";
     const REVOKE: &str = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+    const REVOKE_RESETS: &str =
+        "UPDATE action_tokens SET used_at = $2 WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL";
     let now = time::now();
-    let statements = [CONSUME, SET_PASSWORD, REVOKE].join(";\n");
+    let statements = [CONSUME, SET_PASSWORD, REVOKE, REVOKE_RESETS].join(";\n");
     let user = traced_pool!(db, "UPDATE", "action_tokens", &statements, |pool| {
         let mut tx = pool.begin().await?;
         let user: Option<(Uuid,)> = sqlx::query_as(CONSUME)
@@ -91,6 +108,12 @@ pub async fn reset_password(db: &Db, token_hash: &str, new_password_hash: &str) 
         if let Some((id,)) = user {
             sqlx::query(SET_PASSWORD).bind(id).bind(new_password_hash).bind(now).execute(&mut *tx).await?;
             sqlx::query(REVOKE).bind(id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(REVOKE_RESETS)
+                .bind(id)
+                .bind(now)
+                .bind(Purpose::ResetPassword.as_str())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         user.map(|(id,)| id)

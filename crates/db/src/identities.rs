@@ -21,7 +21,7 @@ pub async fn find_user_by_identity(db: &Db, provider: &str, subject: &str) -> Re
 /// provision the same identity at once, both get the one account that won.
 ///
 /// An email already used by another account is not attached (accounts are never linked by
-/// email alone); the account is created without one.
+/// email alone): the account keeps it only as its unverified email.
 pub async fn provision_user(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>) -> Result<User> {
     if let Some(user) = find_user_by_identity(db, provider, subject).await? {
         return Ok(user);
@@ -30,7 +30,7 @@ pub async fn provision_user(db: &Db, provider: &str, subject: &str, new: &NewUse
         Some(email) => users::find_user_by_email(db, email).await?.is_some(),
         None => false,
     };
-    let new = NewUser { email: if email_taken { None } else { new.email }, ..new.clone() };
+    let new = if email_taken { without_email(new) } else { new.clone() };
     match try_provision(db, provider, subject, &new).await {
         Ok(Some(user)) => Ok(user),
         // Lost the race for this identity: the winner's account is committed by now.
@@ -39,16 +39,21 @@ pub async fn provision_user(db: &Db, provider: &str, subject: &str, new: &NewUse
         }
         // Lost a race for the email: create the account without it.
         Err(DbError::Conflict(_)) if new.email.is_some() => {
-            Box::pin(provision_user(db, provider, subject, &NewUser { email: None, ..new })).await
+            Box::pin(provision_user(db, provider, subject, &without_email(&new))).await
         }
         Err(err) => Err(err),
     }
 }
 
+/// `new` with its email demoted to the unverified one.
+fn without_email<'a>(new: &NewUser<'a>) -> NewUser<'a> {
+    NewUser { email: None, email_verified: false, unverified_email: new.email.or(new.unverified_email), ..new.clone() }
+}
+
 async fn try_provision(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>) -> Result<Option<User>> {
-    const USER: &str = "INSERT INTO users (id, email, full_name, avatar_url, role, email_verified, created_at,
-                            updated_at, last_login_at, login_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, 1)
+    const USER: &str = "INSERT INTO users (id, email, full_name, avatar_url, role, email_verified, unverified_email,
+                            created_at, updated_at, last_login_at, login_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, 1)
          RETURNING *";
     const LINK: &str = "INSERT INTO user_identities (provider, subject, user_id, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (provider, subject) DO NOTHING";
@@ -64,6 +69,7 @@ async fn try_provision(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>
             .bind(new.avatar_url)
             .bind(new.role)
             .bind(new.email_verified)
+            .bind(new.unverified_email)
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;

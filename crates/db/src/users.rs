@@ -10,7 +10,8 @@ use crate::{Db, Result, time, traced_pool};
 pub struct User {
     /// UUIDv7.
     pub id: Uuid,
-    /// Normalised (trimmed, lowercase); `None` for external accounts without one and erased accounts.
+    /// Normalised (trimmed, lowercase) and unique: the address the account signs in with and is
+    /// recovered by. `None` for erased accounts and external accounts without a verified one.
     pub email: Option<String>,
     /// Argon2id PHC string; `None` for accounts that sign in elsewhere.
     pub hashed_password: Option<String>,
@@ -38,6 +39,21 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// An address an external provider asserted without verifying it: shown (marked
+    /// unverified) but not unique, and never used to sign in, recover or link accounts.
+    pub unverified_email: Option<String>,
+}
+
+impl User {
+    /// The address to show: the account's own, else the unverified one a provider asserted.
+    pub fn shown_email(&self) -> Option<&str> {
+        self.email.as_deref().or(self.unverified_email.as_deref())
+    }
+
+    /// Whether the address [`shown_email`](Self::shown_email) returns is confirmed.
+    pub fn shown_email_verified(&self) -> bool {
+        self.email.is_some() && self.email_verified
+    }
 }
 
 /// What a new account starts with.
@@ -55,10 +71,13 @@ pub struct NewUser<'a> {
     pub role: &'a str,
     /// Whether the email is already confirmed (e.g. asserted by an identity provider).
     pub email_verified: bool,
+    /// An address an external provider asserted without verifying it.
+    pub unverified_email: Option<&'a str>,
 }
 
 const COLUMNS: &str = "id, email, hashed_password, full_name, avatar_url, role, is_active, email_verified, \
-     subscription_plan, subscription_status, last_login_at, login_count, deactivated_at, created_at, updated_at";
+     subscription_plan, subscription_status, last_login_at, login_count, deactivated_at, created_at, updated_at, \
+     unverified_email";
 
 /// Inserts an account. A taken email is [`crate::DbError::Conflict`].
 pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User> {
@@ -128,8 +147,11 @@ pub struct ProfileChange<'a> {
     pub full_name: Option<Option<&'a str>>,
     /// New avatar URL.
     pub avatar_url: Option<Option<&'a str>>,
-    /// New email (external providers re-sync it).
+    /// New verified email (external providers re-sync it): `Some(Some(_))` also marks it
+    /// verified and clears the unverified one.
     pub email: Option<Option<&'a str>>,
+    /// New unverified email asserted by an external provider.
+    pub unverified_email: Option<Option<&'a str>>,
 }
 
 /// Applies a profile change and returns the updated account.
@@ -139,7 +161,9 @@ pub async fn update_profile(db: &Db, id: Uuid, change: &ProfileChange<'_>) -> Re
             full_name = CASE WHEN $2 THEN $3 ELSE full_name END,
             avatar_url = CASE WHEN $4 THEN $5 ELSE avatar_url END,
             email = CASE WHEN $6 THEN $7 ELSE email END,
-            updated_at = $8
+            email_verified = CASE WHEN $6 THEN $8 ELSE email_verified END,
+            unverified_email = CASE WHEN $6 AND $8 THEN NULL WHEN $9 THEN $10 ELSE unverified_email END,
+            updated_at = $11
          WHERE id = $1 RETURNING {COLUMNS}"
     );
     Ok(traced_pool!(db, "UPDATE", "users", &sql, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
@@ -150,6 +174,9 @@ pub async fn update_profile(db: &Db, id: Uuid, change: &ProfileChange<'_>) -> Re
         .bind(change.avatar_url.flatten())
         .bind(change.email.is_some())
         .bind(change.email.flatten())
+        .bind(change.email.flatten().is_some())
+        .bind(change.unverified_email.is_some())
+        .bind(change.unverified_email.flatten())
         .bind(time::now())
         .fetch_optional(pool)
         .await?))
@@ -219,7 +246,7 @@ pub async fn record_activity(db: &Db, id: Uuid, at: DateTime<Utc>, visit_starts_
 /// provisioning a new one.
 pub async fn deactivate_and_erase(db: &Db, id: Uuid) -> Result<bool> {
     const DEACTIVATE: &str = "UPDATE users SET is_active = FALSE, email = NULL, hashed_password = NULL,
-            full_name = NULL, avatar_url = NULL, email_verified = FALSE, deactivated_at = $2, updated_at = $2
+            full_name = NULL, avatar_url = NULL, email_verified = FALSE, unverified_email = NULL, deactivated_at = $2, updated_at = $2
          WHERE id = $1";
     const REVOKE: &str = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
     const FORGET_TOKENS: &str = "DELETE FROM action_tokens WHERE user_id = $1";

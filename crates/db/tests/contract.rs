@@ -89,6 +89,64 @@ async fn provisioning_never_takes_an_email_owned_by_another_account() {
     let external = provision_user(&db, "oidc", "sub-1", &new_user(Some("owner@example.com"))).await.unwrap();
     assert_ne!(external.id, owner.id);
     assert_eq!(external.email, None);
+    assert_eq!(external.unverified_email.as_deref(), Some("owner@example.com"), "kept for display only");
+    assert!(!external.email_verified);
+}
+
+#[tokio::test]
+async fn unverified_emails_are_not_unique_and_a_verified_one_replaces_them() {
+    use omnistack_db::identities::provision_user;
+    use omnistack_db::users::{self, NewUser, ProfileChange};
+    let database = TestDatabase::create().await;
+    let db = migrated(&database).await;
+    let unverified = NewUser { unverified_email: Some("victim@example.com"), role: "user", ..Default::default() };
+    let first = provision_user(&db, "oidc", "attacker-1", &unverified).await.unwrap();
+    let second = provision_user(&db, "clerk", "attacker-2", &unverified).await.unwrap();
+    assert_eq!((first.email.as_deref(), first.shown_email()), (None, Some("victim@example.com")));
+    assert!(!first.shown_email_verified());
+    assert_eq!(second.unverified_email.as_deref(), Some("victim@example.com"));
+    assert_eq!(users::find_user_by_email(&db, "victim@example.com").await.unwrap(), None);
+    let owner = users::insert_user(&db, &new_user(Some("victim@example.com"))).await.unwrap();
+    assert_ne!(owner.id, first.id);
+
+    let promote = ProfileChange { email: Some(Some("mine@example.com")), ..ProfileChange::default() };
+    let promoted = users::update_profile(&db, first.id, &promote).await.unwrap().unwrap();
+    assert_eq!((promoted.email.as_deref(), promoted.email_verified), (Some("mine@example.com"), true));
+    assert_eq!(promoted.unverified_email, None);
+    let taken = ProfileChange { email: Some(Some("victim@example.com")), ..ProfileChange::default() };
+    assert!(matches!(users::update_profile(&db, second.id, &taken).await, Err(omnistack_db::DbError::Conflict(_))));
+    let asserted = ProfileChange { unverified_email: Some(Some("other@example.com")), ..ProfileChange::default() };
+    let shown = users::update_profile(&db, promoted.id, &asserted).await.unwrap().unwrap();
+    assert_eq!(
+        (shown.shown_email(), shown.unverified_email.as_deref()),
+        (Some("mine@example.com"), Some("other@example.com"))
+    );
+    users::deactivate_and_erase(&db, shown.id).await.unwrap();
+    let erased = users::find_user(&db, shown.id).await.unwrap().unwrap();
+    assert_eq!((erased.email, erased.unverified_email), (None, None));
+}
+
+#[tokio::test]
+async fn a_password_reset_uses_its_token_and_revokes_every_other_reset_token() {
+    use omnistack_db::action_tokens::{self, Purpose};
+    let database = TestDatabase::create().await;
+    let db = migrated(&database).await;
+    let user = omnistack_db::users::insert_user(&db, &new_user(Some("reset@example.com"))).await.unwrap();
+    let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+    for hash in ["reset-a", "reset-b"] {
+        action_tokens::create_action_token(&db, user.id, Purpose::ResetPassword, hash, expires).await.unwrap();
+    }
+    action_tokens::create_action_token(&db, user.id, Purpose::VerifyEmail, "verify-a", expires).await.unwrap();
+    assert_eq!(action_tokens::find_live_token(&db, Purpose::ResetPassword, "reset-a").await.unwrap(), Some(user.id));
+    assert_eq!(action_tokens::find_live_token(&db, Purpose::VerifyEmail, "reset-a").await.unwrap(), None);
+    assert_eq!(action_tokens::find_live_token(&db, Purpose::ResetPassword, "bogus").await.unwrap(), None);
+
+    assert_eq!(action_tokens::reset_password(&db, "reset-a", "new-hash").await.unwrap(), Some(user.id));
+    assert_eq!(action_tokens::find_live_token(&db, Purpose::ResetPassword, "reset-b").await.unwrap(), None);
+    assert_eq!(action_tokens::reset_password(&db, "reset-b", "other-hash").await.unwrap(), None);
+    let stored = omnistack_db::users::find_user(&db, user.id).await.unwrap().unwrap();
+    assert_eq!(stored.hashed_password.as_deref(), Some("new-hash"));
+    assert_eq!(action_tokens::verify_email(&db, "verify-a").await.unwrap(), Some(user.id), "other purposes stay");
 }
 
 #[tokio::test]

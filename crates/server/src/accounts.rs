@@ -1,6 +1,8 @@
 //! Own accounts: registration, sign-in, refresh-token rotation, sign-out, password reset and
 //! email verification.
 
+mod login_limit;
+
 use chrono::Utc;
 use omnistack_db::action_tokens::{self, Purpose};
 use omnistack_db::sessions::{self, Rotation, SessionOrigin};
@@ -12,6 +14,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::mail::{self, Email};
 use crate::rate_limit::LimitClass;
 use crate::state::AppState;
+use login_limit::LoginAttempt;
 
 /// How long a password-reset link stays valid.
 const RESET_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
@@ -59,6 +62,10 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
     }
     let (Some(email), true) = (email, problems.is_empty()) else { return Err(Error::Validation(problems)) };
     limit_by_email(state, &email).await?;
+    // A taken email is refused before the (expensive) hash; the insert still settles races.
+    if users::find_user_by_email(&state.db, &email).await?.is_some() {
+        return Err(email_taken());
+    }
 
     let hashed = password::hash(input.password).await?;
     let new = NewUser {
@@ -69,7 +76,7 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
         ..NewUser::default()
     };
     let user = users::insert_user(&state.db, &new).await.map_err(|err| match err {
-        omnistack_db::DbError::Conflict(_) => Error::Conflict("an account with this email already exists".into()),
+        omnistack_db::DbError::Conflict(_) => email_taken(),
         other => other.into(),
     })?;
     send_verification(state, &user).await?;
@@ -77,11 +84,16 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
     start_session(state, user, origin).await
 }
 
+fn email_taken() -> Error {
+    Error::Conflict("an account with this email already exists".into())
+}
+
 /// Signs in with email and password. A wrong email and a wrong password answer alike, in the
-/// same time.
+/// same time. Failures are limited per (email, client IP) and, higher, per email
+/// (`login_limit`).
 pub async fn login(state: &AppState, email: &str, password: String, origin: &SessionOrigin<'_>) -> Result<SignedIn> {
     let email = email.trim().to_lowercase();
-    limit_by_email(state, &email).await?;
+    let attempt = LoginAttempt::start(&state.limiter, &email, origin.ip_address.unwrap_or_default()).await?;
     let user = users::find_user_by_email(&state.db, &email).await?;
     let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
     if !password::verify(password, stored).await {
@@ -89,6 +101,7 @@ pub async fn login(state: &AppState, email: &str, password: String, origin: &Ses
             .increment(1);
         return Err(Error::Authentication("incorrect email or password".into()));
     }
+    attempt.succeeded().await;
     let Some(user) = user else { return Err(Error::Authentication("incorrect email or password".into())) };
     if !user.is_active {
         return Err(Error::Authorization("this account is deactivated".into()));
@@ -125,11 +138,15 @@ pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
     Ok(())
 }
 
-/// Sends a password-reset link when the account exists; answers the same either way.
+/// Sends a password-reset link when an active account signs in with this email and a
+/// password; answers the same either way. An account without a password (provisioned by an
+/// external provider) gets no link, and an unverified email an external provider asserted is
+/// never looked up here (it is not the account's `email`).
 pub async fn forgot_password(state: &AppState, email: &str) -> Result<()> {
     let email = email.trim().to_lowercase();
     limit_by_email(state, &email).await?;
-    let Some(user) = users::find_user_by_email(&state.db, &email).await?.filter(|u| u.is_active) else {
+    let account = users::find_user_by_email(&state.db, &email).await?;
+    let Some(user) = account.filter(|u| u.is_active && u.hashed_password.is_some()) else {
         return Ok(());
     };
     let (token, hash) = tokens::new_opaque_token()?;
@@ -149,13 +166,17 @@ pub async fn forgot_password(state: &AppState, email: &str) -> Result<()> {
     Ok(())
 }
 
-/// Sets a new password from a reset token and revokes every session of the account.
+/// Sets a new password from a reset token and revokes every session and every other reset
+/// token of the account. The token is looked up before the (expensive) hash, so a bogus one
+/// costs one indexed read; it is used up atomically with the change, so two requests with one
+/// token cannot both succeed.
 pub async fn reset_password(state: &AppState, token: &str, new_password: String) -> Result<()> {
+    let invalid = || Error::BadRequest("reset token is invalid, used or expired".into());
     check_password(&new_password).map_err(|m| Error::Validation(vec![FieldError::new("new_password", m)]))?;
+    let token_hash = tokens::hash_opaque_token(token);
+    action_tokens::find_live_token(&state.db, Purpose::ResetPassword, &token_hash).await?.ok_or_else(invalid)?;
     let hashed = password::hash(new_password).await?;
-    action_tokens::reset_password(&state.db, &tokens::hash_opaque_token(token), &hashed)
-        .await?
-        .ok_or_else(|| Error::BadRequest("reset token is invalid, used or expired".into()))?;
+    action_tokens::reset_password(&state.db, &token_hash, &hashed).await?.ok_or_else(invalid)?;
     Ok(())
 }
 

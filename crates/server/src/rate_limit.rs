@@ -8,10 +8,14 @@
 //! | `auth`     | 5/minute   | client IP ([`by_ip`]) and, separately, email  |
 //! | `ai`       | 10/minute  | user                                          |
 //! | `webhooks` | 1000/minute| client IP ([`by_ip`])                         |
+//! | `login_failures` | 5/minute | email + client IP: failed sign-ins only       |
+//! | `login_ceiling`  | 100/hour | email: failed sign-ins from every client      |
 //!
 //! Route groups limited per IP take [`by_ip`] as a layer; services that limit by another key
 //! call [`RateLimiter::check`] and return [`Error::RateLimited`](crate::error::Error) when
-//! the decision is a denial. A bucket is one class and one key, whatever the path.
+//! the decision is a denial. A bucket is one class and one key, whatever the path. A check
+//! whose request turns out not to count (a correct password) is given back with
+//! [`RateLimiter::refund`], so the login classes count failures only.
 
 mod client_ip;
 mod decision;
@@ -49,12 +53,23 @@ pub enum LimitClass {
     Ai,
     /// Incoming webhooks, per client IP.
     Webhooks,
+    /// Failed sign-ins per email and client IP.
+    LoginFailures,
+    /// Failed sign-ins per email from every client: the ceiling a distributed guess meets.
+    LoginCeiling,
 }
 
 impl LimitClass {
     /// Every class.
-    pub const ALL: [LimitClass; 5] =
-        [LimitClass::Public, LimitClass::App, LimitClass::Auth, LimitClass::Ai, LimitClass::Webhooks];
+    pub const ALL: [LimitClass; 7] = [
+        LimitClass::Public,
+        LimitClass::App,
+        LimitClass::Auth,
+        LimitClass::Ai,
+        LimitClass::Webhooks,
+        LimitClass::LoginFailures,
+        LimitClass::LoginCeiling,
+    ];
 
     /// The class's name in variables (`RATE_LIMIT_PUBLIC`) and Redis keys (`rl:public:…`).
     pub fn as_str(self) -> &'static str {
@@ -64,6 +79,8 @@ impl LimitClass {
             LimitClass::Auth => "auth",
             LimitClass::Ai => "ai",
             LimitClass::Webhooks => "webhooks",
+            LimitClass::LoginFailures => "login_failures",
+            LimitClass::LoginCeiling => "login_ceiling",
         }
     }
 
@@ -154,6 +171,23 @@ impl RateLimiter {
         }
         decision
     }
+
+    /// Gives back one request counted by [`check`](Self::check) for `key` under `class` (a
+    /// sign-in that turned out to be correct): the window's count drops by one, never below
+    /// zero, and an ended window is left alone.
+    pub async fn refund(&self, class: LimitClass, key: &str) {
+        if !self.enabled() {
+            return;
+        }
+        let key = bucket_key(key);
+        let shared = match &self.inner.redis {
+            Some(redis) => redis.refund(class, &key).await,
+            None => None,
+        };
+        if shared.is_none() {
+            self.inner.in_process.refund(class, &key, Instant::now());
+        }
+    }
 }
 
 impl fmt::Debug for RateLimiter {
@@ -196,6 +230,22 @@ mod tests {
         assert!(!denied.allowed && (1..=60).contains(&denied.retry_after));
         assert!(limiter.check(LimitClass::Auth, "b@example.com").await.allowed, "another key");
         assert!(limiter.check(LimitClass::Public, "a@example.com").await.allowed, "another class");
+    }
+
+    #[tokio::test]
+    async fn a_refund_gives_one_request_back_and_never_goes_below_zero() {
+        let limiter =
+            limiter(RateLimitSettings { login_failures: Rate::per_minute(2), ..RateLimitSettings::default() });
+        let class = LimitClass::LoginFailures;
+        limiter.refund(class, "nobody").await;
+        assert!(limiter.check(class, "a").await.allowed);
+        limiter.refund(class, "a").await;
+        limiter.refund(class, "a").await;
+        assert_eq!(limiter.check(class, "a").await.remaining, 1, "one refund per counted request");
+        assert!(limiter.check(class, "a").await.allowed);
+        assert!(!limiter.check(class, "a").await.allowed);
+        limiter.refund(class, "a").await;
+        assert!(!limiter.check(class, "a").await.allowed, "the denied request counted too");
     }
 
     #[tokio::test]

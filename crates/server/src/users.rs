@@ -43,7 +43,7 @@ pub async fn update_profile(state: &AppState, caller: &CurrentUser, update: Prof
     let change = ProfileChange {
         full_name: full_name.as_ref().map(|n| n.as_deref()),
         avatar_url: avatar_url.as_ref().map(|u| u.as_deref()),
-        email: None,
+        ..ProfileChange::default()
     };
     users::update_profile(&state.db, caller.user.id, &change)
         .await?
@@ -75,6 +75,10 @@ pub async fn delete_account(state: &AppState, caller: &CurrentUser) -> Result<()
 /// The account of a token from an external identity provider: provisioned on first sight
 /// (race-free), its profile re-synced from the claims when they change. A request whose
 /// claims match the stored account writes nothing.
+///
+/// Only an email the provider vouches for becomes the account's (unique) email; any other is
+/// kept as its unverified email, shown but never used to sign in, recover or link accounts
+/// (docs/API.md, "External identity providers").
 pub async fn authenticate_external(state: &AppState, token: &str, issuer: &str) -> Result<User> {
     if !state.external.handles(issuer) {
         return Err(Error::InvalidToken("token issuer is not accepted".into()));
@@ -85,12 +89,14 @@ pub async fn authenticate_external(state: &AppState, token: &str, issuer: &str) 
     let user = match stored {
         Some(user) => user,
         None => {
+            let (verified, unverified) = split_email(&identity);
             let new = NewUser {
-                email: identity.email.as_deref(),
+                email: verified,
+                unverified_email: unverified,
                 full_name: identity.full_name.as_deref(),
                 avatar_url: identity.avatar_url.as_deref(),
                 role: identity.role.as_deref().unwrap_or(Role::User.as_str()),
-                email_verified: identity.email.is_some() && identity.email_verified,
+                email_verified: verified.is_some(),
                 hashed_password: None,
             };
             let user = identities::provision_user(&state.db, identity.provider, &identity.subject, &new).await?;
@@ -106,8 +112,16 @@ pub async fn authenticate_external(state: &AppState, token: &str, issuer: &str) 
     sync_external_profile(state, user, &identity).await
 }
 
+/// The identity's email as `(verified, unverified)`: at most one is set.
+fn split_email(identity: &ExternalIdentity) -> (Option<&str>, Option<&str>) {
+    let email = identity.email.as_deref();
+    if identity.email_verified { (email, None) } else { (None, email) }
+}
+
 /// Applies claim values that differ from the stored account (a claim that is absent never
-/// clears a stored value; an email owned by another account is not taken).
+/// clears a stored value). A verified email replaces the account's email unless another
+/// account holds it, in which case it is kept as the unverified one; an unverified email only
+/// ever becomes the unverified one.
 async fn sync_external_profile(state: &AppState, user: User, identity: &ExternalIdentity) -> Result<User> {
     let changed = |claim: &Option<String>, stored: &Option<String>| claim.is_some() && claim != stored;
     let mut change = ProfileChange::default();
@@ -117,14 +131,29 @@ async fn sync_external_profile(state: &AppState, user: User, identity: &External
     if changed(&identity.avatar_url, &user.avatar_url) {
         change.avatar_url = Some(identity.avatar_url.as_deref());
     }
-    if changed(&identity.email, &user.email) {
-        change.email = Some(identity.email.as_deref());
+    let (verified, unverified) = split_email(identity);
+    if verified.is_some() && (verified != user.email.as_deref() || !user.email_verified) {
+        change.email = Some(verified);
+    } else if unverified.is_some()
+        && unverified != user.email.as_deref()
+        && unverified != user.unverified_email.as_deref()
+    {
+        change.unverified_email = Some(unverified);
     }
     let mut user = user;
-    if change.full_name.is_some() || change.avatar_url.is_some() || change.email.is_some() {
+    if change.full_name.is_some()
+        || change.avatar_url.is_some()
+        || change.email.is_some()
+        || change.unverified_email.is_some()
+    {
         let updated = match users::update_profile(&state.db, user.id, &change).await {
             Err(DbError::Conflict(_)) => {
-                users::update_profile(&state.db, user.id, &ProfileChange { email: None, ..change }).await?
+                let unverified_email =
+                    verified.filter(|email| Some(*email) != user.unverified_email.as_deref()).map(Some);
+                let demoted = ProfileChange { email: None, unverified_email, ..change };
+                let nothing_left =
+                    demoted.full_name.is_none() && demoted.avatar_url.is_none() && demoted.unverified_email.is_none();
+                if nothing_left { None } else { users::update_profile(&state.db, user.id, &demoted).await? }
             }
             other => other?,
         };
@@ -203,6 +232,7 @@ mod tests {
             deactivated_at: None,
             created_at,
             updated_at: created_at,
+            unverified_email: None,
         }
     }
 

@@ -50,15 +50,16 @@ pub struct ExternalIdentity {
     pub provider: &'static str,
     /// The provider's user id (`sub`), never empty.
     pub subject: String,
-    /// `email`, when present and shaped like an address.
+    /// `email`, `user_metadata.email` or `app_metadata.email`: the first shaped like an address.
     pub email: Option<String>,
-    /// `email_verified`; false without an email.
+    /// Whether a claim the provider sets vouches for that email (`email_verified` and the
+    /// like, never `user_metadata`); false without an email.
     pub email_verified: bool,
     /// `name`, `full_name`, `user_metadata.full_name`, `user_metadata.name`, or
     /// `given_name` + `family_name`, whichever comes first.
     pub full_name: Option<String>,
-    /// `picture`, `avatar_url`, `image_url`, `user_metadata.avatar_url` or
-    /// `user_metadata.picture`: the first http(s) URL.
+    /// `picture`, `avatar_url`, `user_metadata.avatar_url`, `user_metadata.picture` or
+    /// `image_url`: the first http(s) URL.
     pub avatar_url: Option<String>,
     /// `user`, `admin` or `super_admin`, only from the `AUTH_ROLE_CLAIM` claim.
     pub role: Option<String>,

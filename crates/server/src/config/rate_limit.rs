@@ -1,5 +1,5 @@
-//! Rate-limit settings: `RATE_LIMIT_ENABLED`, one `RATE_LIMIT_<CLASS>` per class and
-//! `TRUSTED_PROXIES`.
+//! Rate-limit settings: `RATE_LIMIT_ENABLED`, one `RATE_LIMIT_<CLASS>` per class (including
+//! `RATE_LIMIT_LOGIN_FAILURES` and `RATE_LIMIT_LOGIN_CEILING`) and `TRUSTED_PROXIES`.
 
 use std::fmt;
 use std::time::Duration;
@@ -65,6 +65,10 @@ pub struct RateLimitSettings {
     pub ai: Rate,
     /// `RATE_LIMIT_WEBHOOKS`, per client IP.
     pub webhooks: Rate,
+    /// `RATE_LIMIT_LOGIN_FAILURES`: failed sign-ins per email and client IP.
+    pub login_failures: Rate,
+    /// `RATE_LIMIT_LOGIN_CEILING`: failed sign-ins per email from every client.
+    pub login_ceiling: Rate,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
 }
@@ -78,6 +82,8 @@ impl RateLimitSettings {
             LimitClass::Auth => self.auth,
             LimitClass::Ai => self.ai,
             LimitClass::Webhooks => self.webhooks,
+            LimitClass::LoginFailures => self.login_failures,
+            LimitClass::LoginCeiling => self.login_ceiling,
         }
     }
 
@@ -88,6 +94,8 @@ impl RateLimitSettings {
             LimitClass::Auth => &mut self.auth,
             LimitClass::Ai => &mut self.ai,
             LimitClass::Webhooks => &mut self.webhooks,
+            LimitClass::LoginFailures => &mut self.login_failures,
+            LimitClass::LoginCeiling => &mut self.login_ceiling,
         }
     }
 
@@ -111,6 +119,8 @@ impl Default for RateLimitSettings {
             auth: Rate::per_minute(5),
             ai: Rate::per_minute(10),
             webhooks: Rate::per_minute(1000),
+            login_failures: Rate::per_minute(5),
+            login_ceiling: Rate { limit: 100, window: Duration::from_secs(3600) },
             trusted_proxies: Vec::new(),
         }
     }
@@ -124,6 +134,8 @@ fn variable(class: LimitClass) -> &'static str {
         LimitClass::Auth => "RATE_LIMIT_AUTH",
         LimitClass::Ai => "RATE_LIMIT_AI",
         LimitClass::Webhooks => "RATE_LIMIT_WEBHOOKS",
+        LimitClass::LoginFailures => "RATE_LIMIT_LOGIN_FAILURES",
+        LimitClass::LoginCeiling => "RATE_LIMIT_LOGIN_CEILING",
     }
 }
 
@@ -202,6 +214,7 @@ mod tests {
 
         let lookup = |name: &str| match name {
             "RATE_LIMIT_AUTH" => Some("3/h".to_owned()),
+            "RATE_LIMIT_LOGIN_CEILING" => Some("20/day".to_owned()),
             "RATE_LIMIT_AI" => Some("lots".to_owned()),
             "RATE_LIMIT_ENABLED" => Some("false".to_owned()),
             "TRUSTED_PROXIES" => Some("10.0.0.0/8".to_owned()),
@@ -212,6 +225,8 @@ mod tests {
         assert!(!parsed.enabled);
         assert_eq!(parsed.auth, Rate { limit: 3, window: Duration::from_secs(3600) });
         assert_eq!(parsed.public, Rate::per_minute(60));
+        assert_eq!(parsed.login_ceiling, Rate { limit: 20, window: Duration::from_secs(86_400) });
+        assert_eq!(parsed.login_failures, Rate::per_minute(5));
         assert_eq!(parsed.trusted_proxies.len(), 1);
         let problems = vars.into_problems();
         assert_eq!(problems.len(), 1);

@@ -108,6 +108,15 @@ impl InProcessCounters {
         Hit { count: 1, resets_in: length }
     }
 
+    /// Takes one request back from `key`'s live window in `class`, if it has one.
+    pub(super) fn refund(&self, class: LimitClass, key: &str, now: Instant) {
+        let index = self.hasher.hash_one((class, key)) as usize % self.shards.len();
+        let mut shard = self.shards[index].lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(window) = shard.classes[class.index()].get_mut(key).filter(|window| window.ends_at > now) {
+            window.count = window.count.saturating_sub(1);
+        }
+    }
+
     /// How many keys are held.
     #[cfg(test)]
     fn len(&self) -> usize {

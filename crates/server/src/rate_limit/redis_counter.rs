@@ -28,6 +28,15 @@ end
 return {count, ttl}
 ";
 
+/// DECR a live counter that is above zero; a missing key (an ended window) stays missing.
+const REFUND_SCRIPT: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+";
+
 /// The longest a check waits for Redis before counting in-process instead.
 const CALL_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -42,6 +51,7 @@ pub(super) struct RedisCounters {
     pool: RedisPool,
     prefix: String,
     script: Script,
+    refund_script: Script,
     outage: Outage,
 }
 
@@ -51,6 +61,7 @@ impl RedisCounters {
             pool,
             prefix: format!("{key_prefix}rl:"),
             script: Script::new(HIT_SCRIPT),
+            refund_script: Script::new(REFUND_SCRIPT),
             outage: Outage::new(),
         }
     }
@@ -78,6 +89,23 @@ impl RedisCounters {
                 let resets_in = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(window_ms));
                 return Some(Hit { count, resets_in });
             }
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no answer within {} ms", CALL_TIMEOUT.as_millis()),
+        };
+        self.outage.failed(&failure);
+        None
+    }
+
+    /// Takes one request back, or `None` when Redis did not answer (in time).
+    pub(super) async fn refund(&self, class: LimitClass, key: &str) -> Option<()> {
+        if self.outage.skipping() {
+            return None;
+        }
+        let mut connection = self.pool.connection();
+        let invocation = self.refund_script.key(self.key(class, key));
+        let call = redis_pool::traced("EVALSHA", invocation.invoke_async::<i64>(&mut connection));
+        let failure = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(_)) => return Some(()),
             Ok(Err(err)) => err.to_string(),
             Err(_) => format!("no answer within {} ms", CALL_TIMEOUT.as_millis()),
         };

@@ -186,7 +186,8 @@ async fn forgot_password_answers_202_either_way_and_mails_only_real_accounts() {
 
 #[tokio::test]
 async fn resetting_the_password_works_once_and_revokes_every_session() {
-    let app = TestApp::spawn().await;
+    // Seven `auth`-class requests from one client: more than the default per-IP limit.
+    let app = TestApp::builder().env("RATE_LIMIT_AUTH", "100/minute").spawn().await;
     let session = app.register("reset@example.com", PASSWORD).await;
     app.client.post_json("/api/v1/public/auth/password/forgot", &json!({"email": "reset@example.com"})).await;
     let token = app.mail.wait_for("reset@example.com", "Reset").await.token();

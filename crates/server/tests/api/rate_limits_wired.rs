@@ -1,4 +1,5 @@
-//! The limits applied to the real routes: `auth` per IP and per email, `app` per account.
+//! The limits applied to the real routes: `auth` per IP and per email, failed sign-ins per
+//! (email, IP) and per email, `app` per account.
 
 use omnistack_testkit::{TestApp, redis_url};
 use reqwest::Method;
@@ -27,15 +28,69 @@ async fn login_is_limited_per_client_ip() {
     assert_eq!(other_ip.status, 401, "another client has its own budget");
 }
 
+fn login_with(app: &TestApp, ip: &str, email: &str, password: &str) -> reqwest::RequestBuilder {
+    app.client
+        .request(Method::POST, "/api/v1/public/auth/login")
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": password}))
+}
+
+const PASSWORD: &str = "correct-horse-battery";
+
 #[tokio::test]
-async fn login_is_limited_per_email_across_client_ips() {
+async fn failed_sign_ins_from_one_client_do_not_lock_the_owner_out_from_another() {
     let app = TestApp::builder().env("TRUSTED_PROXIES", "127.0.0.1/32").spawn().await;
+    app.register("owner@example.com", PASSWORD).await;
+    for _ in 0..5 {
+        let res = app.client.send(login_from(&app, "203.0.113.7", "Owner@Example.com")).await;
+        assert_eq!(res.status, 401);
+    }
+    let res = app.client.send(login_from(&app, "203.0.113.7", "owner@example.com")).await;
+    assert_eq!(res.status, 429, "the guessing client is stopped");
+    let owner = app.client.send(login_with(&app, "198.51.100.20", "owner@example.com", PASSWORD)).await;
+    assert_eq!(owner.status, 200, "{}", owner.text);
+}
+
+#[tokio::test]
+async fn only_failed_sign_ins_count_per_email_and_client() {
+    let app = TestApp::builder()
+        .env("TRUSTED_PROXIES", "127.0.0.1/32")
+        .env("RATE_LIMIT_AUTH", "100/minute")
+        .env("RATE_LIMIT_LOGIN_FAILURES", "2/minute")
+        .spawn()
+        .await;
+    app.register("busy@example.com", PASSWORD).await;
+    for _ in 0..4 {
+        let res = app.client.send(login_with(&app, "203.0.113.9", "busy@example.com", PASSWORD)).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+    for _ in 0..2 {
+        assert_eq!(app.client.send(login_from(&app, "203.0.113.9", "busy@example.com")).await.status, 401);
+    }
+    let res = app.client.send(login_with(&app, "203.0.113.9", "busy@example.com", PASSWORD)).await;
+    assert_eq!(res.status, 429, "two failures spend this client's budget for the account");
+    let elsewhere = app.client.send(login_with(&app, "203.0.113.10", "busy@example.com", PASSWORD)).await;
+    assert_eq!(elsewhere.status, 200);
+}
+
+#[tokio::test]
+async fn a_distributed_guess_meets_the_per_email_ceiling() {
+    let app = TestApp::builder()
+        .env("TRUSTED_PROXIES", "127.0.0.1/32")
+        .env("RATE_LIMIT_LOGIN_CEILING", "5/hour")
+        .spawn()
+        .await;
+    app.register("target@example.com", PASSWORD).await;
     for i in 0..5 {
         let res = app.client.send(login_from(&app, &format!("198.51.100.{i}"), "Target@Example.com")).await;
         assert_eq!(res.status, 401);
     }
     let res = app.client.send(login_from(&app, "198.51.100.99", "target@example.com")).await;
     assert_eq!(res.status, 429, "{}", res.text);
+    let owner = app.client.send(login_with(&app, "198.51.100.100", "target@example.com", PASSWORD)).await;
+    assert_eq!(owner.status, 429, "at the ceiling every client waits");
+    let other = app.client.send(login_with(&app, "198.51.100.100", "other@example.com", PASSWORD)).await;
+    assert_eq!(other.status, 401, "other accounts are not affected");
 }
 
 #[tokio::test]

@@ -19,19 +19,20 @@ use crate::http::extract::Json;
 use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
 
-/// The auth routes. Those that take a password or an email are limited by the strict `auth`
-/// class (per client IP here, per email in the service); the token exchanges by `public`.
+/// The auth routes. Those that take a password, an email or an emailed token are limited by
+/// the strict `auth` class (per client IP here; per email, or failed sign-ins, in the
+/// service); the session-token exchanges by `public`.
 pub fn routes() -> OpenApiRouter<AppState> {
     let credentials = OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
+        .routes(routes!(verify_email))
         .route_layer(rate_limit::by_ip(LimitClass::Auth));
     let tokens = OpenApiRouter::new()
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(reset_password))
-        .routes(routes!(verify_email))
         .route_layer(rate_limit::by_ip(LimitClass::Public));
     credentials.merge(tokens)
 }

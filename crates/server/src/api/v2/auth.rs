@@ -20,19 +20,19 @@ use crate::http::extract::Json;
 use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
 
-/// The auth routes, limited as in v1: `auth` per client IP for those that take a password or
-/// an email, `public` for the token exchanges.
+/// The auth routes, limited as in v1: `auth` per client IP for those that take a password, an
+/// email or an emailed token, `public` for the session-token exchanges.
 pub fn routes() -> OpenApiRouter<AppState> {
     let credentials = OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(v1::auth::forgot_password))
+        .routes(routes!(v1::auth::reset_password))
+        .routes(routes!(v1::auth::verify_email))
         .route_layer(rate_limit::by_ip(LimitClass::Auth));
     let tokens = OpenApiRouter::new()
         .routes(routes!(refresh))
         .routes(routes!(v1::auth::logout))
-        .routes(routes!(v1::auth::reset_password))
-        .routes(routes!(v1::auth::verify_email))
         .route_layer(rate_limit::by_ip(LimitClass::Public));
     credentials.merge(tokens)
 }

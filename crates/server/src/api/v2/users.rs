@@ -57,16 +57,17 @@ pub struct UserResponse {
 
 impl From<User> for UserResponse {
     fn from(user: User) -> Self {
+        let email_verified = user.shown_email_verified();
         UserResponse {
             is_premium: users::is_premium(&user),
             days_since_joined: users::days_since_joined(&user, Utc::now()),
             id: user.id,
-            email: user.email,
+            email: user.shown_email().map(str::to_owned),
             full_name: user.full_name,
             avatar_url: user.avatar_url,
             role: user.role,
             is_active: user.is_active,
-            email_verified: user.email_verified,
+            email_verified,
             subscription_plan: user.subscription_plan,
             subscription_status: user.subscription_status,
             created_at: user.created_at,

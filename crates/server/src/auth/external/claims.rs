@@ -1,6 +1,10 @@
 //! The profile a verified token describes: email, name, avatar, session and (only through
 //! `AUTH_ROLE_CLAIM`) a role. Providers spell these differently; the first usable spelling
 //! wins. Nothing is invented: a value that does not look right is left out.
+//!
+//! An email counts as verified only when a claim the provider's own server sets vouches for
+//! it where it was found (see [`EMAIL_CLAIMS`]); `user_metadata` is writable by the user at
+//! Supabase, so nothing read there is ever verified.
 
 use serde_json::Value;
 
@@ -23,9 +27,48 @@ const ROLES: [&str; 3] = ["user", "admin", "super_admin"];
 const NAME_CLAIMS: [&[&str]; 4] =
     [&["name"], &["full_name"], &["user_metadata", "full_name"], &["user_metadata", "name"]];
 
-/// Where avatars are looked for, in order.
+/// Where avatars are looked for, in order (Clerk's `image_url` last).
 const AVATAR_CLAIMS: [&[&str]; 5] =
-    [&["picture"], &["avatar_url"], &["image_url"], &["user_metadata", "avatar_url"], &["user_metadata", "picture"]];
+    [&["picture"], &["avatar_url"], &["user_metadata", "avatar_url"], &["user_metadata", "picture"], &["image_url"]];
+
+/// Where emails are looked for, in order, with what may vouch for each.
+const EMAIL_CLAIMS: [(&[&str], Vouchers); 3] = [
+    (&["email"], Vouchers::Provider),
+    (&["user_metadata", "email"], Vouchers::Nobody),
+    (&["app_metadata", "email"], Vouchers::Claims(&[Voucher::Flag(&["app_metadata", "email_verified"])])),
+];
+
+/// The claims that may say an email is verified.
+#[derive(Clone, Copy)]
+enum Vouchers {
+    /// The provider's own verification claims ([`provider_vouchers`]).
+    Provider,
+    /// These claims.
+    Claims(&'static [Voucher]),
+    /// Nothing: the value is writable by the user.
+    Nobody,
+}
+
+/// One claim that may say an email is verified.
+#[derive(Clone, Copy)]
+enum Voucher {
+    /// A boolean (`true` or `"true"` yes, `false` or `"false"` no).
+    Flag(&'static [&'static str]),
+    /// A confirmation time: present (a non-blank string or a positive number) means yes.
+    Time(&'static [&'static str]),
+}
+
+/// The top-level claims with which each provider says its `email` is verified: OIDC's
+/// standard `email_verified`; at Clerk, the session-token claims an operator adds
+/// (`email_verified`, `primary_email_verified`); at Supabase, claims added by a custom access
+/// token hook (`email_verified`, or the `email_confirmed_at` time).
+fn provider_vouchers(provider: &str) -> &'static [Voucher] {
+    match provider {
+        "clerk" => &[Voucher::Flag(&["email_verified"]), Voucher::Flag(&["primary_email_verified"])],
+        "supabase" => &[Voucher::Flag(&["email_verified"]), Voucher::Time(&["email_confirmed_at"])],
+        _ => &[Voucher::Flag(&["email_verified"])],
+    }
+}
 
 /// The identity described by verified `claims`.
 pub(super) fn identity(
@@ -34,8 +77,11 @@ pub(super) fn identity(
     claims: &Value,
     role_claim: Option<&RoleClaim>,
 ) -> ExternalIdentity {
-    let email = text(claims.get("email")).filter(|email| looks_like_email(email)).map(str::to_owned);
-    let email_verified = email.is_some() && is_true(claims.get("email_verified"));
+    let found = EMAIL_CLAIMS.iter().find_map(|(path, vouchers)| {
+        text(at(claims, path)).filter(|email| looks_like_email(email)).zip(Some(*vouchers))
+    });
+    let email = found.map(|(email, _)| email.to_owned());
+    let email_verified = found.is_some_and(|(_, vouchers)| vouched(provider, claims, vouchers));
     ExternalIdentity {
         provider,
         subject,
@@ -66,11 +112,32 @@ fn text(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn is_true(value: Option<&Value>) -> bool {
-    match value {
-        Some(Value::Bool(flag)) => *flag,
-        Some(Value::String(flag)) => flag.eq_ignore_ascii_case("true"),
-        _ => false,
+/// Whether some voucher says yes and none says no.
+fn vouched(provider: &str, claims: &Value, vouchers: Vouchers) -> bool {
+    let vouchers = match vouchers {
+        Vouchers::Provider => provider_vouchers(provider),
+        Vouchers::Claims(vouchers) => vouchers,
+        Vouchers::Nobody => return false,
+    };
+    let said: Vec<bool> = vouchers.iter().filter_map(|voucher| says_verified(claims, *voucher)).collect();
+    said.contains(&true) && !said.contains(&false)
+}
+
+/// What one voucher says, if it is present and not `null`.
+fn says_verified(claims: &Value, voucher: Voucher) -> Option<bool> {
+    match voucher {
+        Voucher::Flag(path) => match at(claims, path)? {
+            Value::Null => None,
+            Value::Bool(flag) => Some(*flag),
+            Value::String(flag) => Some(flag.trim().eq_ignore_ascii_case("true")),
+            _ => Some(false),
+        },
+        Voucher::Time(path) => match at(claims, path)? {
+            Value::Null => None,
+            Value::String(time) => Some(!time.trim().is_empty()),
+            Value::Number(time) => Some(time.as_f64().is_some_and(|t| t > 0.0)),
+            _ => Some(false),
+        },
     }
 }
 
@@ -118,3 +185,6 @@ fn role(claims: &Value, claim: &RoleClaim) -> Option<String> {
     let role = value.as_str()?.trim();
     ROLES.contains(&role).then(|| role.to_owned())
 }
+
+#[cfg(test)]
+mod tests;
