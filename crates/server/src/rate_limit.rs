@@ -8,6 +8,8 @@
 //! | `auth`     | 5/minute   | client IP ([`by_ip`]) and, separately, email  |
 //! | `ai`       | 10/minute  | user                                          |
 //! | `webhooks` | 1000/minute| client IP ([`by_ip`])                         |
+//! | `websocket`| 120/minute | client IP ([`by_ip`]): realtime handshakes    |
+//! | `rooms`    | 60/minute  | user: realtime room subscriptions             |
 //!
 //! Route groups limited per IP take [`by_ip`] as a layer; services that limit by another key
 //! call [`RateLimiter::check`] and return [`Error::RateLimited`](crate::error::Error) when
@@ -49,12 +51,23 @@ pub enum LimitClass {
     Ai,
     /// Incoming webhooks, per client IP.
     Webhooks,
+    /// Realtime WebSocket handshakes, per client IP.
+    Websocket,
+    /// Realtime room subscriptions (joining or creating a room), per user.
+    Rooms,
 }
 
 impl LimitClass {
     /// Every class.
-    pub const ALL: [LimitClass; 5] =
-        [LimitClass::Public, LimitClass::App, LimitClass::Auth, LimitClass::Ai, LimitClass::Webhooks];
+    pub const ALL: [LimitClass; 7] = [
+        LimitClass::Public,
+        LimitClass::App,
+        LimitClass::Auth,
+        LimitClass::Ai,
+        LimitClass::Webhooks,
+        LimitClass::Websocket,
+        LimitClass::Rooms,
+    ];
 
     /// The class's name in variables (`RATE_LIMIT_PUBLIC`) and Redis keys (`rl:public:…`).
     pub fn as_str(self) -> &'static str {
@@ -64,6 +77,8 @@ impl LimitClass {
             LimitClass::Auth => "auth",
             LimitClass::Ai => "ai",
             LimitClass::Webhooks => "webhooks",
+            LimitClass::Websocket => "websocket",
+            LimitClass::Rooms => "rooms",
         }
     }
 

@@ -65,6 +65,10 @@ pub struct RateLimitSettings {
     pub ai: Rate,
     /// `RATE_LIMIT_WEBHOOKS`, per client IP.
     pub webhooks: Rate,
+    /// `RATE_LIMIT_WEBSOCKET`: realtime handshakes, per client IP.
+    pub websocket: Rate,
+    /// `RATE_LIMIT_ROOMS`: realtime room subscriptions, per user.
+    pub rooms: Rate,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
 }
@@ -78,6 +82,8 @@ impl RateLimitSettings {
             LimitClass::Auth => self.auth,
             LimitClass::Ai => self.ai,
             LimitClass::Webhooks => self.webhooks,
+            LimitClass::Websocket => self.websocket,
+            LimitClass::Rooms => self.rooms,
         }
     }
 
@@ -88,6 +94,8 @@ impl RateLimitSettings {
             LimitClass::Auth => &mut self.auth,
             LimitClass::Ai => &mut self.ai,
             LimitClass::Webhooks => &mut self.webhooks,
+            LimitClass::Websocket => &mut self.websocket,
+            LimitClass::Rooms => &mut self.rooms,
         }
     }
 
@@ -111,6 +119,8 @@ impl Default for RateLimitSettings {
             auth: Rate::per_minute(5),
             ai: Rate::per_minute(10),
             webhooks: Rate::per_minute(1000),
+            websocket: Rate::per_minute(120),
+            rooms: Rate::per_minute(60),
             trusted_proxies: Vec::new(),
         }
     }
@@ -124,6 +134,8 @@ fn variable(class: LimitClass) -> &'static str {
         LimitClass::Auth => "RATE_LIMIT_AUTH",
         LimitClass::Ai => "RATE_LIMIT_AI",
         LimitClass::Webhooks => "RATE_LIMIT_WEBHOOKS",
+        LimitClass::Websocket => "RATE_LIMIT_WEBSOCKET",
+        LimitClass::Rooms => "RATE_LIMIT_ROOMS",
     }
 }
 
