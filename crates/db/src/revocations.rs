@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::{Db, Result, traced_pool};
 
 /// An account's current standing.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountStanding {
     /// The account.
     pub user_id: Uuid,
@@ -19,7 +19,7 @@ pub struct AccountStanding {
 }
 
 /// A revoked session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RevokedSession {
     /// The session.
     pub session_id: Uuid,
@@ -37,15 +37,23 @@ pub struct Changes {
 }
 
 /// Accounts changed and sessions revoked at or after `since` (both indexed, see migration
-/// 0004). The caller overlaps its windows, so it must treat each change idempotently.
+/// 0004), read in one statement so one snapshot sees a change made in one transaction whole
+/// (a deletion deactivates the account and revokes its sessions together). The caller overlaps
+/// its windows, so it must treat each change idempotently.
 pub async fn changes_since(db: &Db, since: DateTime<Utc>) -> Result<Changes> {
-    const ACCOUNTS: &str = "SELECT id AS user_id, role, is_active FROM users WHERE updated_at >= $1";
-    const SESSIONS: &str = "SELECT id AS session_id, user_id FROM sessions WHERE revoked_at >= $1";
-    let statements = [ACCOUNTS, SESSIONS].join(";\n");
-    let changes = traced_pool!(db, "SELECT", "users", &statements, |pool| {
-        let accounts = sqlx::query_as::<_, AccountStanding>(ACCOUNTS).bind(since).fetch_all(pool).await?;
-        let sessions = sqlx::query_as::<_, RevokedSession>(SESSIONS).bind(since).fetch_all(pool).await?;
-        Changes { accounts, sessions }
-    });
+    const SQL: &str = "SELECT id, role, is_active, NULL FROM users WHERE updated_at >= $1
+         UNION ALL
+         SELECT users.id, users.role, users.is_active, sessions.id
+         FROM sessions JOIN users ON users.id = sessions.user_id
+         WHERE sessions.revoked_at >= $1";
+    let rows: Vec<(Uuid, String, bool, Option<Uuid>)> =
+        traced_pool!(db, "SELECT", "users", SQL, |pool| sqlx::query_as(SQL).bind(since).fetch_all(pool).await?);
+    let mut changes = Changes::default();
+    for (user_id, role, is_active, session_id) in rows {
+        match session_id {
+            Some(session_id) => changes.sessions.push(RevokedSession { session_id, user_id }),
+            None => changes.accounts.push(AccountStanding { user_id, role, is_active }),
+        }
+    }
     Ok(changes)
 }

@@ -164,3 +164,16 @@ async fn a_promotion_applies_to_open_sockets_without_reconnecting() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn deactivating_an_external_providers_account_closes_its_sockets_too() {
+    let idp = omnistack_testkit::idp::FakeIdp::start().await;
+    let app = TestApp::builder().env("CLERK_ISSUER_URL", &idp.issuer()).spawn().await;
+    let token = idp.token(idp.claims(json!({"email": "ext-socket@example.com", "email_verified": true})));
+    let me = app.client.with_token(&token).get("/api/v1/app/users/me").await.json();
+    let mut socket = connect(&app, &token).await;
+
+    let id = uuid::Uuid::parse_str(me["id"].as_str().unwrap()).unwrap();
+    omnistack_db::users::deactivate_and_erase(&app.state.db, id).await.unwrap();
+    assert_closed(&mut socket, "account deactivated").await;
+}
