@@ -11,6 +11,7 @@ pub mod identities;
 #[doc(hidden)]
 pub mod observe;
 pub mod projects;
+pub mod revocations;
 pub mod sessions;
 pub mod testing;
 pub mod time;

@@ -260,3 +260,36 @@ async fn a_subscription_is_set_on_the_account() {
     assert_eq!((user.subscription_plan.as_str(), user.subscription_status.as_str()), ("pro", "trialing"));
     assert!(!users::set_subscription(&db, uuid::Uuid::now_v7(), "pro", "active").await.unwrap());
 }
+
+#[tokio::test]
+async fn the_revocation_feed_reports_role_changes_deactivations_and_revoked_sessions_since_a_moment() {
+    use omnistack_db::revocations::changes_since;
+    use omnistack_db::sessions::{self, SessionOrigin};
+    use omnistack_db::users;
+    let database = TestDatabase::create().await;
+    let db = migrated(&database).await;
+    let demoted = users::insert_user(&db, &new_user(Some("feed-a@example.com"))).await.unwrap();
+    let erased = users::insert_user(&db, &new_user(Some("feed-b@example.com"))).await.unwrap();
+    let expires = chrono::Utc::now() + chrono::Duration::days(1);
+    let session =
+        sessions::create_session(&db, demoted.id, "feed-h", expires, &SessionOrigin::default()).await.unwrap();
+    let since = omnistack_db::time::now();
+    assert_eq!(changes_since(&db, since).await.unwrap(), Default::default(), "nothing changed yet");
+
+    users::set_role(&db, demoted.id, "admin").await.unwrap();
+    users::deactivate_and_erase(&db, erased.id).await.unwrap();
+    sessions::revoke_session_by_token(&db, "feed-h").await.unwrap();
+    let changes = changes_since(&db, since).await.unwrap();
+    let mut accounts: Vec<(uuid::Uuid, &str, bool)> =
+        changes.accounts.iter().map(|a| (a.user_id, a.role.as_str(), a.is_active)).collect();
+    accounts.sort();
+    let mut expected = vec![(demoted.id, "admin", true), (erased.id, "user", false)];
+    expected.sort();
+    assert_eq!(accounts, expected);
+    assert_eq!(
+        changes.sessions,
+        [omnistack_db::revocations::RevokedSession { session_id: session, user_id: demoted.id }]
+    );
+    let later = omnistack_db::time::now() + chrono::Duration::seconds(1);
+    assert_eq!(changes_since(&db, later).await.unwrap(), Default::default());
+}

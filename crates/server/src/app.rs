@@ -76,6 +76,7 @@ impl App {
         activity.spawn_flusher(db.clone());
         let limiter = RateLimiter::new(&config.rate_limit, redis.clone(), &config.redis_key_prefix);
         let realtime = Hub::new(&config, redis.as_ref()).context("starting the realtime hub (REDIS_URL)")?;
+        realtime.watch_revocations(db.clone());
         let state =
             AppState { config: Arc::new(config), db, redis, tokens, external, mailer, activity, limiter, realtime };
         telemetry::samplers::spawn(state.clone());

@@ -10,6 +10,8 @@
 //! | `webhooks` | 1000/minute| client IP ([`by_ip`])                         |
 //! | `login_failures` | 5/minute | email + client IP: failed sign-ins only       |
 //! | `login_ceiling`  | 100/hour | email: failed sign-ins from every client      |
+//! | `websocket`| 120/minute | client IP ([`by_ip`]): realtime handshakes    |
+//! | `rooms`    | 60/minute  | user: realtime room subscriptions             |
 //!
 //! Route groups limited per IP take [`by_ip`] as a layer; services that limit by another key
 //! call [`RateLimiter::check`] and return [`Error::RateLimited`](crate::error::Error) when
@@ -57,11 +59,15 @@ pub enum LimitClass {
     LoginFailures,
     /// Failed sign-ins per email from every client: the ceiling a distributed guess meets.
     LoginCeiling,
+    /// Realtime WebSocket handshakes, per client IP.
+    Websocket,
+    /// Realtime room subscriptions (joining or creating a room), per user.
+    Rooms,
 }
 
 impl LimitClass {
     /// Every class.
-    pub const ALL: [LimitClass; 7] = [
+    pub const ALL: [LimitClass; 9] = [
         LimitClass::Public,
         LimitClass::App,
         LimitClass::Auth,
@@ -69,6 +75,8 @@ impl LimitClass {
         LimitClass::Webhooks,
         LimitClass::LoginFailures,
         LimitClass::LoginCeiling,
+        LimitClass::Websocket,
+        LimitClass::Rooms,
     ];
 
     /// The class's name in variables (`RATE_LIMIT_PUBLIC`) and Redis keys (`rl:public:…`).
@@ -81,6 +89,8 @@ impl LimitClass {
             LimitClass::Webhooks => "webhooks",
             LimitClass::LoginFailures => "login_failures",
             LimitClass::LoginCeiling => "login_ceiling",
+            LimitClass::Websocket => "websocket",
+            LimitClass::Rooms => "rooms",
         }
     }
 

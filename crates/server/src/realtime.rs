@@ -14,6 +14,7 @@
 //! | `shared`, `bridge` | state in Redis, and the pub/sub link between instances |
 //! | [`history`] | offsets, epochs, replay |
 //! | `presence`, `heartbeat` | who is in a room; refreshing and sweeping presence |
+//! | `revocation` | logout, deactivation and role changes applied to open sockets |
 //!
 //! Other services publish with [`Hub::publish`] (`state.realtime.publish("room:ops", event)`)
 //! or [`Hub::publish_to_user`]. Protocol, channels, close codes and limits are documented in
@@ -31,6 +32,7 @@ mod presence;
 pub mod protocol;
 mod rate_limit;
 mod registry;
+mod revocation;
 pub mod session;
 mod shared;
 mod stats;

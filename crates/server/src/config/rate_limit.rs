@@ -69,6 +69,10 @@ pub struct RateLimitSettings {
     pub login_failures: Rate,
     /// `RATE_LIMIT_LOGIN_CEILING`: failed sign-ins per email from every client.
     pub login_ceiling: Rate,
+    /// `RATE_LIMIT_WEBSOCKET`: realtime handshakes, per client IP.
+    pub websocket: Rate,
+    /// `RATE_LIMIT_ROOMS`: realtime room subscriptions, per user.
+    pub rooms: Rate,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
 }
@@ -84,6 +88,8 @@ impl RateLimitSettings {
             LimitClass::Webhooks => self.webhooks,
             LimitClass::LoginFailures => self.login_failures,
             LimitClass::LoginCeiling => self.login_ceiling,
+            LimitClass::Websocket => self.websocket,
+            LimitClass::Rooms => self.rooms,
         }
     }
 
@@ -96,6 +102,8 @@ impl RateLimitSettings {
             LimitClass::Webhooks => &mut self.webhooks,
             LimitClass::LoginFailures => &mut self.login_failures,
             LimitClass::LoginCeiling => &mut self.login_ceiling,
+            LimitClass::Websocket => &mut self.websocket,
+            LimitClass::Rooms => &mut self.rooms,
         }
     }
 
@@ -121,6 +129,8 @@ impl Default for RateLimitSettings {
             webhooks: Rate::per_minute(1000),
             login_failures: Rate::per_minute(5),
             login_ceiling: Rate { limit: 100, window: Duration::from_secs(3600) },
+            websocket: Rate::per_minute(120),
+            rooms: Rate::per_minute(60),
             trusted_proxies: Vec::new(),
         }
     }
@@ -136,6 +146,8 @@ fn variable(class: LimitClass) -> &'static str {
         LimitClass::Webhooks => "RATE_LIMIT_WEBHOOKS",
         LimitClass::LoginFailures => "RATE_LIMIT_LOGIN_FAILURES",
         LimitClass::LoginCeiling => "RATE_LIMIT_LOGIN_CEILING",
+        LimitClass::Websocket => "RATE_LIMIT_WEBSOCKET",
+        LimitClass::Rooms => "RATE_LIMIT_ROOMS",
     }
 }
 

@@ -67,7 +67,8 @@ async fn connect(client: &redis::Client, channel: &str) -> redis::RedisResult<(P
 }
 
 /// Relays messages until the connection is lost (false) or the hub stops (true). A ping every
-/// few seconds notices a connection that died silently.
+/// few seconds (`WS_PING_INTERVAL_SECONDS`, at most 10) notices a connection that died
+/// silently: no reply within the connect timeout.
 async fn relay(
     hub: &Hub,
     mut sink: PubSubSink,
@@ -87,7 +88,9 @@ async fn relay(
                 }
             }
             _ = ping.tick() => {
-                let answered = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<String>()).await;
+                // A subscribed RESP2 connection answers PING with the array `["pong", ""]`, not
+                // `+PONG`: any reply proves the connection alive, so it is read as a `Value`.
+                let answered = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<redis::Value>()).await;
                 if !matches!(answered, Ok(Ok(_))) {
                     return false;
                 }

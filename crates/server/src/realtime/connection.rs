@@ -1,7 +1,9 @@
 //! One socket from upgrade to close. The socket is split: the stream feeds the [`Session`],
 //! the sink is written only here. Channel messages arrive through the socket's bounded queue;
 //! a write that cannot finish within `WS_IDLE_TIMEOUT_SECONDS`, or an eviction by the
-//! fan-out (queue full), ends the socket without touching anyone else's.
+//! fan-out (queue full), ends the socket without touching anyone else's. A change of the
+//! socket's standing (`realtime::revocation`) closes it with 4003 or re-applies the channel
+//! policy to its subscriptions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,13 +16,14 @@ use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::admission::{self, Admitted};
-use super::channel::{Caller, ChannelName};
+use super::channel::{Caller, ChannelKind, ChannelName};
 use super::hub::{Hub, until_stopped};
 use super::protocol::{self, ClientMessage, Delivery, close, error_code};
 use super::registry::Attached;
 use super::session::{Outbound, Session, SessionLimits, Step};
 use super::stats::Counters;
 use crate::error::Error;
+use crate::rate_limit::LimitClass;
 use crate::state::AppState;
 
 /// How long a close frame may take to go out, and how long the client then has to answer it.
@@ -42,6 +45,7 @@ enum Wake {
     End(End),
     Frame(Option<Result<Message, axum::Error>>),
     Delivery(Arc<Delivery>),
+    Standing,
     Ping,
 }
 
@@ -67,7 +71,7 @@ pub async fn serve(state: AppState, socket: WebSocket, admitted: Option<Admitted
     };
     let caller = Caller { user_id: admitted.user.user.id, role: admitted.user.role };
     crate::telemetry::set_attribute("user.id", caller.user_id.to_string());
-    let Some(attached) = hub.attach(caller).await else {
+    let Some(attached) = hub.attach(caller, admitted.session_id).await else {
         let limit = hub.settings().max_connections_per_user;
         let text = protocol::error(
             error_code::TOO_MANY_CONNECTIONS,
@@ -156,6 +160,7 @@ impl Driver<'_> {
                 biased;
                 () = until_stopped(&mut self.stopping) => Wake::End(End::Close(close::RESTART, "server restarting")),
                 () = self.attached.evicted.notified() => Wake::End(slow_consumer()),
+                Ok(()) = self.attached.standing.changed() => Wake::Standing,
                 () = &mut expiry => Wake::End(End::Close(close::UNAUTHENTICATED, "token expired")),
                 () = &mut idle => Wake::End(End::Close(close::IDLE, "idle timeout")),
                 frame = self.socket.stream.next() => Wake::Frame(frame),
@@ -169,6 +174,7 @@ impl Driver<'_> {
                     self.on_frame(frame).await
                 }
                 Wake::Delivery(first) => self.deliver(first).await,
+                Wake::Standing => self.on_standing().await,
                 Wake::Ping => self.write(vec![Message::Ping(Default::default())]).await,
             };
             if let Err(end) = result {
@@ -208,6 +214,9 @@ impl Driver<'_> {
         match step {
             Step::Reply(text) => self.send(text).await,
             Step::Subscribe { channel, since } => {
+                if let Some(refusal) = self.room_limited(&channel).await {
+                    return self.send(refusal).await;
+                }
                 let subscription = self.hub.subscribe(id, caller, &channel, since.is_some()).await.ok_or(End::Gone)?;
                 let outbound =
                     self.session.subscribed(channel, &subscription.snapshot, since.as_ref(), subscription.members);
@@ -233,7 +242,10 @@ impl Driver<'_> {
                 Ok(admitted) => {
                     let fresh = Caller { user_id: admitted.user.user.id, role: admitted.user.role };
                     match self.session.reauthenticated(fresh, admitted.expires_at) {
-                        Ok(()) => Ok(()),
+                        Ok(()) => {
+                            self.hub.reauthenticated(id, fresh, admitted.session_id);
+                            Ok(())
+                        }
                         Err(text) => self.send(text).await,
                     }
                 }
@@ -242,6 +254,42 @@ impl Driver<'_> {
             },
             Step::Close { code, reason } => Err(End::Close(code, reason)),
         }
+    }
+
+    /// The revocation feed changed this socket's standing: close it when revoked, else drop the
+    /// subscriptions (and posting rights) the new role no longer allows, telling the client.
+    async fn on_standing(&mut self) -> Result<(), End> {
+        let standing = *self.attached.standing.borrow_and_update();
+        if let Some(revoked) = standing.revoked {
+            return Err(End::Close(close::FORBIDDEN, revoked.reason()));
+        }
+        if standing.role == self.session.caller().role {
+            return Ok(());
+        }
+        let before = self.session.caller();
+        let ended = self.session.role_changed(standing.role);
+        let mut messages = Vec::with_capacity(ended.len());
+        for (channel, text) in ended {
+            self.hub.unsubscribe(self.attached.id, before, &channel).await;
+            messages.push(Message::Text(text.into()));
+        }
+        if messages.is_empty() { Ok(()) } else { self.write(messages).await }
+    }
+
+    /// Joining a room the socket is not in counts against the account's `rooms` rate
+    /// (`RATE_LIMIT_ROOMS`); over it, the error message to send instead of subscribing.
+    async fn room_limited(&self, channel: &ChannelName) -> Option<String> {
+        let room = matches!(channel.kind(), ChannelKind::Room(_) | ChannelKind::Other(_));
+        if !room || self.session.is_subscribed(channel) {
+            return None;
+        }
+        let decision = self.state.limiter.check(LimitClass::Rooms, &self.session.caller().user_id.to_string()).await;
+        if decision.allowed {
+            return None;
+        }
+        let rate = self.state.limiter.rate(LimitClass::Rooms);
+        let message = format!("at most {rate} room joins per account; retry in {} s", decision.retry_after);
+        Some(protocol::error(error_code::TOO_MANY_ROOMS, &message, Some(channel.as_str())))
     }
 
     /// Writes one queued channel message and whatever else is already waiting (up to a batch).

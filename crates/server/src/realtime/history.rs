@@ -1,6 +1,8 @@
-//! Per-channel history for resuming: the last `WS_HISTORY_SIZE` messages, at most
-//! `WS_HISTORY_TTL_SECONDS` old, each with an increasing offset, under an epoch that changes
-//! whenever the history is lost (a restart without Redis, an expired Redis key).
+//! Per-channel history for resuming: the last `WS_HISTORY_SIZE` messages and at most
+//! `WS_HISTORY_MAX_BYTES`, at most `WS_HISTORY_TTL_SECONDS` old, each with an increasing
+//! offset, under an epoch that changes whenever the history is lost (a restart without Redis,
+//! an expired Redis key). Messages dropped early (by a bound) make an older position
+//! unrecoverable, exactly like expired ones.
 //!
 //! [`LocalHistory`] keeps it in process; with Redis the same data lives in Redis
 //! (`realtime::shared`). Both answer with a [`Snapshot`], and [`replay`] decides what a
@@ -45,17 +47,27 @@ pub fn new_epoch() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
 }
 
+/// How much history one channel keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Messages (`WS_HISTORY_SIZE`).
+    pub count: usize,
+    /// Encoded bytes (`WS_HISTORY_MAX_BYTES`).
+    pub bytes: usize,
+}
+
 /// In-process history of one channel.
 #[derive(Debug)]
 pub struct LocalHistory {
     epoch: String,
     offset: u64,
     entries: VecDeque<Arc<Delivery>>,
+    bytes: usize,
 }
 
 impl Default for LocalHistory {
     fn default() -> Self {
-        LocalHistory { epoch: new_epoch(), offset: 0, entries: VecDeque::new() }
+        LocalHistory { epoch: new_epoch(), offset: 0, entries: VecDeque::new(), bytes: 0 }
     }
 }
 
@@ -65,15 +77,23 @@ impl LocalHistory {
         self.offset + 1
     }
 
-    /// Appends a message (its offset must be [`LocalHistory::next_offset`]) and trims to `size`.
-    pub fn push(&mut self, delivery: Arc<Delivery>, size: usize) {
+    /// Appends a message (its offset must be [`LocalHistory::next_offset`]), then drops the
+    /// oldest ones until both bounds hold. A message larger than the byte bound is not kept.
+    pub fn push(&mut self, delivery: Arc<Delivery>, bounds: Bounds) {
         self.offset = delivery.offset.unwrap_or(self.offset + 1);
-        if size == 0 {
+        if bounds.count == 0 || delivery.text.len() > bounds.bytes {
             return;
         }
+        self.bytes += delivery.text.len();
         self.entries.push_back(delivery);
-        while self.entries.len() > size {
-            self.entries.pop_front();
+        while self.entries.len() > bounds.count || self.bytes > bounds.bytes {
+            self.pop_oldest();
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some(gone) = self.entries.pop_front() {
+            self.bytes -= gone.text.len();
         }
     }
 
@@ -81,13 +101,34 @@ impl LocalHistory {
     pub fn expire(&mut self, now_ms: i64, ttl: Duration) {
         let oldest = now_ms - ttl.as_millis() as i64;
         while self.entries.front().is_some_and(|d| d.sent_at_ms < oldest) {
-            self.entries.pop_front();
+            self.pop_oldest();
         }
+    }
+
+    /// Drops every retained message (the offset and epoch stay).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
     }
 
     /// Whether nothing is retained.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Encoded bytes retained.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Retained messages.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// When the newest retained message was published (ms), if any is retained.
+    pub fn newest_ms(&self) -> Option<i64> {
+        self.entries.back().map(|d| d.sent_at_ms)
     }
 
     /// The channel's position, with the retained messages when `with_entries`.
@@ -109,9 +150,33 @@ mod tests {
     fn history(count: u64, size: usize) -> LocalHistory {
         let mut history = LocalHistory::default();
         for _ in 0..count {
-            history.push(delivery(history.next_offset(), 1_000), size);
+            history.push(delivery(history.next_offset(), 1_000), Bounds { count: size, bytes: usize::MAX });
         }
         history
+    }
+
+    #[test]
+    fn history_never_holds_more_than_its_count_or_its_bytes() {
+        let mut history = LocalHistory::default();
+        let bounds = Bounds { count: 5, bytes: 1_000 };
+        for i in 0..50u64 {
+            let text = "x".repeat(100 + (i as usize * 37) % 300);
+            let message = Delivery { channel: "room:a".into(), offset: Some(i + 1), sent_at_ms: 0, text: text.into() };
+            history.push(Arc::new(message), bounds);
+            assert!(
+                history.len() <= 5 && history.bytes() <= 1_000,
+                "{} messages, {} bytes",
+                history.len(),
+                history.bytes()
+            );
+            let counted: usize = history.entries.iter().map(|d| d.text.len()).sum();
+            assert_eq!(counted, history.bytes());
+        }
+        let huge =
+            Delivery { channel: "room:a".into(), offset: Some(51), sent_at_ms: 0, text: "y".repeat(1_001).into() };
+        history.push(Arc::new(huge), bounds);
+        assert_eq!(history.next_offset(), 52, "a message too large to keep still takes its offset");
+        assert!(history.entries.iter().all(|d| d.text.len() <= 1_000));
     }
 
     fn offsets(list: &[Arc<Delivery>]) -> Vec<u64> {

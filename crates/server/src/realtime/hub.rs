@@ -9,7 +9,7 @@
 //! If Redis cannot be reached the message is delivered on this instance only, without an
 //! offset (see `docs/adr/0005-realtime-delivery-through-redis.md`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
@@ -19,9 +19,9 @@ use uuid::Uuid;
 
 use super::channel::{Caller, ChannelName, ChannelPolicy, DefaultPolicy};
 use super::event::{Event, Published};
-use super::history::Snapshot;
+use super::history::{Bounds, Snapshot};
 use super::protocol::{self, Delivery};
-use super::registry::{Attached, FanOut, Registry};
+use super::registry::{Attached, FanOut, Holder, Registry};
 use super::shared::Shared;
 use super::stats::{Counters, HubStats};
 use super::tickets::LocalTickets;
@@ -46,6 +46,8 @@ pub(super) struct Inner {
     policy: RwLock<Arc<dyn ChannelPolicy>>,
     stopping: watch::Sender<bool>,
     bridged: AtomicBool,
+    /// Times the Redis bridge connected (1 while it stays up).
+    pub bridge_connections: AtomicU64,
 }
 
 /// A subscription the hub registered, and what the socket needs to answer `subscribe`.
@@ -86,6 +88,7 @@ impl Hub {
             policy: RwLock::new(Arc::new(DefaultPolicy)),
             stopping: watch::channel(false).0,
             bridged: AtomicBool::new(false),
+            bridge_connections: AtomicU64::new(0),
         });
         let hub = Hub { inner };
         heartbeat::spawn(&hub);
@@ -143,7 +146,22 @@ impl Hub {
     }
 
     pub(super) fn set_bridged(&self, up: bool) {
+        if up {
+            self.inner.bridge_connections.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner.bridged.store(up, Ordering::Relaxed);
+    }
+
+    /// How many times the Redis bridge has connected since start (a healthy Redis keeps it
+    /// at 1; each reconnect adds one).
+    pub fn bridge_connections(&self) -> u64 {
+        self.inner.bridge_connections.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of channel history this instance keeps in process (without Redis), at most
+    /// `WS_HISTORY_TOTAL_BYTES`.
+    pub fn history_bytes(&self) -> usize {
+        self.inner.registry.history_bytes()
     }
 
     /// Starts stopping: every socket is closed with 1012 and background work ends.
@@ -177,11 +195,13 @@ impl Hub {
         }
     }
 
-    /// Registers a socket of `caller`, unless the account has all its sockets open already.
-    pub(crate) async fn attach(&self, caller: Caller) -> Option<Attached> {
+    /// Registers a socket of `caller` (signed in with `session_id`, for own tokens), unless the
+    /// account has all its sockets open already.
+    pub(crate) async fn attach(&self, caller: Caller, session_id: Option<Uuid>) -> Option<Attached> {
         let settings = &self.inner.settings;
         let limit = settings.max_connections_per_user;
-        let (attached, first) = self.inner.registry.attach(caller.user_id, settings.outbound_queue, limit)?;
+        let holder = Holder { user_id: caller.user_id, role: caller.role, session_id };
+        let (attached, first) = self.inner.registry.attach(holder, settings.outbound_queue, limit)?;
         if let Some(shared) = &self.inner.shared {
             match shared.claim_socket(caller.user_id, attached.id, limit, settings.presence_ttl).await {
                 Ok(true) => {}
@@ -198,6 +218,11 @@ impl Hub {
         Counters::add(&self.inner.counters.connections_opened, 1);
         Counters::add(&self.inner.counters.connections_current, 1);
         Some(attached)
+    }
+
+    /// Socket `id` proved itself with a fresh token: this role and session now apply to it.
+    pub(crate) fn reauthenticated(&self, id: Uuid, caller: Caller, session_id: Option<Uuid>) {
+        self.inner.registry.reauthenticate(id, caller.role, session_id);
     }
 
     /// Unregisters a socket: its subscriptions, presence and slot.
@@ -270,7 +295,9 @@ impl Hub {
         let now = Utc::now();
         let settings = &self.inner.settings;
         let Some(shared) = &self.inner.shared else {
-            let (delivery, fan_out) = self.inner.registry.publish(channel, settings.history_size, |offset| Delivery {
+            let bounds = Bounds { count: settings.history_size, bytes: settings.history_max_bytes };
+            let total = settings.history_total_bytes;
+            let (delivery, fan_out) = self.inner.registry.publish(channel, bounds, total, |offset| Delivery {
                 channel: channel.as_str().into(),
                 offset: Some(offset),
                 sent_at_ms: now.timestamp_millis(),
@@ -280,7 +307,8 @@ impl Hub {
             return delivery.offset;
         };
         let body = protocol::encode_at(kind, data, Some(channel.as_str()), None, now);
-        match shared.publish(channel.as_str(), &body, (settings.history_size, settings.history_ttl)).await {
+        let bounds = Bounds { count: settings.history_size, bytes: settings.history_max_bytes };
+        match shared.publish(channel.as_str(), &body, bounds, settings.history_ttl).await {
             Ok(offset) => Some(offset),
             Err(err) => {
                 self.redis_failed("publish", &err);

@@ -25,7 +25,8 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 1013;
     /// Authentication failed, timed out, or the access token expired.
     pub const UNAUTHENTICATED: u16 = 4001;
-    /// The account is deactivated.
+    /// The account is deactivated, or the socket's sign-in session was revoked (logout,
+    /// password reset).
     pub const FORBIDDEN: u16 = 4003;
 }
 
@@ -45,6 +46,8 @@ pub mod error_code {
     pub const NOT_SUBSCRIBED: &str = "NOT_SUBSCRIBED";
     /// `WS_MAX_CHANNELS_PER_CONNECTION` reached.
     pub const TOO_MANY_CHANNELS: &str = "TOO_MANY_CHANNELS";
+    /// The account joined more rooms than `RATE_LIMIT_ROOMS` allows; retry later.
+    pub const TOO_MANY_ROOMS: &str = "TOO_MANY_ROOMS";
     /// `WS_MAX_CONNECTIONS_PER_USER` reached (the socket is then closed with 1008).
     pub const TOO_MANY_CONNECTIONS: &str = "TOO_MANY_CONNECTIONS";
     /// More than `WS_MESSAGES_PER_SECOND`; the message was dropped.

@@ -3,18 +3,24 @@
 //! Everything sits behind one short-lived mutex that is never held across an `.await`. The
 //! fan-out only `try_send`s into each socket's bounded queue: a socket whose queue is full is
 //! evicted (its driver closes it with 1013) and nobody else waits for it.
+//!
+//! In local mode the registry also keeps each channel's history, bounded per channel and, over
+//! every channel, by `WS_HISTORY_TOTAL_BYTES` (the least recently published channels lose
+//! their history first). Each socket's [`Standing`] (role, revocation) is pushed to it here.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use super::channel::ChannelName;
-use super::history::{LocalHistory, Snapshot};
+use super::history::{Bounds, LocalHistory, Snapshot};
 use super::protocol::Delivery;
+use super::revocation::{Revoked, Standing};
+use crate::auth::Role;
 
 /// A socket's end of the registry.
 #[derive(Debug)]
@@ -25,6 +31,8 @@ pub(crate) struct Attached {
     pub deliveries: mpsc::Receiver<Arc<Delivery>>,
     /// Notified when the socket fell behind and must close with 1013.
     pub evicted: Arc<Notify>,
+    /// The account's standing as the revocation feed last saw it.
+    pub standing: watch::Receiver<Standing>,
 }
 
 /// What a detached socket leaves behind.
@@ -67,6 +75,8 @@ pub(crate) struct LocalConnection {
 #[derive(Debug)]
 struct Connection {
     user_id: Uuid,
+    session_id: Option<Uuid>,
+    standing: watch::Sender<Standing>,
     connected_at: DateTime<Utc>,
     queue: mpsc::Sender<Arc<Delivery>>,
     evicted: Arc<Notify>,
@@ -87,6 +97,15 @@ struct State {
     connections: HashMap<Uuid, Connection>,
     channels: HashMap<ChannelName, Channel>,
     users: HashMap<Uuid, usize>,
+    history_bytes: usize,
+}
+
+/// Who a socket is: its account, role and (for own tokens) sign-in session.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Holder {
+    pub user_id: Uuid,
+    pub role: Role,
+    pub session_id: Option<Uuid>,
 }
 
 /// The registry of one instance.
@@ -102,9 +121,10 @@ impl Registry {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds a socket of `user_id` with a queue of `queue` messages, unless the account already
+    /// Adds a socket of `holder` with a queue of `queue` messages, unless the account already
     /// has `limit` sockets here. The flag tells whether it is the account's first socket here.
-    pub fn attach(&self, user_id: Uuid, queue: usize, limit: usize) -> Option<(Attached, bool)> {
+    pub fn attach(&self, holder: Holder, queue: usize, limit: usize) -> Option<(Attached, bool)> {
+        let user_id = holder.user_id;
         let mut state = self.lock();
         let count = state.users.entry(user_id).or_insert(0);
         if *count >= limit {
@@ -118,15 +138,63 @@ impl Registry {
         let (sender, deliveries) = mpsc::channel(queue);
         let evicted = Arc::new(Notify::new());
         let id = Uuid::now_v7();
+        let (standing, standing_rx) = watch::channel(Standing { role: holder.role, revoked: None });
         let connection = Connection {
             user_id,
+            session_id: holder.session_id,
+            standing,
             connected_at: Utc::now(),
             queue: sender,
             evicted: evicted.clone(),
             channels: HashSet::new(),
         };
         state.connections.insert(id, connection);
-        Some((Attached { id, deliveries, evicted }, first))
+        Some((Attached { id, deliveries, evicted, standing: standing_rx }, first))
+    }
+
+    /// A socket proved itself again with a fresh token: its role and session are now these.
+    pub fn reauthenticate(&self, id: Uuid, role: Role, session_id: Option<Uuid>) {
+        let mut state = self.lock();
+        let Some(connection) = state.connections.get_mut(&id) else { return };
+        connection.session_id = session_id;
+        connection.standing.send_if_modified(|standing| {
+            let changed = standing.role != role;
+            standing.role = role;
+            changed
+        });
+    }
+
+    /// Applies what the revocation feed reports to every socket here: an inactive account or a
+    /// revoked session revokes the socket, a new role replaces the old one. Idempotent; returns
+    /// how many sockets changed.
+    pub fn apply(&self, accounts: &HashMap<Uuid, (Role, bool)>, sessions: &HashSet<Uuid>) -> usize {
+        let state = self.lock();
+        let mut changed = 0;
+        for connection in state.connections.values() {
+            let account = accounts.get(&connection.user_id);
+            let revoked = match account {
+                Some((_, false)) => Some(Revoked::Deactivated),
+                _ => connection.session_id.filter(|id| sessions.contains(id)).map(|_| Revoked::SessionRevoked),
+            };
+            let modified = connection.standing.send_if_modified(|standing| {
+                if standing.revoked.is_some() {
+                    return false;
+                }
+                if revoked.is_some() {
+                    standing.revoked = revoked;
+                    return true;
+                }
+                match account {
+                    Some((role, _)) if *role != standing.role => {
+                        standing.role = *role;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            changed += usize::from(modified);
+        }
+        changed
     }
 
     /// Removes a socket and its subscriptions.
@@ -182,14 +250,19 @@ impl Registry {
     pub fn publish(
         &self,
         channel: &ChannelName,
-        history_size: usize,
+        bounds: Bounds,
+        total_bytes: usize,
         build: impl FnOnce(u64) -> Delivery,
     ) -> (Arc<Delivery>, FanOut) {
         let mut state = self.lock();
         let entry = state.channels.entry(channel.clone()).or_default();
         let delivery = Arc::new(build(entry.history.next_offset()));
-        entry.history.push(delivery.clone(), history_size);
+        let before = entry.history.bytes();
+        entry.history.push(delivery.clone(), bounds);
+        let after = entry.history.bytes();
         entry.touched_ms = delivery.sent_at_ms;
+        state.history_bytes = state.history_bytes + after - before;
+        evict(&mut state, channel, total_bytes);
         let fan_out = fan_out(&mut state, &delivery);
         (delivery, fan_out)
     }
@@ -206,7 +279,16 @@ impl Registry {
         let mut state = self.lock();
         let entry = state.channels.entry(channel.clone()).or_default();
         entry.touched_ms = now_ms;
-        entry.history.snapshot(now_ms, ttl, with_entries)
+        let before = entry.history.bytes();
+        let snapshot = entry.history.snapshot(now_ms, ttl, with_entries);
+        let freed = before - entry.history.bytes();
+        state.history_bytes -= freed;
+        snapshot
+    }
+
+    /// Bytes of history kept here (local mode), over every channel.
+    pub fn history_bytes(&self) -> usize {
+        self.lock().history_bytes
     }
 
     /// Redis mode: a socket that is the channel's only subscriber here starts the instance's
@@ -255,10 +337,14 @@ impl Registry {
     pub fn sweep(&self, now_ms: i64, keep: Duration, history_ttl: Duration) {
         let mut state = self.lock();
         let idle_before = now_ms - keep.as_millis() as i64;
+        let mut freed = 0;
         state.channels.retain(|_, entry| {
+            let before = entry.history.bytes();
             entry.history.expire(now_ms, history_ttl);
+            freed += before - entry.history.bytes();
             !entry.subscribers.is_empty() || entry.touched_ms >= idle_before || !entry.history.is_empty()
         });
+        state.history_bytes -= freed;
     }
 
     /// The caller's sockets here.
@@ -296,6 +382,22 @@ fn leave(state: &mut State, id: Uuid, user_id: Uuid, channel: &ChannelName) -> b
     }
     entry.members.remove(&user_id);
     true
+}
+
+/// Drops whole channel histories, least recently published first, until the total is within
+/// `limit`. `keep` (the channel just published to, itself within its own bound) is spared.
+fn evict(state: &mut State, keep: &ChannelName, limit: usize) {
+    while state.history_bytes > limit {
+        let oldest = state
+            .channels
+            .iter()
+            .filter(|(name, entry)| *name != keep && !entry.history.is_empty())
+            .min_by_key(|(_, entry)| entry.history.newest_ms())
+            .map(|(name, _)| name.clone());
+        let Some(entry) = oldest.and_then(|name| state.channels.get_mut(&name)) else { return };
+        state.history_bytes -= entry.history.bytes();
+        entry.history.clear();
+    }
 }
 
 fn fan_out(state: &mut State, delivery: &Arc<Delivery>) -> FanOut {

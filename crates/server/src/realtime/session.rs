@@ -124,6 +124,36 @@ impl Session {
         self.channels.keys()
     }
 
+    /// Whether the socket is subscribed to `channel`.
+    pub fn is_subscribed(&self, channel: &ChannelName) -> bool {
+        self.channels.contains_key(channel)
+    }
+
+    /// The account's role changed (the caller's role is replaced). Returns each subscription the
+    /// policy no longer allows, now forgotten, with the `unsubscribed` message telling the
+    /// client why (`reason: ROLE_CHANGED`). Posting follows the new role from now on.
+    pub fn role_changed(&mut self, role: crate::auth::Role) -> Vec<(ChannelName, String)> {
+        self.caller.role = role;
+        let refused: Vec<(ChannelName, String)> = self
+            .channels
+            .keys()
+            .filter_map(|channel| {
+                self.policy.can_subscribe(&self.caller, channel).err().map(|why| (channel.clone(), why))
+            })
+            .collect();
+        let mut ended: Vec<(ChannelName, String)> = refused
+            .into_iter()
+            .map(|(channel, why)| {
+                self.channels.remove(&channel);
+                let data = json!({"channel": channel.as_str(), "reason": "ROLE_CHANGED", "message": why});
+                let text = protocol::encode("unsubscribed", &data, Some(channel.as_str()));
+                (channel, text)
+            })
+            .collect();
+        ended.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        ended
+    }
+
     /// The `connected` message.
     pub fn connected(&self) -> String {
         let data = json!({"user_id": self.caller.user_id, "connection_id": self.connection_id});

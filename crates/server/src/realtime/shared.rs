@@ -4,7 +4,8 @@
 //!
 //! A publish is one Lua script: it takes the next offset, appends to the capped history and
 //! `PUBLISH`es on the one events channel, atomically, so every instance sees a channel's
-//! messages in offset order. Presence entries are sorted-set members `<user>/<instance>` scored
+//! messages in offset order; the history is capped by count and by bytes (the byte total is
+//! kept in the channel's meta hash). Presence entries are sorted-set members `<user>/<instance>` scored
 //! by their expiry time: an instance that stops refreshing them (because it died) leaves
 //! nothing behind once they expire, and the sweep announces those users as offline.
 
@@ -15,7 +16,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use uuid::Uuid;
 
-use super::history::{Snapshot, new_epoch};
+use super::history::{Bounds, Snapshot, new_epoch};
 use super::protocol::Delivery;
 use crate::redis_pool::{self, RedisPool};
 
@@ -88,7 +89,7 @@ impl Shared {
 
     /// Sequences, keeps and relays a channel message; `body` is the encoded message without
     /// its offset. Returns the offset.
-    pub async fn publish(&self, channel: &str, body: &str, history: (usize, Duration)) -> redis::RedisResult<u64> {
+    pub async fn publish(&self, channel: &str, body: &str, bounds: Bounds, ttl: Duration) -> redis::RedisResult<u64> {
         let mut connection = self.connection.clone();
         let mut invocation = self.scripts.publish.prepare_invoke();
         let call = invocation
@@ -97,9 +98,10 @@ impl Shared {
             .arg(self.events_channel())
             .arg(body)
             .arg(new_epoch())
-            .arg(history.0)
-            .arg(history.1.as_millis() as u64)
+            .arg(bounds.count)
+            .arg(ttl.as_millis() as u64)
             .arg(CHANNEL_RETENTION.as_millis() as u64)
+            .arg(bounds.bytes)
             .invoke_async(&mut connection);
         redis_pool::traced("EVALSHA", call).await
     }

@@ -21,6 +21,9 @@ pub struct TicketClaims {
     /// When the access token used to ask for it expires (Unix seconds): the socket lives no
     /// longer than that token would.
     pub expires_at: Option<i64>,
+    /// The sign-in session of that token (own tokens): redeeming fails once it is revoked.
+    #[serde(default)]
+    pub session_id: Option<Uuid>,
 }
 
 /// Tickets kept in process.
@@ -90,7 +93,7 @@ mod tests {
     #[test]
     fn a_ticket_works_once_and_not_after_it_expires() {
         let tickets = LocalTickets::default();
-        let claims = TicketClaims { user_id: Uuid::now_v7(), expires_at: Some(1) };
+        let claims = TicketClaims { user_id: Uuid::now_v7(), expires_at: Some(1), session_id: None };
         tickets.store("a".into(), claims, Duration::from_secs(30));
         assert_eq!(tickets.redeem("a"), Some(claims));
         assert_eq!(tickets.redeem("a"), None);

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod bounds;
 mod channels;
 mod cluster;
 mod limits;
@@ -10,6 +11,7 @@ mod liveness;
 mod outage;
 mod presence;
 mod resume;
+mod revocation;
 
 use omnistack_testkit::{TestApp, WsClient};
 use std::time::Duration;

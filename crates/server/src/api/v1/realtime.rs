@@ -17,10 +17,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::guard::bearer_token;
-use crate::auth::tokens::peek_expiry;
 use crate::auth::{AdminUser, CurrentUser, Role};
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::{Json, Query};
+use crate::rate_limit::{self, LimitClass};
 use crate::realtime::{self, Event, HubStats, Status, admission, connection};
 use crate::state::AppState;
 use crate::telemetry;
@@ -28,9 +28,10 @@ use crate::telemetry;
 /// Read buffer per socket: small, since most sockets are idle; larger messages grow it.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
-/// The WebSocket route: outside the guarded groups, it authenticates by itself.
+/// The WebSocket route: outside the guarded groups, it authenticates by itself. Handshakes are
+/// limited per client IP (`RATE_LIMIT_WEBSOCKET`) before any upgrade.
 pub fn socket_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(connect))
+    OpenApiRouter::new().routes(routes!(connect)).route_layer(rate_limit::by_ip(LimitClass::Websocket))
 }
 
 /// Ticket and status routes, for the guarded `app` group.
@@ -116,8 +117,7 @@ pub async fn issue_ticket(
     caller: CurrentUser,
     headers: HeaderMap,
 ) -> Result<Json<TicketResponse>> {
-    let expires_at = peek_expiry(bearer_token(&headers)?);
-    let ticket = admission::issue_ticket(&state, &caller, expires_at).await?;
+    let ticket = admission::issue_ticket(&state, &caller, bearer_token(&headers)?).await?;
     Ok(Json(TicketResponse { ticket: ticket.ticket, expires_in: ticket.expires_in }))
 }
 

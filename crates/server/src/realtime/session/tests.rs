@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::*;
 use crate::auth::Role;
 use crate::realtime::channel::DefaultPolicy;
-use crate::realtime::history::LocalHistory;
+use crate::realtime::history::{Bounds, LocalHistory};
 
 const LIMITS: SessionLimits = SessionLimits { max_channels: 3, messages_per_second: 100 };
 
@@ -120,7 +120,7 @@ fn subscribed_reports_position_recovery_and_replays_the_gap() {
     let mut history = LocalHistory::default();
     for _ in 0..5 {
         let offset = history.next_offset();
-        history.push(Arc::new(delivery("room:a", Some(offset))), 100);
+        history.push(Arc::new(delivery("room:a", Some(offset))), Bounds { count: 100, bytes: 1 << 20 });
     }
     let snapshot = history.snapshot(0, Duration::from_secs(60), true);
     let since = Position { offset: 2, epoch: snapshot.epoch.clone() };
@@ -156,4 +156,21 @@ fn reauthentication_must_keep_the_account() {
     let same = Caller { role: Role::Admin, ..s.caller() };
     assert!(s.reauthenticated(same, Some(99)).is_ok());
     assert_eq!((s.expires_at(), s.caller().role), (Some(99), Role::Admin));
+}
+
+#[test]
+fn a_demotion_ends_the_subscriptions_and_posts_the_new_role_no_longer_allows() {
+    let (mut s, now) = session(Role::Admin);
+    for channel in ["admin:ops", "room:a", "broadcast"] {
+        s.track(name(channel), 0);
+    }
+    let ended = s.role_changed(Role::User);
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].0, name("admin:ops"));
+    let told: Value = serde_json::from_str(&ended[0].1).unwrap();
+    assert_eq!((told["type"].as_str(), told["data"]["reason"].as_str()), (Some("unsubscribed"), Some("ROLE_CHANGED")));
+    assert!(!s.accept(&delivery("admin:ops", Some(1))), "no more admin messages");
+    assert_eq!(error_code(s.on_text(r#"{"type":"message","channel":"admin:ops","data":1}"#, now)), "NOT_SUBSCRIBED");
+    assert!(matches!(s.on_text(r#"{"type":"message","channel":"room:a","data":1}"#, now), Step::Publish { .. }));
+    assert!(s.role_changed(Role::Admin).is_empty(), "a promotion ends nothing");
 }

@@ -207,3 +207,16 @@ async fn without_redis_local_delivery_continues_and_the_bridge_comes_back() {
     assert_eq!(back.len(), 1, "{back:?}");
     assert_eq!(back[0]["data"]["content"], "back");
 }
+
+#[tokio::test]
+async fn a_healthy_idle_bridge_stays_on_one_connection_across_ping_intervals() {
+    if without_redis("a_healthy_idle_bridge_stays_on_one_connection_across_ping_intervals") {
+        return;
+    }
+    let app = TestApp::builder().env("WS_PING_INTERVAL_SECONDS", "1").env("WS_IDLE_TIMEOUT_SECONDS", "5").spawn().await;
+    bridged(&app).await;
+    // Four bridge pings (one a second) go by; each must be counted as answered.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert!(app.state.realtime.is_bridged());
+    assert_eq!(app.state.realtime.bridge_connections(), 1, "the bridge reconnected on a healthy Redis");
+}
