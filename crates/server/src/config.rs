@@ -224,11 +224,11 @@ impl Config {
             );
         }
         let mut problems = vars.into_problems();
-        if !problems.is_empty() {
-            return Err(ConfigError { problems });
-        }
-        match config.resolve_secret_key(secret_key.flatten()) {
-            Ok(secret_key) => Ok(Config { secret_key, ..config }),
+        // Checked even when other variables are wrong, so one run names every problem.
+        let secret_key = config.resolve_secret_key(secret_key.flatten());
+        match secret_key {
+            Ok(secret_key) if problems.is_empty() => Ok(Config { secret_key, ..config }),
+            Ok(_) => Err(ConfigError { problems }),
             Err(problem) => {
                 problems.push(problem);
                 Err(ConfigError { problems })

@@ -126,11 +126,6 @@ impl LocalHistory {
         self.entries.len()
     }
 
-    /// When the newest retained message was published (ms), if any is retained.
-    pub fn newest_ms(&self) -> Option<i64> {
-        self.entries.back().map(|d| d.sent_at_ms)
-    }
-
     /// The channel's position, with the retained messages when `with_entries`.
     pub fn snapshot(&mut self, now_ms: i64, ttl: Duration, with_entries: bool) -> Snapshot {
         self.expire(now_ms, ttl);

@@ -90,6 +90,9 @@ struct Channel {
     history: LocalHistory,
     last_offset: u64,
     touched_ms: i64,
+    /// The instance-wide publish count when this channel was last published to: orders
+    /// channels for eviction exactly, where times in milliseconds can tie.
+    published_seq: u64,
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +101,7 @@ struct State {
     channels: HashMap<ChannelName, Channel>,
     users: HashMap<Uuid, usize>,
     history_bytes: usize,
+    published: u64,
 }
 
 /// Who a socket is: its account, role and (for own tokens) sign-in session.
@@ -255,7 +259,10 @@ impl Registry {
         build: impl FnOnce(u64) -> Delivery,
     ) -> (Arc<Delivery>, FanOut) {
         let mut state = self.lock();
+        state.published += 1;
+        let published = state.published;
         let entry = state.channels.entry(channel.clone()).or_default();
+        entry.published_seq = published;
         let delivery = Arc::new(build(entry.history.next_offset()));
         let before = entry.history.bytes();
         entry.history.push(delivery.clone(), bounds);
@@ -392,7 +399,7 @@ fn evict(state: &mut State, keep: &ChannelName, limit: usize) {
             .channels
             .iter()
             .filter(|(name, entry)| *name != keep && !entry.history.is_empty())
-            .min_by_key(|(_, entry)| entry.history.newest_ms())
+            .min_by_key(|(_, entry)| entry.published_seq)
             .map(|(name, _)| name.clone());
         let Some(entry) = oldest.and_then(|name| state.channels.get_mut(&name)) else { return };
         state.history_bytes -= entry.history.bytes();
