@@ -14,8 +14,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use super::lifecycle;
 use super::version::ApiVersion;
+use super::{lifecycle, openapi};
 use crate::auth::guard;
 use crate::error::ErrorBody;
 use crate::state::AppState;
@@ -96,8 +96,8 @@ pub fn route_groups(state: &AppState, endpoints: Endpoints) -> OpenApiRouter<App
 
 /// v1's routes under `/api/v1`, and its OpenAPI document, with the deprecation schedule applied.
 pub fn router(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
-    let parts = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", route_groups(state, Endpoints::v1()))
         .split_for_parts();
-    lifecycle::apply(ApiVersion::V1, parts, &state.config)
+    lifecycle::apply(ApiVersion::V1, (router, openapi::complete(doc)), &state.config)
 }

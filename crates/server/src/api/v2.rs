@@ -14,9 +14,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
 
-use super::lifecycle;
 use super::v1::{self, BearerAuth, Endpoints};
 use super::version::ApiVersion;
+use super::{lifecycle, openapi};
 use crate::error::ErrorBody;
 use crate::state::AppState;
 
@@ -44,8 +44,8 @@ fn endpoints() -> Endpoints {
 
 /// v2's routes under `/api/v2`, and its OpenAPI document, with the deprecation schedule applied.
 pub fn router(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
-    let parts = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v2", v1::route_groups(state, endpoints()))
         .split_for_parts();
-    lifecycle::apply(ApiVersion::V2, parts, &state.config)
+    lifecycle::apply(ApiVersion::V2, (router, openapi::complete(doc)), &state.config)
 }

@@ -11,6 +11,7 @@ mod external_tokens;
 mod external_users;
 mod health;
 mod http_layers;
+mod input;
 mod probes;
 mod projects;
 mod rate_limit;

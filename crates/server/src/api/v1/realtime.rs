@@ -16,10 +16,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::accounts;
 use crate::auth::guard::bearer_token;
 use crate::auth::tokens::peek_expiry;
 use crate::auth::{AdminUser, CurrentUser, Role};
-use crate::error::{ErrorBody, Result};
+use crate::error::{Error, ErrorBody, FieldError, Result};
 use crate::http::extract::{Json, Query};
 use crate::realtime::{self, Event, HubStats, Status, admission, connection};
 use crate::state::AppState;
@@ -48,9 +49,28 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ConnectParams {
     /// An access token.
+    #[param(max_length = 8192)]
     pub token: Option<String>,
     /// A single-use ticket from `POST /app/ws/ticket`.
+    #[param(max_length = 512)]
     pub ticket: Option<String>,
+}
+
+/// The longest query `token` accepted.
+const MAX_TOKEN_LEN: usize = 8192;
+
+impl ConnectParams {
+    /// A 422 naming a `token` or `ticket` longer than its maximum.
+    fn check(&self) -> Result<()> {
+        let problems: Vec<FieldError> = [
+            self.token.as_deref().and_then(|t| FieldError::too_long("token", t, MAX_TOKEN_LEN)),
+            self.ticket.as_deref().and_then(|t| FieldError::too_long("ticket", t, accounts::MAX_TOKEN_LEN)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if problems.is_empty() { Ok(()) } else { Err(Error::Validation(problems)) }
+    }
 }
 
 /// Opens a realtime WebSocket. The protocol (messages, channels, close codes, limits) is in
@@ -67,6 +87,7 @@ pub async fn connect(
     Query(params): Query<ConnectParams>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
+    params.check()?;
     let admitted = match (params.token, params.ticket) {
         (Some(token), _) => Some(admission::with_token(&state, &token).await?),
         (None, Some(ticket)) => Some(admission::with_ticket(&state, &ticket).await?),
@@ -201,7 +222,9 @@ pub async fn status(State(state): State<AppState>, caller: CurrentUser) -> Json<
 /// A message for a channel, or for one account's sockets.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BroadcastRequest {
-    /// The channel; `broadcast` when neither this nor `user_id` is given.
+    /// The channel (1 to 128 characters of `[A-Za-z0-9:._-]`); `broadcast` when neither this
+    /// nor `user_id` is given.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9:._-]+$")]
     pub channel: Option<String>,
     /// An account: its personal channel `user:<id>`.
     pub user_id: Option<Uuid>,

@@ -32,11 +32,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// `meta.next_cursor` of the previous page; omitted or empty for the first page.
+    #[param(max_length = 128)]
     pub cursor: Option<String>,
     /// Page size (1..=100).
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<i64>,
     /// Case-insensitive substring of name or description.
+    #[param(max_length = 255)]
     pub search: Option<String>,
 }
 
