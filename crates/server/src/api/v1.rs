@@ -58,6 +58,11 @@ pub struct Endpoints {
     pub users: OpenApiRouter<AppState>,
     /// `/app/projects*`.
     pub projects: OpenApiRouter<AppState>,
+    /// `/app/ws/ticket`, `/app/ws/status` (the socket itself, `/app/ws`, is the same in every
+    /// version).
+    pub realtime: OpenApiRouter<AppState>,
+    /// `/admin/ws/broadcast`.
+    pub broadcast: OpenApiRouter<AppState>,
 }
 
 impl Endpoints {
@@ -68,6 +73,8 @@ impl Endpoints {
             auth: auth::routes(),
             users: users::routes(),
             projects: projects::routes(),
+            realtime: realtime::routes(),
+            broadcast: realtime::admin_routes(),
         }
     }
 }
@@ -86,10 +93,10 @@ pub fn route_groups(state: &AppState, endpoints: Endpoints) -> OpenApiRouter<App
     let app = OpenApiRouter::new()
         .merge(endpoints.users)
         .merge(endpoints.projects)
-        .merge(realtime::routes())
+        .merge(endpoints.realtime)
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_user));
     let admin = OpenApiRouter::new()
-        .merge(realtime::admin_routes())
+        .merge(endpoints.broadcast)
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_admin));
     public.merge(sockets).merge(app).merge(admin)
 }

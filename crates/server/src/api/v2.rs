@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod envelope;
 pub mod health;
 pub mod projects;
+pub mod realtime;
 pub mod users;
 
 use axum::Router;
@@ -39,7 +40,14 @@ struct ApiDoc;
 
 /// v2's handlers.
 fn endpoints() -> Endpoints {
-    Endpoints { health: health::routes(), auth: auth::routes(), users: users::routes(), projects: projects::routes() }
+    Endpoints {
+        health: health::routes(),
+        auth: auth::routes(),
+        users: users::routes(),
+        projects: projects::routes(),
+        realtime: realtime::routes(),
+        broadcast: realtime::admin_routes(),
+    }
 }
 
 /// v2's routes under `/api/v2`, and its OpenAPI document, with the deprecation schedule applied.

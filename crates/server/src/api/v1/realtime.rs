@@ -195,28 +195,35 @@ pub struct StatusResponse {
 #[utoipa::path(get, path = "/app/ws/status", tag = "realtime", security(("bearer" = [])),
     responses((status = OK, body = StatusResponse), (status = UNAUTHORIZED, body = ErrorBody)))]
 pub async fn status(State(state): State<AppState>, caller: CurrentUser) -> Json<StatusResponse> {
-    let Status { instance_id, connections, global } =
-        state.realtime.status(caller.user.id, caller.role >= Role::Admin).await;
-    let connections = connections
-        .into_iter()
-        .map(|c| ConnectionResponse {
-            connection_id: c.connection_id,
-            instance_id: c.instance_id,
-            connected_at: c.connected_at,
-            channels: c.channels,
-        })
-        .collect();
-    let global = global.map(|g| GlobalResponse {
-        connections: g.connections,
-        users_online: g.users_online,
-        instances: g
-            .instances
+    let status = state.realtime.status(caller.user.id, caller.role >= Role::Admin).await;
+    Json(StatusResponse::new(status, || state.realtime.stats()))
+}
+
+impl StatusResponse {
+    /// The status as answered; `stats` gives the instance's counters for the admin view.
+    pub fn new(status: Status, stats: impl FnOnce() -> HubStats) -> StatusResponse {
+        let Status { instance_id, connections, global } = status;
+        let connections = connections
             .into_iter()
-            .map(|i| InstanceResponse { instance_id: i.instance_id, connections: i.connections, users: i.users })
-            .collect(),
-        stats: state.realtime.stats(),
-    });
-    Json(StatusResponse { instance_id, connections, global })
+            .map(|c| ConnectionResponse {
+                connection_id: c.connection_id,
+                instance_id: c.instance_id,
+                connected_at: c.connected_at,
+                channels: c.channels,
+            })
+            .collect();
+        let global = global.map(|g| GlobalResponse {
+            connections: g.connections,
+            users_online: g.users_online,
+            instances: g
+                .instances
+                .into_iter()
+                .map(|i| InstanceResponse { instance_id: i.instance_id, connections: i.connections, users: i.users })
+                .collect(),
+            stats: stats(),
+        });
+        StatusResponse { instance_id, connections, global }
+    }
 }
 
 /// A message for a channel, or for one account's sockets.
