@@ -12,6 +12,7 @@ mod external_users;
 mod health;
 mod http_layers;
 mod input;
+mod openapi;
 mod probes;
 mod projects;
 mod rate_limit;

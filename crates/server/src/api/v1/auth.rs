@@ -180,6 +180,7 @@ pub async fn login(
     responses(
         (status = OK, body = TokenResponse),
         (status = UNAUTHORIZED, description = "Invalid, expired or reused refresh token", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody),
     ))]
 pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> Result<Json<TokenResponse>> {
     Ok(Json(accounts::refresh(&state, &body.refresh_token).await?.into()))
@@ -187,7 +188,7 @@ pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequ
 
 /// Signs out: revokes the session of the refresh token.
 #[utoipa::path(post, path = "/public/auth/logout", tag = "auth", request_body = RefreshRequest,
-    responses((status = NO_CONTENT, description = "Signed out")))]
+    responses((status = NO_CONTENT, description = "Signed out"), (status = TOO_MANY_REQUESTS, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> Result<StatusCode> {
     accounts::logout(&state, &body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -210,6 +211,7 @@ pub async fn forgot_password(
         (status = NO_CONTENT, description = "Password changed"),
         (status = BAD_REQUEST, description = "Invalid, used or expired token", body = ErrorBody),
         (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody),
     ))]
 pub async fn reset_password(
     State(state): State<AppState>,
@@ -224,6 +226,7 @@ pub async fn reset_password(
     responses(
         (status = NO_CONTENT, description = "Email confirmed"),
         (status = BAD_REQUEST, description = "Invalid, used or expired token", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody),
     ))]
 pub async fn verify_email(State(state): State<AppState>, Json(body): Json<VerifyEmailRequest>) -> Result<StatusCode> {
     accounts::verify_email(&state, &body.token).await?;

@@ -150,7 +150,7 @@ pub async fn create_project(
 
 /// One of the caller's projects.
 #[utoipa::path(get, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")),
     responses((status = OK, body = ProjectResponse), (status = NOT_FOUND, body = ErrorBody), (status = UNAUTHORIZED, body = ErrorBody)))]
 pub async fn get_project(
     State(state): State<AppState>,
@@ -162,7 +162,7 @@ pub async fn get_project(
 
 /// Changes one of the caller's projects.
 #[utoipa::path(patch, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")), request_body = UpdateProjectRequest,
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")), request_body = UpdateProjectRequest,
     responses(
         (status = OK, body = ProjectResponse),
         (status = NOT_FOUND, body = ErrorBody),
@@ -181,7 +181,7 @@ pub async fn update_project(
 
 /// Deletes one of the caller's projects (soft delete).
 #[utoipa::path(delete, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")),
     responses((status = NO_CONTENT, description = "Deleted"), (status = NOT_FOUND, body = ErrorBody), (status = UNAUTHORIZED, body = ErrorBody)))]
 pub async fn delete_project(
     State(state): State<AppState>,

@@ -81,6 +81,8 @@ impl ConnectParams {
         (status = BAD_REQUEST, description = "Not a WebSocket handshake", body = ErrorBody),
         (status = UNAUTHORIZED, description = "Bad token or ticket", body = ErrorBody),
         (status = FORBIDDEN, description = "Account deactivated", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "A token or ticket longer than its maximum", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, description = "Too many handshakes from this client", body = ErrorBody),
     ))]
 pub async fn connect(
     State(state): State<AppState>,
@@ -238,12 +240,25 @@ pub struct BroadcastRequest {
     /// `message`, `notification` (`data`: `{title, body, data?}`) or `update` (`data`:
     /// `{resource, action, resource_id?, data?}`).
     #[serde(rename = "type")]
-    #[schema(example = "notification")]
+    #[schema(value_type = BroadcastKind, example = "notification")]
     pub kind: String,
     /// The payload.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub data: Value,
+}
+
+/// The kinds of message an admin can publish (the schema of `BroadcastRequest::kind`, which
+/// the service checks, so that an unknown kind is a 422 naming `type`).
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastKind {
+    /// `data` is the content.
+    Message,
+    /// `data` is `{title, body, data?}`.
+    Notification,
+    /// `data` is `{resource, action, resource_id?, data?}`.
+    Update,
 }
 
 /// Where the message went.

@@ -83,7 +83,7 @@ pub async fn create_project(
 
 /// One of the caller's projects.
 #[utoipa::path(get, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")),
     responses(
         (status = OK, body = Envelope<ProjectResponse>),
         (status = NOT_FOUND, body = ErrorBody),
@@ -99,7 +99,7 @@ pub async fn get_project(
 
 /// Changes one of the caller's projects.
 #[utoipa::path(patch, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")), request_body = UpdateProjectRequest,
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")), request_body = UpdateProjectRequest,
     responses(
         (status = OK, body = Envelope<ProjectResponse>),
         (status = NOT_FOUND, body = ErrorBody),
