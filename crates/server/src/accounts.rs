@@ -20,10 +20,12 @@ use login_limit::LoginAttempt;
 const RESET_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
 /// How long an email-verification link stays valid.
 const VERIFY_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(48);
-/// The longest email address accepted (RFC 5321).
-const MAX_EMAIL_LEN: usize = 254;
-/// The longest display name accepted.
+/// The longest email address accepted (RFC 5321), in characters as sent.
+pub const MAX_EMAIL_LEN: usize = 254;
+/// The longest display name accepted, in characters as sent.
 pub const MAX_NAME_LEN: usize = 255;
+/// The longest opaque token accepted (refresh, reset, verification); issued ones have 43.
+pub const MAX_TOKEN_LEN: usize = 512;
 
 /// A signed-in session as handed to the client.
 #[derive(Debug)]
@@ -56,10 +58,8 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
     if let Err(message) = check_password(&input.password) {
         problems.push(FieldError::new("password", message));
     }
+    problems.extend(input.full_name.as_deref().and_then(|n| FieldError::too_long("full_name", n, MAX_NAME_LEN)));
     let full_name = input.full_name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    if full_name.is_some_and(|n| n.chars().count() > MAX_NAME_LEN) {
-        problems.push(FieldError::new("full_name", format!("must be at most {MAX_NAME_LEN} characters")));
-    }
     let (Some(email), true) = (email, problems.is_empty()) else { return Err(Error::Validation(problems)) };
     limit_by_email(state, &email).await?;
     // A taken email is refused before the (expensive) hash; the insert still settles races.
@@ -92,6 +92,7 @@ fn email_taken() -> Error {
 /// same time. Failures are limited per (email, client IP) and, higher, per email
 /// (`login_limit`).
 pub async fn login(state: &AppState, email: &str, password: String, origin: &SessionOrigin<'_>) -> Result<SignedIn> {
+    check_lengths(&[("email", email, MAX_EMAIL_LEN), ("password", &password, *password::LENGTH.end())])?;
     let email = email.trim().to_lowercase();
     let attempt = LoginAttempt::start(&state.limiter, &email, origin.ip_address.unwrap_or_default()).await?;
     let user = users::find_user_by_email(&state.db, &email).await?;
@@ -113,6 +114,7 @@ pub async fn login(state: &AppState, email: &str, password: String, origin: &Ses
 
 /// Exchanges a refresh token for a new pair. Presenting a used token revokes its session.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<SignedIn> {
+    check_lengths(&[("refresh_token", refresh_token, MAX_TOKEN_LEN)])?;
     let (next_token, next_hash) = tokens::new_opaque_token()?;
     let presented = tokens::hash_opaque_token(refresh_token);
     match sessions::rotate_refresh_token(&state.db, &presented, &next_hash).await? {
@@ -134,6 +136,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<SignedIn> 
 
 /// Revokes the session of a refresh token. Unknown tokens are ignored (sign-out is idempotent).
 pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
+    check_lengths(&[("refresh_token", refresh_token, MAX_TOKEN_LEN)])?;
     sessions::revoke_session_by_token(&state.db, &tokens::hash_opaque_token(refresh_token)).await?;
     Ok(())
 }
@@ -143,6 +146,7 @@ pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
 /// external provider) gets no link, and an unverified email an external provider asserted is
 /// never looked up here (it is not the account's `email`).
 pub async fn forgot_password(state: &AppState, email: &str) -> Result<()> {
+    check_lengths(&[("email", email, MAX_EMAIL_LEN)])?;
     let email = email.trim().to_lowercase();
     limit_by_email(state, &email).await?;
     let account = users::find_user_by_email(&state.db, &email).await?;
@@ -171,6 +175,7 @@ pub async fn forgot_password(state: &AppState, email: &str) -> Result<()> {
 /// costs one indexed read; it is used up atomically with the change, so two requests with one
 /// token cannot both succeed.
 pub async fn reset_password(state: &AppState, token: &str, new_password: String) -> Result<()> {
+    check_lengths(&[("token", token, MAX_TOKEN_LEN)])?;
     let invalid = || Error::BadRequest("reset token is invalid, used or expired".into());
     check_password(&new_password).map_err(|m| Error::Validation(vec![FieldError::new("new_password", m)]))?;
     let token_hash = tokens::hash_opaque_token(token);
@@ -182,10 +187,18 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
 
 /// Confirms an email address from a verification token.
 pub async fn verify_email(state: &AppState, token: &str) -> Result<()> {
+    check_lengths(&[("token", token, MAX_TOKEN_LEN)])?;
     action_tokens::verify_email(&state.db, &tokens::hash_opaque_token(token))
         .await?
         .ok_or_else(|| Error::BadRequest("verification token is invalid, used or expired".into()))?;
     Ok(())
+}
+
+/// A 422 naming every `(field, value, max)` whose value is longer than its maximum.
+fn check_lengths(inputs: &[(&str, &str, usize)]) -> Result<()> {
+    let problems: Vec<FieldError> =
+        inputs.iter().filter_map(|(field, value, max)| FieldError::too_long(field, value, *max)).collect();
+    if problems.is_empty() { Ok(()) } else { Err(Error::Validation(problems)) }
 }
 
 /// The `auth` class per email: guessing one account's password from many addresses is as
@@ -220,10 +233,11 @@ async fn send_verification(state: &AppState, user: &User) -> Result<()> {
     Ok(())
 }
 
-/// Trims and lowercases an email address and checks its shape.
+/// Trims and lowercases an email address and checks its shape (the `pattern` of the OpenAPI
+/// schemas, `api::v1::auth::EMAIL_PATTERN`, says the same).
 pub fn normalize_email(raw: &str) -> Result<String, String> {
     let email = raw.trim().to_lowercase();
-    let valid = email.len() <= MAX_EMAIL_LEN
+    let valid = raw.chars().count() <= MAX_EMAIL_LEN
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()

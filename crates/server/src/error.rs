@@ -30,6 +30,12 @@ impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError { field: field.into(), message: message.into() }
     }
+
+    /// An error on `field` when `value`, as sent, has more than `max` characters (counted as
+    /// JSON Schema's `maxLength` counts them, in Unicode code points).
+    pub fn too_long(field: &str, value: &str, max: usize) -> Option<FieldError> {
+        (value.chars().count() > max).then(|| FieldError::new(field, format!("must be at most {max} characters")))
+    }
 }
 
 /// Everything a request can fail with.

@@ -8,17 +8,19 @@ use crate::auth::CurrentUser;
 use crate::error::{Error, FieldError, Result};
 use crate::state::AppState;
 
-/// Name length, in characters.
-const NAME_LEN: std::ops::RangeInclusive<usize> = 1..=255;
+/// Longest name, in characters as sent; it must hold a character that is not whitespace.
+pub const MAX_NAME_LEN: usize = 255;
 /// Longest description, in characters.
-const MAX_DESCRIPTION_LEN: usize = 2000;
+pub const MAX_DESCRIPTION_LEN: usize = 2000;
+/// Longest search string, in characters as sent (longer ones could match no name anyway).
+pub const MAX_SEARCH_LEN: usize = 255;
 /// Page sizes.
 pub const LIMIT: std::ops::RangeInclusive<i64> = 1..=100;
 
 /// Creates a project owned by the caller.
 pub async fn create(state: &AppState, caller: &CurrentUser, name: &str, description: Option<&str>) -> Result<Project> {
-    let name = name.trim();
     check(Some(name), description.map(Some))?;
+    let name = name.trim();
     let project = projects::insert_project(&state.db, caller.user.id, name, description).await?;
     // A custom business metric is one line (described in `telemetry::metrics::describe`).
     metrics::counter!("omnistack_projects_created_total").increment(1);
@@ -44,6 +46,7 @@ pub async fn list(
         problems.push(FieldError::new("skip", "must be 0 or more"));
     }
     problems.extend(check_limit(limit));
+    problems.extend(search.and_then(|s| FieldError::too_long("search", s, MAX_SEARCH_LEN)));
     if !problems.is_empty() {
         return Err(Error::Validation(problems));
     }
@@ -67,8 +70,12 @@ pub async fn list_after(
     after: Option<ProjectCursor>,
     limit: i64,
 ) -> Result<ProjectSlice> {
-    if let Some(problem) = check_limit(limit) {
-        return Err(Error::Validation(vec![problem]));
+    let problems: Vec<FieldError> = check_limit(limit)
+        .into_iter()
+        .chain(search.and_then(|s| FieldError::too_long("search", s, MAX_SEARCH_LEN)))
+        .collect();
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems));
     }
     // One row more than asked says whether another page follows.
     let mut items =
@@ -97,8 +104,8 @@ pub async fn update(
     description: Option<Option<&str>>,
 ) -> Result<Project> {
     let id = parse_id(id)?;
-    let name = name.map(str::trim);
     check(name, description)?;
+    let name = name.map(str::trim);
     let change = ProjectChange { name, description };
     projects::update_project(&state.db, caller.user.id, id, &change).await?.ok_or_else(not_found)
 }
@@ -111,17 +118,13 @@ pub async fn delete(state: &AppState, caller: &CurrentUser, id: &str) -> Result<
 
 fn check(name: Option<&str>, description: Option<Option<&str>>) -> Result<()> {
     let mut problems = Vec::new();
+    // Counted as sent; blank once trimmed is empty.
     if let Some(name) = name
-        && !NAME_LEN.contains(&name.chars().count())
+        && (name.trim().is_empty() || name.chars().count() > MAX_NAME_LEN)
     {
-        problems
-            .push(FieldError::new("name", format!("must be {} to {} characters", NAME_LEN.start(), NAME_LEN.end())));
+        problems.push(FieldError::new("name", format!("must be 1 to {MAX_NAME_LEN} characters")));
     }
-    if let Some(Some(description)) = description
-        && description.chars().count() > MAX_DESCRIPTION_LEN
-    {
-        problems.push(FieldError::new("description", format!("must be at most {MAX_DESCRIPTION_LEN} characters")));
-    }
+    problems.extend(description.flatten().and_then(|d| FieldError::too_long("description", d, MAX_DESCRIPTION_LEN)));
     if problems.is_empty() { Ok(()) } else { Err(Error::Validation(problems)) }
 }
 

@@ -12,7 +12,7 @@ use crate::auth::{CurrentUser, Role};
 use crate::error::{Error, FieldError, Result};
 use crate::state::AppState;
 
-/// The longest avatar URL accepted.
+/// The longest avatar URL accepted, in characters as sent.
 pub const MAX_AVATAR_URL_LEN: usize = 2048;
 
 /// A change to the caller's own profile; `Some(None)` clears a field.
@@ -27,12 +27,15 @@ pub struct ProfileUpdate {
 /// Applies a profile change to the caller.
 pub async fn update_profile(state: &AppState, caller: &CurrentUser, update: ProfileUpdate) -> Result<User> {
     let mut problems = Vec::new();
+    problems
+        .extend(update.full_name.as_ref().and_then(|n| FieldError::too_long("full_name", n.as_deref()?, MAX_NAME_LEN)));
     let full_name = update.full_name.map(|name| name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
-    if full_name.as_ref().and_then(Option::as_ref).is_some_and(|n| n.chars().count() > MAX_NAME_LEN) {
-        problems.push(FieldError::new("full_name", format!("must be at most {MAX_NAME_LEN} characters")));
-    }
+    let avatar_too_long =
+        update.avatar_url.as_ref().and_then(|u| FieldError::too_long("avatar_url", u.as_deref()?, MAX_AVATAR_URL_LEN));
     let avatar_url = update.avatar_url.map(|url| url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()));
-    if let Some(Some(url)) = &avatar_url
+    if let Some(problem) = avatar_too_long {
+        problems.push(problem);
+    } else if let Some(Some(url)) = &avatar_url
         && let Err(message) = check_avatar_url(url)
     {
         problems.push(FieldError::new("avatar_url", message));
@@ -185,7 +188,7 @@ pub fn check_avatar_url(url: &str) -> Result<(), String> {
             && !rest.starts_with('/')
             && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
     });
-    if url.len() > MAX_AVATAR_URL_LEN {
+    if url.chars().count() > MAX_AVATAR_URL_LEN {
         Err(format!("must be at most {MAX_AVATAR_URL_LEN} characters"))
     } else if !valid_shape {
         Err("must be an http or https URL".into())

@@ -14,8 +14,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use super::lifecycle;
 use super::version::ApiVersion;
+use super::{lifecycle, openapi};
 use crate::auth::guard;
 use crate::error::ErrorBody;
 use crate::state::AppState;
@@ -58,6 +58,11 @@ pub struct Endpoints {
     pub users: OpenApiRouter<AppState>,
     /// `/app/projects*`.
     pub projects: OpenApiRouter<AppState>,
+    /// `/app/ws/ticket`, `/app/ws/status` (the socket itself, `/app/ws`, is the same in every
+    /// version).
+    pub realtime: OpenApiRouter<AppState>,
+    /// `/admin/ws/broadcast`.
+    pub broadcast: OpenApiRouter<AppState>,
 }
 
 impl Endpoints {
@@ -68,6 +73,8 @@ impl Endpoints {
             auth: auth::routes(),
             users: users::routes(),
             projects: projects::routes(),
+            realtime: realtime::routes(),
+            broadcast: realtime::admin_routes(),
         }
     }
 }
@@ -86,18 +93,18 @@ pub fn route_groups(state: &AppState, endpoints: Endpoints) -> OpenApiRouter<App
     let app = OpenApiRouter::new()
         .merge(endpoints.users)
         .merge(endpoints.projects)
-        .merge(realtime::routes())
+        .merge(endpoints.realtime)
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_user));
     let admin = OpenApiRouter::new()
-        .merge(realtime::admin_routes())
+        .merge(endpoints.broadcast)
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_admin));
     public.merge(sockets).merge(app).merge(admin)
 }
 
 /// v1's routes under `/api/v1`, and its OpenAPI document, with the deprecation schedule applied.
 pub fn router(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
-    let parts = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", route_groups(state, Endpoints::v1()))
         .split_for_parts();
-    lifecycle::apply(ApiVersion::V1, parts, &state.config)
+    lifecycle::apply(ApiVersion::V1, (router, openapi::complete(doc)), &state.config)
 }

@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod envelope;
 pub mod health;
 pub mod projects;
+pub mod realtime;
 pub mod users;
 
 use axum::Router;
@@ -14,9 +15,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
 
-use super::lifecycle;
 use super::v1::{self, BearerAuth, Endpoints};
 use super::version::ApiVersion;
+use super::{lifecycle, openapi};
 use crate::error::ErrorBody;
 use crate::state::AppState;
 
@@ -39,13 +40,20 @@ struct ApiDoc;
 
 /// v2's handlers.
 fn endpoints() -> Endpoints {
-    Endpoints { health: health::routes(), auth: auth::routes(), users: users::routes(), projects: projects::routes() }
+    Endpoints {
+        health: health::routes(),
+        auth: auth::routes(),
+        users: users::routes(),
+        projects: projects::routes(),
+        realtime: realtime::routes(),
+        broadcast: realtime::admin_routes(),
+    }
 }
 
 /// v2's routes under `/api/v2`, and its OpenAPI document, with the deprecation schedule applied.
 pub fn router(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
-    let parts = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v2", v1::route_groups(state, endpoints()))
         .split_for_parts();
-    lifecycle::apply(ApiVersion::V2, parts, &state.config)
+    lifecycle::apply(ApiVersion::V2, (router, openapi::complete(doc)), &state.config)
 }

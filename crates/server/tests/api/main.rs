@@ -13,6 +13,8 @@ mod external_tokens;
 mod external_users;
 mod health;
 mod http_layers;
+mod input;
+mod openapi;
 mod password_reset;
 mod probes;
 mod production;

@@ -40,13 +40,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    /// Email address (trimmed and lowercased).
-    #[schema(example = "ada@example.com")]
+    /// Email address (trimmed and lowercased): one `@`, a dotted domain, no spaces or control
+    /// characters; at most 254 characters.
+    #[schema(
+        example = "ada@example.com",
+        max_length = 254,
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@.\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@.\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub email: String,
     /// 8 to 128 characters.
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    /// Display name.
+    /// Display name, at most 255 characters.
+    #[schema(max_length = 255)]
     pub full_name: Option<String>,
 }
 
@@ -54,8 +60,10 @@ pub struct RegisterRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// Email address.
+    #[schema(max_length = 254)]
     pub email: String,
     /// Password.
+    #[schema(max_length = 128)]
     pub password: String,
 }
 
@@ -63,6 +71,7 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
     /// The refresh token from the last sign-in or refresh.
+    #[schema(max_length = 512)]
     pub refresh_token: String,
 }
 
@@ -70,6 +79,7 @@ pub struct RefreshRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ForgotPasswordRequest {
     /// The account's email address.
+    #[schema(max_length = 254)]
     pub email: String,
 }
 
@@ -77,8 +87,10 @@ pub struct ForgotPasswordRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetPasswordRequest {
     /// The token from the reset email.
+    #[schema(max_length = 512)]
     pub token: String,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -86,6 +98,7 @@ pub struct ResetPasswordRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyEmailRequest {
     /// The token from the verification email.
+    #[schema(max_length = 512)]
     pub token: String,
 }
 
@@ -168,6 +181,7 @@ pub async fn login(
     responses(
         (status = OK, body = TokenResponse),
         (status = UNAUTHORIZED, description = "Invalid, expired or reused refresh token", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody),
     ))]
 pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> Result<Json<TokenResponse>> {
     Ok(Json(accounts::refresh(&state, &body.refresh_token).await?.into()))
@@ -175,7 +189,7 @@ pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequ
 
 /// Signs out: revokes the session of the refresh token.
 #[utoipa::path(post, path = "/public/auth/logout", tag = "auth", request_body = RefreshRequest,
-    responses((status = NO_CONTENT, description = "Signed out")))]
+    responses((status = NO_CONTENT, description = "Signed out"), (status = TOO_MANY_REQUESTS, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> Result<StatusCode> {
     accounts::logout(&state, &body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -198,6 +212,7 @@ pub async fn forgot_password(
         (status = NO_CONTENT, description = "Password changed"),
         (status = BAD_REQUEST, description = "Invalid, used or expired token", body = ErrorBody),
         (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody),
     ))]
 pub async fn reset_password(
     State(state): State<AppState>,
@@ -212,6 +227,7 @@ pub async fn reset_password(
     responses(
         (status = NO_CONTENT, description = "Email confirmed"),
         (status = BAD_REQUEST, description = "Invalid, used or expired token", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody),
     ))]
 pub async fn verify_email(State(state): State<AppState>, Json(body): Json<VerifyEmailRequest>) -> Result<StatusCode> {
     accounts::verify_email(&state, &body.token).await?;

@@ -78,14 +78,19 @@ pub struct ListParams {
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<i64>,
     /// Case-insensitive substring of name or description.
+    #[param(max_length = 255)]
     pub search: Option<String>,
 }
 
 /// A new project.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateProjectRequest {
-    /// 1 to 255 characters.
-    #[schema(min_length = 1, max_length = 255)]
+    /// 1 to 255 characters, not all whitespace (stored trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+    )]
     pub name: String,
     /// At most 2000 characters.
     #[schema(max_length = 2000)]
@@ -95,11 +100,16 @@ pub struct CreateProjectRequest {
 /// Fields to change; omitted fields stay, a `null` description clears it.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateProjectRequest {
-    /// 1 to 255 characters.
+    /// 1 to 255 characters, not all whitespace (stored trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+    )]
     pub name: Option<String>,
     /// At most 2000 characters.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
 }
 
@@ -140,7 +150,7 @@ pub async fn create_project(
 
 /// One of the caller's projects.
 #[utoipa::path(get, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")),
     responses((status = OK, body = ProjectResponse), (status = NOT_FOUND, body = ErrorBody), (status = UNAUTHORIZED, body = ErrorBody)))]
 pub async fn get_project(
     State(state): State<AppState>,
@@ -152,7 +162,7 @@ pub async fn get_project(
 
 /// Changes one of the caller's projects.
 #[utoipa::path(patch, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")), request_body = UpdateProjectRequest,
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")), request_body = UpdateProjectRequest,
     responses(
         (status = OK, body = ProjectResponse),
         (status = NOT_FOUND, body = ErrorBody),
@@ -171,7 +181,7 @@ pub async fn update_project(
 
 /// Deletes one of the caller's projects (soft delete).
 #[utoipa::path(delete, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")),
     responses((status = NO_CONTENT, description = "Deleted"), (status = NOT_FOUND, body = ErrorBody), (status = UNAUTHORIZED, body = ErrorBody)))]
 pub async fn delete_project(
     State(state): State<AppState>,

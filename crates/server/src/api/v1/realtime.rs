@@ -16,9 +16,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::accounts;
 use crate::auth::guard::bearer_token;
 use crate::auth::{AdminUser, CurrentUser, Role};
-use crate::error::{ErrorBody, Result};
+use crate::error::{Error, ErrorBody, FieldError, Result};
 use crate::http::extract::{Json, Query};
 use crate::rate_limit::{self, LimitClass};
 use crate::realtime::{self, Event, HubStats, Status, admission, connection};
@@ -49,9 +50,28 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ConnectParams {
     /// An access token.
+    #[param(max_length = 8192)]
     pub token: Option<String>,
     /// A single-use ticket from `POST /app/ws/ticket`.
+    #[param(max_length = 512)]
     pub ticket: Option<String>,
+}
+
+/// The longest query `token` accepted.
+const MAX_TOKEN_LEN: usize = 8192;
+
+impl ConnectParams {
+    /// A 422 naming a `token` or `ticket` longer than its maximum.
+    fn check(&self) -> Result<()> {
+        let problems: Vec<FieldError> = [
+            self.token.as_deref().and_then(|t| FieldError::too_long("token", t, MAX_TOKEN_LEN)),
+            self.ticket.as_deref().and_then(|t| FieldError::too_long("ticket", t, accounts::MAX_TOKEN_LEN)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if problems.is_empty() { Ok(()) } else { Err(Error::Validation(problems)) }
+    }
 }
 
 /// Opens a realtime WebSocket. The protocol (messages, channels, close codes, limits) is in
@@ -62,12 +82,15 @@ pub struct ConnectParams {
         (status = BAD_REQUEST, description = "Not a WebSocket handshake", body = ErrorBody),
         (status = UNAUTHORIZED, description = "Bad token or ticket", body = ErrorBody),
         (status = FORBIDDEN, description = "Account deactivated", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "A token or ticket longer than its maximum", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, description = "Too many handshakes from this client", body = ErrorBody),
     ))]
 pub async fn connect(
     State(state): State<AppState>,
     Query(params): Query<ConnectParams>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
+    params.check()?;
     let admitted = match (params.token, params.ticket) {
         (Some(token), _) => Some(admission::with_token(&state, &token).await?),
         (None, Some(ticket)) => Some(admission::with_ticket(&state, &ticket).await?),
@@ -174,46 +197,68 @@ pub struct StatusResponse {
 #[utoipa::path(get, path = "/app/ws/status", tag = "realtime", security(("bearer" = [])),
     responses((status = OK, body = StatusResponse), (status = UNAUTHORIZED, body = ErrorBody)))]
 pub async fn status(State(state): State<AppState>, caller: CurrentUser) -> Json<StatusResponse> {
-    let Status { instance_id, connections, global } =
-        state.realtime.status(caller.user.id, caller.role >= Role::Admin).await;
-    let connections = connections
-        .into_iter()
-        .map(|c| ConnectionResponse {
-            connection_id: c.connection_id,
-            instance_id: c.instance_id,
-            connected_at: c.connected_at,
-            channels: c.channels,
-        })
-        .collect();
-    let global = global.map(|g| GlobalResponse {
-        connections: g.connections,
-        users_online: g.users_online,
-        instances: g
-            .instances
+    let status = state.realtime.status(caller.user.id, caller.role >= Role::Admin).await;
+    Json(StatusResponse::new(status, || state.realtime.stats()))
+}
+
+impl StatusResponse {
+    /// The status as answered; `stats` gives the instance's counters for the admin view.
+    pub fn new(status: Status, stats: impl FnOnce() -> HubStats) -> StatusResponse {
+        let Status { instance_id, connections, global } = status;
+        let connections = connections
             .into_iter()
-            .map(|i| InstanceResponse { instance_id: i.instance_id, connections: i.connections, users: i.users })
-            .collect(),
-        stats: state.realtime.stats(),
-    });
-    Json(StatusResponse { instance_id, connections, global })
+            .map(|c| ConnectionResponse {
+                connection_id: c.connection_id,
+                instance_id: c.instance_id,
+                connected_at: c.connected_at,
+                channels: c.channels,
+            })
+            .collect();
+        let global = global.map(|g| GlobalResponse {
+            connections: g.connections,
+            users_online: g.users_online,
+            instances: g
+                .instances
+                .into_iter()
+                .map(|i| InstanceResponse { instance_id: i.instance_id, connections: i.connections, users: i.users })
+                .collect(),
+            stats: stats(),
+        });
+        StatusResponse { instance_id, connections, global }
+    }
 }
 
 /// A message for a channel, or for one account's sockets.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BroadcastRequest {
-    /// The channel; `broadcast` when neither this nor `user_id` is given.
+    /// The channel (1 to 128 characters of `[A-Za-z0-9:._-]`); `broadcast` when neither this
+    /// nor `user_id` is given.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9:._-]+$")]
     pub channel: Option<String>,
     /// An account: its personal channel `user:<id>`.
     pub user_id: Option<Uuid>,
     /// `message`, `notification` (`data`: `{title, body, data?}`) or `update` (`data`:
     /// `{resource, action, resource_id?, data?}`).
     #[serde(rename = "type")]
-    #[schema(example = "notification")]
+    #[schema(value_type = BroadcastKind, example = "notification")]
     pub kind: String,
     /// The payload.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub data: Value,
+}
+
+/// The kinds of message an admin can publish (the schema of `BroadcastRequest::kind`, which
+/// the service checks, so that an unknown kind is a 422 naming `type`).
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastKind {
+    /// `data` is the content.
+    Message,
+    /// `data` is `{title, body, data?}`.
+    Notification,
+    /// `data` is `{resource, action, resource_id?, data?}`.
+    Update,
 }
 
 /// Where the message went.

@@ -109,6 +109,7 @@ pub async fn login(
     responses(
         (status = OK, body = Envelope<TokenResponse>),
         (status = UNAUTHORIZED, description = "Invalid, expired or reused refresh token", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody),
     ))]
 pub async fn refresh(
     State(state): State<AppState>,

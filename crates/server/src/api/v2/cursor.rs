@@ -8,6 +8,9 @@ use uuid::Uuid;
 
 use crate::error::{Error, FieldError};
 
+/// The longest cursor accepted; those this API returns have 86 characters.
+pub const MAX_LEN: usize = 128;
+
 /// The cursor of the item created at `created_at` with id `id`.
 pub fn encode(created_at: DateTime<Utc>, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}|{id}", created_at.to_rfc3339_opts(SecondsFormat::Micros, true)))
@@ -16,6 +19,9 @@ pub fn encode(created_at: DateTime<Utc>, id: Uuid) -> String {
 /// The creation time and id inside a cursor made by [`encode`].
 pub fn decode(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
     let invalid = || Error::Validation(vec![FieldError::new("cursor", "is not a cursor this API returned")]);
+    if cursor.len() > MAX_LEN {
+        return Err(invalid());
+    }
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (created_at, id) = text.split_once('|').ok_or_else(invalid)?;

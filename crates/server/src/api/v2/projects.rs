@@ -32,11 +32,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// `meta.next_cursor` of the previous page; omitted or empty for the first page.
+    #[param(max_length = 128)]
     pub cursor: Option<String>,
     /// Page size (1..=100).
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<i64>,
     /// Case-insensitive substring of name or description.
+    #[param(max_length = 255)]
     pub search: Option<String>,
 }
 
@@ -81,7 +83,7 @@ pub async fn create_project(
 
 /// One of the caller's projects.
 #[utoipa::path(get, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")),
     responses(
         (status = OK, body = Envelope<ProjectResponse>),
         (status = NOT_FOUND, body = ErrorBody),
@@ -97,7 +99,7 @@ pub async fn get_project(
 
 /// Changes one of the caller's projects.
 #[utoipa::path(patch, path = "/app/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")), request_body = UpdateProjectRequest,
+    params(("id" = uuid::Uuid, Path, description = "Project id; any other text is 404")), request_body = UpdateProjectRequest,
     responses(
         (status = OK, body = Envelope<ProjectResponse>),
         (status = NOT_FOUND, body = ErrorBody),

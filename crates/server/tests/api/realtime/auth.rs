@@ -57,7 +57,7 @@ async fn a_ticket_expires() {
     let app = TestApp::builder().env("WS_TICKET_TTL_SECONDS", "1").spawn().await;
     let (token, _) = account(&app).await;
     let res = app.client.with_token(&token).post_json("/api/v2/app/ws/ticket", &json!({})).await;
-    let ticket = res.json()["ticket"].as_str().unwrap().to_owned();
+    let ticket = res.json()["data"]["ticket"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let (status, _) = refused_handshake(&app.ws_url(&format!("/api/v1/app/ws?ticket={ticket}"))).await;
     assert_eq!(status, 401);

@@ -192,3 +192,33 @@ async fn a_garbage_cursor_or_limit_is_422_naming_the_parameter() {
         assert_eq!(res.json()["error"]["details"]["fields"][0]["field"], field, "{query}");
     }
 }
+
+#[tokio::test]
+async fn realtime_tickets_status_and_broadcasts_are_enveloped_and_v1_keeps_its_bodies() {
+    let app = TestApp::spawn().await;
+    let (client, _) = sign_up(&app, "socket@example.com").await;
+    let ticket = data(&client.send(client.request(reqwest::Method::POST, "/api/v2/app/ws/ticket")).await, 200);
+    assert_eq!(keys(&ticket), ["expires_in", "ticket"]);
+    let status = data(&client.get("/api/v2/app/ws/status").await, 200);
+    assert_eq!(keys(&status), ["connections", "instance_id"]);
+    assert_error(&app.client.get("/api/v2/app/ws/status").await, 401, "AUTHENTICATION_ERROR");
+
+    let body = json!({"channel": "room:lobby", "type": "message", "data": {"text": "hi"}});
+    assert_error(&client.post_json("/api/v2/admin/ws/broadcast", &body).await, 403, "AUTHORIZATION_ERROR");
+    omnistack::users::set_role_by_email(&app.state.db, "socket@example.com", omnistack::auth::Role::Admin)
+        .await
+        .unwrap();
+    let published = data(&client.post_json("/api/v2/admin/ws/broadcast", &body).await, 200);
+    assert_eq!(published["channel"], "room:lobby");
+    assert!(published["offset"].as_u64().is_some(), "{published}");
+    let admin_status = data(&client.get("/api/v2/app/ws/status").await, 200);
+    assert_eq!(keys(&admin_status), ["connections", "global", "instance_id"]);
+    let bad = json!({"channel": "bad channel", "type": "message", "data": 1});
+    assert_error(&client.post_json("/api/v2/admin/ws/broadcast", &bad).await, 422, "VALIDATION_ERROR");
+
+    let v1_ticket = client.send(client.request(reqwest::Method::POST, "/api/v1/app/ws/ticket")).await.json();
+    assert_eq!(keys(&v1_ticket), ["expires_in", "ticket"], "v1 is not enveloped");
+    assert_eq!(keys(&client.get("/api/v1/app/ws/status").await.json()), ["connections", "global", "instance_id"]);
+    let v1_published = client.post_json("/api/v1/admin/ws/broadcast", &body).await.json();
+    assert_eq!(keys(&v1_published), ["channel", "offset"]);
+}
