@@ -1,7 +1,9 @@
 //! One socket from upgrade to close. The socket is split: the stream feeds the [`Session`],
 //! the sink is written only here. Channel messages arrive through the socket's bounded queue;
 //! a write that cannot finish within `WS_IDLE_TIMEOUT_SECONDS`, or an eviction by the
-//! fan-out (queue full), ends the socket without touching anyone else's. A change of the
+//! fan-out (queue full), ends the socket without touching anyone else's: it leaves the hub at
+//! once, and its close frame, queued behind all the client has not read, then has as long as
+//! any write to go out (only on shutdown does the hub wait for the frame). A change of the
 //! socket's standing (`realtime::revocation`) closes it with 4003 or re-applies the channel
 //! policy to its subscriptions.
 
@@ -26,7 +28,8 @@ use crate::error::Error;
 use crate::rate_limit::LimitClass;
 use crate::state::AppState;
 
-/// How long a close frame may take to go out, and how long the client then has to answer it.
+/// How long a close frame may take to go out on a socket that never carried channel messages
+/// (or on shutdown), and how long the client then has to answer it.
 const CLOSE_SEND: Duration = Duration::from_secs(5);
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Channel messages written in one flush.
@@ -65,7 +68,7 @@ pub async fn serve(state: AppState, socket: WebSocket, admitted: Option<Admitted
         Some(admitted) => admitted,
         None => match first_message(&state, &mut socket, &mut stopping).await {
             Ok(admitted) => admitted,
-            Err(End::Close(code, reason)) => return socket.close(code, reason).await,
+            Err(End::Close(code, reason)) => return socket.close(code, reason, CLOSE_SEND).await,
             Err(End::Gone) => return,
         },
     };
@@ -79,7 +82,7 @@ pub async fn serve(state: AppState, socket: WebSocket, admitted: Option<Admitted
             None,
         );
         if socket.sink.send(Message::Text(text.into())).await.is_ok() {
-            socket.close(close::POLICY, "too many connections").await;
+            socket.close(close::POLICY, "too many connections", CLOSE_SEND).await;
         }
         return;
     };
@@ -91,13 +94,26 @@ pub async fn serve(state: AppState, socket: WebSocket, admitted: Option<Admitted
     };
     let session = Session::new(caller, id, admitted.expires_at, limits, hub.policy(), std::time::Instant::now());
     let mut driver = Driver { state: &state, hub: hub.clone(), socket, session, attached, stopping };
-    if let End::Close(code, reason) = driver.run().await {
-        if code == close::SLOW_CONSUMER {
-            Counters::add(&hub.inner.counters.slow_consumers, 1);
+    let end = driver.run().await;
+    let mut socket = driver.socket;
+    match end {
+        End::Close(close::RESTART, reason) => {
+            // On shutdown the hub is drained only once every socket has had its 1012.
+            socket.close(close::RESTART, reason, CLOSE_SEND).await;
+            hub.detach(id).await;
         }
-        driver.socket.close(code, reason).await;
+        End::Close(code, reason) => {
+            if code == close::SLOW_CONSUMER {
+                Counters::add(&hub.inner.counters.slow_consumers, 1);
+            }
+            // The close frame queues behind everything the client has not read yet (for a slow
+            // consumer, megabytes): the socket leaves the hub first, so nothing waits for it and
+            // the account may reconnect, then the frame gets as long as any write.
+            hub.detach(id).await;
+            socket.close(code, reason, settings.idle_timeout).await;
+        }
+        End::Gone => hub.detach(id).await,
     }
-    hub.detach(id).await;
 }
 
 /// Waits (at most `WS_AUTH_TIMEOUT_SECONDS`) for `{"type":"auth","token"}`.
@@ -339,11 +355,12 @@ impl Driver<'_> {
 }
 
 impl Socket {
-    /// Sends a close frame, then gives the client a moment to answer it so the TCP connection
-    /// ends cleanly (and the frame is not lost to a reset).
-    async fn close(&mut self, code: u16, reason: &'static str) {
+    /// Sends a close frame (giving up after `send_within`: it goes out only once the client
+    /// has read what was written before it), then gives the client a moment to answer it so
+    /// the TCP connection ends cleanly (and the frame is not lost to a reset).
+    async fn close(&mut self, code: u16, reason: &'static str, send_within: Duration) {
         let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
-        if !matches!(timeout(CLOSE_SEND, self.sink.send(frame)).await, Ok(Ok(()))) {
+        if !matches!(timeout(send_within, self.sink.send(frame)).await, Ok(Ok(()))) {
             return;
         }
         let _ = timeout(CLOSE_WAIT, async { while let Some(Ok(_)) = self.stream.next().await {} }).await;

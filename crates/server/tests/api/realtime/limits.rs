@@ -115,3 +115,38 @@ async fn a_slow_consumer_is_dropped_with_1013_and_slows_nobody() {
     assert_eq!(stats.slow_consumers, 1, "{stats:?}");
     assert!(stats.dropped >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_leaves_at_once_and_still_gets_its_1013_when_it_reads_late() {
+    let app = TestApp::builder()
+        .env("WS_OUTBOUND_QUEUE", "4")
+        .env("WS_HISTORY_SIZE", "4")
+        .env("WS_MAX_CONNECTIONS_PER_USER", "1")
+        .spawn()
+        .await;
+    let (token, _) = account(&app).await;
+    let mut slow = connect(&app, &token).await;
+    slow.subscribe("room:stall").await;
+
+    // The socket reads nothing: once the kernel buffers are full its queue fills and it is
+    // evicted, with megabytes written ahead of its close frame.
+    let payload = "x".repeat(64 * 1024);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    while app.state.realtime.stats().slow_consumers == 0 {
+        assert!(Instant::now() < deadline, "no eviction after {n} messages");
+        n += 1;
+        let event = Event::Message { from_user_id: None, content: json!({"n": n, "payload": payload}) };
+        app.state.realtime.publish("room:stall", event).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    // Its slot is free before the client has read a byte of the backlog.
+    let mut again = WsClient::connect(&socket_url(&app, &token)).await;
+    assert_eq!(again.next().await["type"], "connected", "the evicted socket still holds the account's only slot");
+
+    // Reading only now, later than a close frame used to be waited for, still ends in 1013.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let frame = slow.closed_within(Duration::from_secs(20)).await.expect("a close frame after the backlog");
+    assert_eq!(u16::from(frame.code), 1013);
+}
