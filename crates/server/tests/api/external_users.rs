@@ -112,3 +112,16 @@ async fn tokens_of_unconfigured_issuers_and_bad_signatures_are_401_invalid_token
     assert_eq!(res.header("www-authenticate"), Some("Bearer error=\"invalid_token\""));
     assert_eq!(res.json()["error"]["message"], "token signature is invalid");
 }
+
+#[tokio::test]
+async fn a_signed_subject_with_control_characters_or_of_any_length_is_refused_not_stored() {
+    let idp = FakeIdp::start().await;
+    let app = app_trusting(&idp, &[]).await;
+    for subject in ["user\u{0}id".to_owned(), "user\u{1b}[2Jid".to_owned(), "s".repeat(256)] {
+        let res = as_external(&app, &idp, json!({"sub": subject})).get("/api/v1/app/users/me").await;
+        assert_eq!(res.status, 401, "{}", res.text);
+        assert_eq!(res.error_code(), "AUTHENTICATION_ERROR");
+    }
+    let res = as_external(&app, &idp, json!({"sub": "s".repeat(255)})).get("/api/v1/app/users/me").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+}

@@ -38,6 +38,9 @@ pub(super) struct Provider {
     pub(super) keys: KeySource,
 }
 
+/// The longest `sub` accepted (providers use ids of a few dozen characters).
+const MAX_SUBJECT_CHARS: usize = 255;
+
 impl Provider {
     /// Whether tokens from `issuer` are this provider's.
     pub(super) fn claims_issuer(&self, issuer: &str) -> bool {
@@ -68,6 +71,10 @@ impl Provider {
         let claims = decoded.map_err(AuthFailure::from)?.claims;
         let subject = claims.get("sub").and_then(Value::as_str).map(str::trim).filter(|sub| !sub.is_empty());
         let subject = subject.ok_or(AuthFailure::MissingSubject)?.to_owned();
+        // The subject is stored as the identity's key: bounded, and printable.
+        if subject.chars().count() > MAX_SUBJECT_CHARS || subject.chars().any(char::is_control) {
+            return Err(AuthFailure::Malformed);
+        }
         Ok((claims, subject))
     }
 
