@@ -84,7 +84,8 @@ async fn a_search_longer_than_its_maximum_is_a_422_on_both_versions() {
 
 #[tokio::test]
 async fn every_text_field_has_a_maximum_length_counted_as_sent() {
-    let app = TestApp::spawn().await;
+    // Every auth route is tried twice from one address: more than the `auth` class allows.
+    let app = TestApp::builder().env("RATE_LIMIT_AUTH", "100/minute").spawn().await;
     let (client, _) = app.signed_in_client().await;
     let id = project(&client).await;
     let long = |n: usize| "x".repeat(n);
