@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Db, Result, time, traced_pool};
+use crate::{Conn, Db, Result, time, traced_conn, traced_pool};
 
 /// What a token allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,9 +23,9 @@ impl Purpose {
     }
 }
 
-/// Stores a token hash for an account.
+/// Stores a token hash for an account, alone or in the caller's transaction.
 pub async fn create_action_token(
-    db: &Db,
+    conn: impl Into<Conn<'_>>,
     user_id: Uuid,
     purpose: Purpose,
     token_hash: &str,
@@ -33,13 +33,14 @@ pub async fn create_action_token(
 ) -> Result<()> {
     const SQL: &str =
         "INSERT INTO action_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
-    traced_pool!(db, "INSERT", "action_tokens", SQL, |pool| sqlx::query(SQL)
+    let conn = conn.into();
+    traced_conn!(conn, "INSERT", "action_tokens", SQL, |e| sqlx::query(SQL)
         .bind(token_hash)
         .bind(user_id)
         .bind(purpose.as_str())
         .bind(time::now())
         .bind(expires_at)
-        .execute(pool)
+        .execute(e)
         .await?
         .rows_affected());
     Ok(())
@@ -119,4 +120,14 @@ pub async fn reset_password(db: &Db, token_hash: &str, new_password_hash: &str) 
         user.map(|(id,)| id)
     });
     Ok(user)
+}
+
+/// Deletes one-time tokens that expired or were used before `before`; returns how many.
+pub async fn delete_stale_action_tokens(db: &Db, before: DateTime<Utc>) -> Result<u64> {
+    const SQL: &str = "DELETE FROM action_tokens WHERE expires_at < $1 OR used_at < $1";
+    Ok(traced_pool!(db, "DELETE", "action_tokens", SQL, |pool| sqlx::query(SQL)
+        .bind(before)
+        .execute(pool)
+        .await?
+        .rows_affected()))
 }

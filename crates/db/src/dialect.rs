@@ -40,3 +40,43 @@ pub async fn list_columns(db: &Db) -> Result<Vec<Column>> {
     columns.sort();
     Ok(columns)
 }
+
+/// Claims up to `limit` runnable jobs for `lease`: first `running` jobs whose lease expired
+/// (their worker died), then due `queued`/`failed` jobs, oldest first; each becomes `running`
+/// with one more attempt. Two statements, each an ordered scan of its own partial index, so a
+/// claim reads `limit` rows however long the queue is. PostgreSQL skips rows another worker is
+/// claiming (`FOR UPDATE SKIP LOCKED`); SQLite has a single writer, so each statement alone is
+/// atomic.
+pub async fn claim_jobs(db: &Db, lease: chrono::Duration, limit: i64) -> Result<Vec<crate::jobs::Job>> {
+    const EXPIRED: &str =
+        "SELECT id FROM jobs WHERE state = 'running' AND lease_until < $1 ORDER BY lease_until LIMIT $3";
+    const DUE: &str =
+        "SELECT id FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= $1 ORDER BY run_at LIMIT $3";
+    let lock = match db {
+        Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        Db::Sqlite(_) => "",
+    };
+    let now = crate::time::now();
+    let mut claimed = Vec::new();
+    for runnable in [EXPIRED, DUE] {
+        let wanted = limit - claimed.len() as i64;
+        if wanted <= 0 {
+            break;
+        }
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $2, started_at = $1, \
+             updated_at = $1 WHERE id IN ({runnable}{lock}) RETURNING {}",
+            crate::jobs::COLUMNS
+        );
+        let jobs = crate::traced_pool!(db, "UPDATE", "jobs", &sql, |pool| sqlx::query_as::<_, crate::jobs::Job>(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(now)
+        .bind(now + lease)
+        .bind(wanted)
+        .fetch_all(pool)
+        .await?);
+        claimed.extend(jobs);
+    }
+    Ok(claimed)
+}

@@ -1,13 +1,16 @@
 //! OmniStack persistence: every SQL statement of the service, for PostgreSQL and SQLite.
 //!
-//! Query bodies are written once and run on either pool through [`on_pool!`]; the few
-//! statements that must differ live in [`dialect`]. Nothing here knows about HTTP.
+//! Query bodies are written once and run on either pool through [`on_pool!`] (or, for calls
+//! that may join a transaction, on a [`Conn`] through [`on_conn!`]); the few statements that
+//! must differ live in [`dialect`]. Nothing here knows about HTTP.
 
 pub mod action_tokens;
 mod connect;
+pub mod contact;
 pub mod dialect;
 mod error;
 pub mod identities;
+pub mod jobs;
 #[doc(hidden)]
 pub mod observe;
 pub mod projects;
@@ -15,10 +18,12 @@ pub mod revocations;
 pub mod sessions;
 pub mod testing;
 pub mod time;
+mod tx;
 pub mod users;
 
 pub use connect::{Db, DbOptions, Engine, PoolStats};
 pub use error::{DbError, Result};
+pub use tx::{Conn, Tx};
 
 /// Runs one query body on whichever pool `$db` holds, inside a database span (see
 /// `observe`): `traced_pool!(db, "SELECT", "users", SQL, |pool| body)`. Evaluates to the body's
@@ -26,8 +31,10 @@ pub use error::{DbError, Result};
 #[macro_export]
 macro_rules! traced_pool {
     ($db:expr, $operation:literal, $table:literal, $statement:expr, |$pool:ident| $body:expr) => {
-        $crate::observe::traced($db, $operation, $table, $statement, async { Ok($crate::on_pool!($db, |$pool| $body)) })
-            .await?
+        $crate::observe::traced($db.engine(), $operation, $table, $statement, async {
+            Ok($crate::on_pool!($db, |$pool| $body))
+        })
+        .await?
     };
 }
 

@@ -13,7 +13,7 @@ use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
-use crate::{Db, Result};
+use crate::{Engine, Result};
 
 /// Looked up on first use, which only happens inside a sampled trace, so after the server has
 /// installed its tracer provider.
@@ -22,7 +22,7 @@ static TRACER: LazyLock<BoxedTracer> = LazyLock::new(|| global::tracer("omnistac
 /// Runs `call` inside a client span for `operation` on `table`, recording
 /// `db_query_duration_seconds` (and `db_query_errors_total` on failure).
 pub async fn traced<T>(
-    db: &Db,
+    engine: Engine,
     operation: &'static str,
     table: &'static str,
     statement: &str,
@@ -34,7 +34,7 @@ pub async fn traced<T>(
                 .span_builder(format!("{operation} {table}"))
                 .with_kind(SpanKind::Client)
                 .with_attributes([
-                    KeyValue::new("db.system", db.engine().as_str()),
+                    KeyValue::new("db.system", engine.as_str()),
                     KeyValue::new("db.operation.name", operation),
                     KeyValue::new("db.collection.name", table),
                     KeyValue::new("db.query.text", statement.to_owned()),

@@ -211,3 +211,25 @@ pub async fn delete_project(db: &Db, owner_id: Uuid, id: Uuid) -> Result<bool> {
 fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
+
+/// Deletes for good the projects soft-deleted before `before`; returns how many.
+pub async fn purge_deleted_projects(db: &Db, before: DateTime<Utc>) -> Result<u64> {
+    const SQL: &str = "DELETE FROM projects WHERE deleted_at < $1";
+    Ok(traced_pool!(db, "DELETE", "projects", SQL, |pool| sqlx::query(SQL)
+        .bind(before)
+        .execute(pool)
+        .await?
+        .rows_affected()))
+}
+
+/// Every live project of the owner, oldest first (an account export).
+pub async fn list_all_projects(db: &Db, owner_id: Uuid) -> Result<Vec<Project>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM projects WHERE owner_id = $1 AND deleted_at IS NULL ORDER BY created_at, id");
+    Ok(traced_pool!(db, "SELECT", "projects", &sql, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(
+        sql.as_str()
+    ))
+    .bind(owner_id)
+    .fetch_all(pool)
+    .await?))
+}

@@ -140,3 +140,14 @@ pub async fn revoke_all_sessions(db: &Db, user_id: Uuid) -> Result<u64> {
         .rows_affected());
     Ok(done)
 }
+
+/// Deletes sessions that expired or were revoked before `before` (their refresh tokens go with
+/// them); returns how many.
+pub async fn delete_stale_sessions(db: &Db, before: DateTime<Utc>) -> Result<u64> {
+    const SQL: &str = "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1";
+    Ok(traced_pool!(db, "DELETE", "sessions", SQL, |pool| sqlx::query(SQL)
+        .bind(before)
+        .execute(pool)
+        .await?
+        .rows_affected()))
+}

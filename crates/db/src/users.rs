@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Db, Result, time, traced_pool};
+use crate::{Conn, Db, Result, time, traced_conn, traced_pool};
 
 /// A row of `users`.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -79,14 +79,16 @@ const COLUMNS: &str = "id, email, hashed_password, full_name, avatar_url, role, 
      subscription_plan, subscription_status, last_login_at, login_count, deactivated_at, created_at, updated_at, \
      unverified_email";
 
-/// Inserts an account. A taken email is [`crate::DbError::Conflict`].
-pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User> {
+/// Inserts an account, alone or in the caller's transaction. A taken email is
+/// [`crate::DbError::Conflict`].
+pub async fn insert_user(conn: impl Into<Conn<'_>>, new: &NewUser<'_>) -> Result<User> {
+    let conn = conn.into();
     let now = time::now();
     let sql = format!(
         "INSERT INTO users (id, email, hashed_password, full_name, avatar_url, role, email_verified, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {COLUMNS}"
     );
-    Ok(traced_pool!(db, "INSERT", "users", &sql, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
+    Ok(traced_conn!(conn, "INSERT", "users", &sql, |e| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(Uuid::now_v7())
         .bind(new.email)
         .bind(new.hashed_password)
@@ -95,7 +97,7 @@ pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User> {
         .bind(new.role)
         .bind(new.email_verified)
         .bind(now)
-        .fetch_one(pool)
+        .fetch_one(e)
         .await?))
 }
 
@@ -280,4 +282,21 @@ pub async fn count_seen_since(db: &Db, since: DateTime<Utc>) -> Result<i64> {
         .fetch_one(pool)
         .await?
         .0))
+}
+
+/// How many accounts were created since `since`.
+pub async fn count_created_since(db: &Db, since: DateTime<Utc>) -> Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM users WHERE created_at >= $1";
+    let (count,): (i64,) =
+        traced_pool!(db, "SELECT", "users", SQL, |pool| sqlx::query_as(SQL).bind(since).fetch_one(pool).await?);
+    Ok(count)
+}
+
+/// The emails of every active super admin that has one.
+pub async fn list_super_admin_emails(db: &Db) -> Result<Vec<String>> {
+    const SQL: &str =
+        "SELECT email FROM users WHERE role = 'super_admin' AND is_active AND email IS NOT NULL ORDER BY created_at";
+    let rows: Vec<(String,)> =
+        traced_pool!(db, "SELECT", "users", SQL, |pool| sqlx::query_as(SQL).fetch_all(pool).await?);
+    Ok(rows.into_iter().map(|(email,)| email).collect())
 }

@@ -4,7 +4,14 @@
 use omnistack_db::testing::{TestDatabase, postgres_url};
 use omnistack_db::{Db, DbOptions, Engine, dialect};
 
-async fn migrated(database: &TestDatabase) -> Db {
+#[path = "contract/cleanup.rs"]
+mod cleanup;
+#[path = "contract/contact.rs"]
+mod contact;
+#[path = "contract/jobs.rs"]
+mod jobs;
+
+pub(crate) async fn migrated(database: &TestDatabase) -> Db {
     let db = Db::connect(database.url(), &DbOptions::default()).await.expect("connect");
     db.migrate().await.expect("migrate");
     db

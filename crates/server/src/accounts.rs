@@ -4,6 +4,7 @@
 mod login_limit;
 
 use chrono::Utc;
+use omnistack_db::Tx;
 use omnistack_db::action_tokens::{self, Purpose};
 use omnistack_db::sessions::{self, Rotation, SessionOrigin};
 use omnistack_db::users::{self, NewUser, User};
@@ -11,7 +12,8 @@ use uuid::Uuid;
 
 use crate::auth::{Role, password, tokens};
 use crate::error::{Error, FieldError, Result};
-use crate::mail::{self, Email};
+use crate::jobs::kinds::enqueue_email;
+use crate::mail::{MailMessage, PasswordReset, VerifyEmail, Welcome};
 use crate::rate_limit::LimitClass;
 use crate::state::AppState;
 use login_limit::LoginAttempt;
@@ -51,7 +53,7 @@ pub struct Registration {
     pub full_name: Option<String>,
 }
 
-/// Creates an account, sends the verification email and signs it in.
+/// Creates an account, enqueues its verification and welcome emails and signs it in.
 pub async fn register(state: &AppState, input: Registration, origin: &SessionOrigin<'_>) -> Result<SignedIn> {
     let mut problems = Vec::new();
     let email = normalize_email(&input.email).map_err(|m| problems.push(FieldError::new("email", m))).ok();
@@ -75,11 +77,19 @@ pub async fn register(state: &AppState, input: Registration, origin: &SessionOri
         role: Role::User.as_str(),
         ..NewUser::default()
     };
-    let user = users::insert_user(&state.db, &new).await.map_err(|err| match err {
+    // The account, its verification token and its emails commit together: no account without
+    // its mail, no mail for an account that was rolled back.
+    let mut tx = state.db.begin().await?;
+    let user = users::insert_user(&mut tx, &new).await.map_err(|err| match err {
         omnistack_db::DbError::Conflict(_) => email_taken(),
         other => other.into(),
     })?;
-    send_verification(state, &user).await?;
+    enqueue_verification(state, &mut tx, &user).await?;
+    let welcome = Welcome { name: user.full_name.clone().unwrap_or_default() };
+    enqueue_email(&state.jobs, &mut tx, &MailMessage::new(&email, &welcome), Some(format!("welcome:{}", user.id)))
+        .await?;
+    tx.commit().await?;
+    state.jobs.wake();
     metrics::counter!("omnistack_signups_total", "provider" => "password").increment(1);
     start_session(state, user, origin).await
 }
@@ -154,19 +164,14 @@ pub async fn forgot_password(state: &AppState, email: &str) -> Result<()> {
         return Ok(());
     };
     let (token, hash) = tokens::new_opaque_token()?;
-    action_tokens::create_action_token(&state.db, user.id, Purpose::ResetPassword, &hash, Utc::now() + RESET_TOKEN_TTL)
+    let mut tx = state.db.begin().await?;
+    action_tokens::create_action_token(&mut tx, user.id, Purpose::ResetPassword, &hash, Utc::now() + RESET_TOKEN_TTL)
         .await?;
     let link = format!("{}/reset-password?token={token}", state.config.accounts.frontend_url);
-    mail::send_in_background(
-        state.mailer.clone(),
-        Email {
-            to: email,
-            subject: format!("Reset your {} password", state.config.project_name),
-            body: format!(
-                "Someone asked to reset the password of this account.\n\nSet a new password (valid for 1 hour):\n{link}\n\nIf it was not you, ignore this message.\n\nToken: {token}\n"
-            ),
-        },
-    );
+    let reset = PasswordReset { link, valid_for: Some("1 hour".into()) };
+    enqueue_email(&state.jobs, &mut tx, &MailMessage::new(email, &reset), None).await?;
+    tx.commit().await?;
+    state.jobs.wake();
     Ok(())
 }
 
@@ -216,21 +221,15 @@ async fn start_session(state: &AppState, user: User, origin: &SessionOrigin<'_>)
     Ok(SignedIn { user, access_token, refresh_token, expires_in: state.tokens.ttl_seconds() })
 }
 
-async fn send_verification(state: &AppState, user: &User) -> Result<()> {
+/// Creates a verification token and enqueues its email in the caller's transaction.
+async fn enqueue_verification(state: &AppState, tx: &mut Tx, user: &User) -> Result<()> {
     let Some(email) = user.email.clone() else { return Ok(()) };
     let (token, hash) = tokens::new_opaque_token()?;
-    action_tokens::create_action_token(&state.db, user.id, Purpose::VerifyEmail, &hash, Utc::now() + VERIFY_TOKEN_TTL)
+    action_tokens::create_action_token(&mut *tx, user.id, Purpose::VerifyEmail, &hash, Utc::now() + VERIFY_TOKEN_TTL)
         .await?;
     let link = format!("{}/verify-email?token={token}", state.config.accounts.frontend_url);
-    mail::send_in_background(
-        state.mailer.clone(),
-        Email {
-            to: email,
-            subject: format!("Confirm your {} email address", state.config.project_name),
-            body: format!("Welcome! Confirm your email address:\n{link}\n\nToken: {token}\n"),
-        },
-    );
-    Ok(())
+    let verify = VerifyEmail { link, valid_for: Some("48 hours".into()) };
+    enqueue_email(&state.jobs, tx, &MailMessage::new(email, &verify), None).await
 }
 
 /// Trims and lowercases an email address and checks its shape (the `pattern` of the OpenAPI

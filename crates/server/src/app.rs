@@ -15,6 +15,9 @@ use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
+use crate::contact::CaptchaVerifier;
+use crate::jobs::worker::Workers;
+use crate::jobs::{JobContext, Jobs, Registry};
 use crate::rate_limit::RateLimiter;
 use crate::realtime::Hub;
 use crate::redis_pool::RedisPool;
@@ -22,12 +25,14 @@ use crate::router;
 use crate::state::AppState;
 use crate::{accounts, mail, telemetry};
 
-/// The assembled application: its state and its layered router.
+/// The assembled application: its state, its layered router and its job workers.
 pub struct App {
     /// Shared state (database, Redis, rate limiter, configuration).
     pub state: AppState,
     /// The router, ready to serve.
     pub router: Router,
+    /// The background job workers (`JOBS_WORKERS`) and schedules; stop them after serving.
+    pub workers: Workers,
 }
 
 impl App {
@@ -39,19 +44,15 @@ impl App {
 
     /// [`App::build`], also serving `extra` routes inside the service's layers.
     pub async fn build_with_routes(config: Config, extra: Router<AppState>) -> anyhow::Result<App> {
+        App::build_with(config, extra, Registry::standard()).await
+    }
+
+    /// [`App::build`] with `extra` routes and the job kinds of `registry`.
+    pub async fn build_with(config: Config, extra: Router<AppState>, registry: Registry) -> anyhow::Result<App> {
         if config.telemetry.metrics_enabled {
             telemetry::metrics::spawn_upkeep();
         }
-        let db = open_database(&config).await?;
-        if config.database_auto_migrate {
-            db.migrate().await.context("applying database migrations")?;
-        }
-        let redis = config
-            .redis_url
-            .as_ref()
-            .map(|url| RedisPool::new(url.expose()))
-            .transpose()
-            .context("REDIS_URL is not a valid Redis URL")?;
+        let (db, redis) = open_stores(&config).await?;
         if let Some((email, password)) = &config.accounts.bootstrap_admin
             && let Some(id) = accounts::ensure_bootstrap_admin(&db, email, password.expose()).await?
         {
@@ -71,18 +72,68 @@ impl App {
         if config.telemetry.metrics_enabled {
             telemetry::metrics::register_rare_series(&external.provider_names());
         }
-        let mailer = mail::from_settings(&config.mail).context("email settings (EMAIL_FROM, SMTP_*)")?;
+        let mailer = mail::from_settings(&config.mail).context("email settings (EMAIL_PROVIDER, SMTP_*)")?;
         let activity = ActivityTracker::default();
         activity.spawn_flusher(db.clone());
         let limiter = RateLimiter::new(&config.rate_limit, redis.clone(), &config.redis_key_prefix);
         let realtime = Hub::new(&config, redis.as_ref()).context("starting the realtime hub (REDIS_URL)")?;
         realtime.watch_revocations(db.clone());
-        let state =
-            AppState { config: Arc::new(config), db, redis, tokens, external, mailer, activity, limiter, realtime };
+        if config.telemetry.metrics_enabled {
+            telemetry::metrics::register_job_series(&registry.names());
+        }
+        let jobs = Jobs::new(config.jobs.clone(), registry);
+        let captcha = CaptchaVerifier::new(config.contact.captcha.clone()).context("building the captcha client")?;
+        let config = Arc::new(config);
+        let state = AppState {
+            config: config.clone(),
+            db: db.clone(),
+            redis,
+            tokens,
+            external,
+            mailer: mailer.clone(),
+            activity,
+            limiter,
+            realtime: realtime.clone(),
+            jobs: jobs.clone(),
+            captcha,
+        };
         telemetry::samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);
-        Ok(App { state, router })
+        let workers = Workers::spawn(JobContext { db, config, mailer, hub: realtime, jobs });
+        Ok(App { state, router, workers })
     }
+}
+
+/// Runs job workers and schedules only, without the HTTP application (`omnistack worker`),
+/// until a stop signal; running jobs then get `SHUTDOWN_TIMEOUT_SECONDS` to finish.
+pub async fn run_workers(config: Config) -> anyhow::Result<()> {
+    let (db, redis) = open_stores(&config).await?;
+    let mailer = mail::from_settings(&config.mail).context("email settings (EMAIL_PROVIDER, SMTP_*)")?;
+    let hub = Hub::new(&config, redis.as_ref()).context("starting the realtime hub (REDIS_URL)")?;
+    let jobs = Jobs::new(config.jobs.clone(), Registry::standard());
+    let workers = config.jobs.workers;
+    let workers_handle = Workers::spawn(JobContext { db: db.clone(), config: Arc::new(config), mailer, hub, jobs });
+    tracing::info!(workers, db.system = db.engine().as_str(), "running job workers");
+    stop_signal().await;
+    tracing::info!("stop requested: finishing running jobs");
+    workers_handle.shutdown().await;
+    db.close().await;
+    Ok(())
+}
+
+/// The database (migrated unless `DATABASE_AUTO_MIGRATE=false`) and, when configured, Redis.
+async fn open_stores(config: &Config) -> anyhow::Result<(Db, Option<RedisPool>)> {
+    let db = open_database(config).await?;
+    if config.database_auto_migrate {
+        db.migrate().await.context("applying database migrations")?;
+    }
+    let redis = config
+        .redis_url
+        .as_ref()
+        .map(|url| RedisPool::new(url.expose()))
+        .transpose()
+        .context("REDIS_URL is not a valid Redis URL")?;
+    Ok((db, redis))
 }
 
 /// Opens the configured database pool.

@@ -1,4 +1,5 @@
-//! The `omnistack` command line: `serve` (the default), `migrate`, `config`.
+//! The `omnistack` command line: `serve` (the default), `worker`, `migrate`, `config`, `users`,
+//! `email`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use crate::app::{self, App};
 use crate::auth::Role;
 use crate::config::Config;
 use crate::error::Error;
+use crate::mail::{self, TemplateContext, TemplateName};
 use crate::telemetry;
 use crate::{accounts, users};
 
@@ -25,8 +27,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (the default).
+    /// Run the HTTP server (the default), with `JOBS_WORKERS` job workers.
     Serve,
+    /// Run background job workers and schedules only (scale them apart from the API).
+    Worker,
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Print the effective configuration, secrets redacted.
@@ -34,6 +38,25 @@ pub enum Command {
     /// Manage accounts (bootstrap admins).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Work with email templates.
+    #[command(subcommand)]
+    Email(EmailCommand),
+}
+
+/// `omnistack email …`.
+#[derive(Debug, Subcommand)]
+pub enum EmailCommand {
+    /// Print a template rendered with sample data: subject, plain text, HTML.
+    Preview {
+        /// The template (welcome, verify_email, password_reset, notification, contact_admin,
+        /// contact_confirmation, daily_report, export_ready).
+        #[arg(value_parser = parse_template)]
+        name: TemplateName,
+    },
+}
+
+fn parse_template(value: &str) -> Result<TemplateName, String> {
+    value.parse()
 }
 
 /// `omnistack users …`.
@@ -93,6 +116,9 @@ pub fn run() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if let Some(Command::Email(EmailCommand::Preview { name })) = cli.command {
+        return preview_email(&config, name);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -109,7 +135,15 @@ pub fn run() -> ExitCode {
             telemetry::init_logging(&config);
             runtime.block_on(manage_users(config, command))
         }
-        Command::Serve | Command::Config => runtime.block_on(async {
+        // Answered above, before the runtime starts.
+        Command::Config | Command::Email(_) => Ok(()),
+        Command::Worker => runtime.block_on(async {
+            let telemetry = telemetry::init(&config);
+            let result = app::run_workers(config).await;
+            let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+            result
+        }),
+        Command::Serve => runtime.block_on(async {
             let telemetry = telemetry::init(&config);
             let result = serve(config).await;
             // The final flush blocks while the exporter (a task on this runtime) drains.
@@ -122,6 +156,26 @@ pub fn run() -> ExitCode {
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "omnistack stopped with an error");
             eprintln!("omnistack: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints `name` rendered with sample data and this configuration's `PROJECT_NAME` and
+/// `FRONTEND_URL`.
+fn preview_email(config: &Config, name: TemplateName) -> ExitCode {
+    match mail::preview(name, &TemplateContext::from_config(config)) {
+        Ok(rendered) => {
+            let text = format!(
+                "Subject: {}\n\n--- text/plain ---\n{}\n--- text/html ---\n{}",
+                rendered.subject, rendered.text, rendered.html
+            );
+            // A closed pipe (`omnistack email preview welcome | head`) is not worth a panic.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("omnistack: {err}");
             ExitCode::FAILURE
         }
     }
@@ -174,7 +228,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let db = app.state.db.clone();
     tracing::info!(db.system = db.engine().as_str(), "ready to serve");
-    app::serve(listener, app.router, app.state.realtime.clone(), app::stop_signal(), grace).await?;
+    // One stop signal ends both; requests and running jobs finish side by side.
+    let stop = futures::FutureExt::shared(app::stop_signal());
+    let workers = app.workers;
+    let (served, ()) =
+        tokio::join!(app::serve(listener, app.router, app.state.realtime.clone(), stop.clone(), grace), async {
+            stop.await;
+            workers.shutdown().await;
+        });
+    served?;
     app.state.activity.flush(&db).await;
     db.close().await;
     tracing::info!("stopped");

@@ -4,7 +4,11 @@
 //! variable at fault; secrets are wrapped in [`Secret`] so they never print.
 
 mod accounts;
+mod contact;
+mod cron;
 mod identity;
+mod jobs;
+mod mail;
 mod parse;
 mod rate_limit;
 mod realtime;
@@ -16,8 +20,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use accounts::{AccountSettings, MailProvider, MailSettings, SmtpSettings};
+pub use accounts::AccountSettings;
+pub use contact::{CaptchaProvider, CaptchaSettings, ContactSettings, WebhookSettings, webhook_key};
+pub use cron::Cron;
 pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
+pub use jobs::{JobSettings, SCHEDULES};
+pub use mail::{HttpApiSettings, MailProvider, MailSettings, SmtpSettings};
 pub use rate_limit::{Rate, RateLimitSettings};
 pub use realtime::RealtimeSettings;
 pub use secret::{Secret, redact_url};
@@ -120,6 +128,10 @@ pub struct Config {
     pub api_versions: ApiVersionSettings,
     /// The realtime WebSocket endpoint.
     pub realtime: RealtimeSettings,
+    /// Background jobs: workers, retries, leases, schedules, retention.
+    pub jobs: JobSettings,
+    /// The public contact form (`CONTACT_*`, `CAPTCHA_*`).
+    pub contact: ContactSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -177,12 +189,15 @@ impl Config {
         };
         let production = environment == Some(Environment::Production);
         let accounts = accounts::accounts(&mut vars);
-        let mail = accounts::mail(&mut vars, production);
+        let admin_email = accounts.bootstrap_admin.as_ref().map(|(email, _)| email.clone());
+        let contact = contact::settings(&mut vars, admin_email.as_deref());
+        let mail = mail::settings(&mut vars, production);
         // In production the API's map is not published unless asked for.
         let docs_default = if production { "false" } else { "true" };
         let realtime = realtime::settings(&mut vars);
         let config = Config {
             accounts,
+            contact,
             mail,
             realtime,
             project_name: vars.string("PROJECT_NAME", "OmniStack"),
@@ -202,6 +217,7 @@ impl Config {
             ),
             docs_enabled: vars.parse("DOCS_ENABLED", docs_default, parse::boolean).unwrap_or(!production),
             identity: IdentityProviders::from_vars(&mut vars),
+            jobs: jobs::settings(&mut vars),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),
@@ -224,11 +240,16 @@ impl Config {
             );
         }
         let mut problems = vars.into_problems();
-        // Checked even when other variables are wrong, so one run names every problem.
-        let secret_key = config.resolve_secret_key(secret_key.flatten());
-        match secret_key {
-            Ok(secret_key) if problems.is_empty() => Ok(Config { secret_key, ..config }),
-            Ok(_) => Err(ConfigError { problems }),
+        if !problems.is_empty() {
+            // A missing or short production key is reported with the rest; only the
+            // development key file waits for an otherwise valid configuration.
+            if production && let Err(problem) = config.resolve_secret_key(secret_key.flatten()) {
+                problems.push(problem);
+            }
+            return Err(ConfigError { problems });
+        }
+        match config.resolve_secret_key(secret_key.flatten()) {
+            Ok(secret_key) => Ok(Config { secret_key, ..config }),
             Err(problem) => {
                 problems.push(problem);
                 Err(ConfigError { problems })
@@ -261,10 +282,6 @@ impl Config {
 
     /// Every setting as `(VARIABLE, value)`, secrets redacted, for `omnistack config`.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let smtp = match &self.mail.provider {
-            MailProvider::Smtp(smtp) => Some(smtp),
-            MailProvider::Console { .. } => None,
-        };
         let cors = match &self.cors_origins {
             CorsOrigins::Any => "*".to_owned(),
             CorsOrigins::List(list) => list.join(","),
@@ -294,19 +311,15 @@ impl Config {
             ("FRONTEND_URL", self.accounts.frontend_url.clone()),
             ("ADMIN_EMAIL", self.accounts.bootstrap_admin.as_ref().map(|(e, _)| e.clone()).unwrap_or_default()),
             ("ADMIN_PASSWORD", self.accounts.bootstrap_admin.as_ref().map(|(_, p)| p.to_string()).unwrap_or_default()),
-            ("EMAIL_FROM", self.mail.from.clone()),
-            ("EMAIL_PROVIDER", self.mail.provider.name().to_owned()),
-            ("SMTP_HOST", smtp.map(|s| s.host.clone()).unwrap_or_default()),
-            ("SMTP_PORT", smtp.map(|s| s.port.to_string()).unwrap_or_default()),
-            ("SMTP_USER", smtp.and_then(|s| s.user.clone()).unwrap_or_default()),
-            ("SMTP_PASSWORD", smtp.and_then(|s| s.password.as_ref()).map(Secret::to_string).unwrap_or_default()),
-            ("SMTP_TLS", smtp.map(|s| s.tls.to_string()).unwrap_or_default()),
         ];
+        described.extend(self.mail.describe());
         described.extend(self.identity.describe());
         described.extend(self.rate_limit.describe());
         described.extend(self.telemetry.describe());
         described.extend(self.api_versions.describe());
         described.extend(self.realtime.describe());
+        described.extend(self.jobs.describe());
+        described.extend(self.contact.describe());
         described
     }
 }

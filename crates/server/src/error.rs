@@ -36,6 +36,18 @@ impl FieldError {
     pub fn too_long(field: &str, value: &str, max: usize) -> Option<FieldError> {
         (value.chars().count() > max).then(|| FieldError::new(field, format!("must be at most {max} characters")))
     }
+
+    /// The errors of an offset page: `skip` 0 or more, `limit` from 1 to `max`.
+    pub fn page(skip: i64, limit: i64, max: i64) -> Vec<FieldError> {
+        let mut problems = Vec::new();
+        if skip < 0 {
+            problems.push(FieldError::new("skip", "must be 0 or more"));
+        }
+        if !(1..=max).contains(&limit) {
+            problems.push(FieldError::new("limit", format!("must be from 1 to {max}")));
+        }
+        problems
+    }
 }
 
 /// Everything a request can fail with.
@@ -48,6 +60,9 @@ pub enum Error {
     /// this server does not have.
     #[error("unsupported API version {0:?}; supported versions: {versions}", versions = ApiVersion::supported())]
     UnsupportedVersion(String),
+    /// 400 `CAPTCHA_FAILED`: a captcha token was missing, refused or scored too low.
+    #[error("{0}")]
+    CaptchaFailed(String),
     /// 401 `AUTHENTICATION_ERROR`: wrong credentials.
     #[error("{0}")]
     Authentication(String),
@@ -102,6 +117,7 @@ impl Error {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Error::BadRequest(_) | Error::UnsupportedVersion(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            Error::CaptchaFailed(_) => (StatusCode::BAD_REQUEST, "CAPTCHA_FAILED"),
             Error::Authentication(_) | Error::MissingCredentials | Error::InvalidToken(_) => {
                 (StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR")
             }

@@ -1,102 +1,191 @@
-//! Outgoing email: printed to the log by default, sent through an SMTP relay when
-//! `SMTP_HOST` is set (`EMAIL_PROVIDER`). Messages go out off the request path.
+//! Outgoing email: templates rendered to HTML and plain text, delivered by the provider chosen
+//! in `EMAIL_PROVIDER`. Every email is sent by a job that calls [`deliver`] with the job's id
+//! as idempotency key, so a retried job never sends a second copy the provider can recognise.
+//!
+//! | Module        | What it holds                                                              |
+//! |---------------|----------------------------------------------------------------------------|
+//! | `templates`   | [`TemplateName`], the data each template needs, rendering and HTML escaping |
+//! | `console`     | the development mailer: messages written to the log, tokens redacted in production |
+//! | `smtp`        | an SMTP relay: multipart/alternative, `Message-ID` from the idempotency key |
+//! | `resend`      | the Resend API (`POST /emails`, `Idempotency-Key`)                          |
+//! | `sendgrid`    | the SendGrid v3 API (`POST /v3/mail/send`, key in `custom_args`)            |
+//! | `http_api`    | what the HTTP providers share: client, status → [`SendError`]               |
 
+mod console;
+mod http_api;
+mod resend;
+mod sendgrid;
 mod smtp;
+mod templates;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+pub use console::{ConsoleMailer, redact_tokens};
+pub use templates::{
+    ContactAdmin, ContactConfirmation, DailyReport, ExportReady, Notification, PasswordReset, RenderError, Rendered,
+    TemplateContext, TemplateData, TemplateName, VerifyEmail, Welcome, escape_html,
+};
 
 use crate::config::{MailProvider, MailSettings};
 
-/// One plain-text message.
+/// One rendered message, ready for a provider.
 #[derive(Clone, Debug)]
-pub struct Email {
+pub struct OutgoingEmail {
     /// Recipient address.
     pub to: String,
-    /// Subject line.
+    /// Subject line (one line).
     pub subject: String,
     /// Plain-text body.
-    pub body: String,
+    pub text: String,
+    /// HTML body; `None` sends plain text only.
+    pub html: Option<String>,
+    /// Stable across retries of the same logical message (the job id): providers use it to
+    /// drop duplicates, SMTP turns it into the `Message-ID`.
+    pub idempotency_key: String,
+}
+
+/// Why a message was not sent, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The provider was unreachable, timed out, throttled us (429) or failed (5xx): retry later.
+    #[error("email not sent, worth retrying: {0}")]
+    Transient(String),
+    /// The message or the account was refused (a 4xx other than 429, a 5xx SMTP reply, bad
+    /// template data): retrying the same message fails the same way.
+    #[error("email refused: {0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    /// True when a later attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SendError::Transient(_))
+    }
+}
+
+impl From<RenderError> for SendError {
+    fn from(err: RenderError) -> Self {
+        SendError::Permanent(err.to_string())
+    }
 }
 
 /// A way of delivering email.
 pub trait Mailer: Send + Sync + std::fmt::Debug {
     /// Delivers one message.
-    fn send(&self, email: Email) -> BoxFuture<'_, anyhow::Result<()>>;
+    fn send(&self, email: OutgoingEmail) -> BoxFuture<'_, Result<(), SendError>>;
 }
 
-/// The configured mailer (`EMAIL_PROVIDER`).
+/// The configured mailer (`EMAIL_PROVIDER`). Also creates every
+/// `omnistack_emails_sent_total` series at zero, so dashboards show 0 rather than no data.
 pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Arc<dyn Mailer>> {
+    for template in TemplateName::ALL {
+        for outcome in OUTCOMES {
+            metrics::counter!("omnistack_emails_sent_total", "template" => template.as_str(), "outcome" => outcome)
+                .absolute(0);
+        }
+    }
     Ok(match &settings.provider {
         MailProvider::Smtp(smtp) => Arc::new(smtp::SmtpMailer::new(smtp, &settings.from)?),
+        MailProvider::Resend(api) => Arc::new(resend::ResendMailer::new(api, &settings.from)?),
+        MailProvider::SendGrid(api) => Arc::new(sendgrid::SendGridMailer::new(api, &settings.from)?),
         MailProvider::Console { redact_tokens } => Arc::new(ConsoleMailer { redact_tokens: *redact_tokens }),
     })
 }
 
-/// Sends `email` in the background; a failure is logged (without the body, which may hold a
-/// one-time link).
-pub fn send_in_background(mailer: Arc<dyn Mailer>, email: Email) {
-    tokio::spawn(async move {
-        let subject = email.subject.clone();
-        if let Err(err) = mailer.send(email).await {
-            tracing::error!(mail.subject = %subject, error = format!("{err:#}"), "email could not be sent");
+/// The `outcome` label values of `omnistack_emails_sent_total`.
+const OUTCOMES: [&str; 2] = ["sent", "failed"];
+
+/// What an `email` job carries: which template, to whom, and the template's data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MailMessage {
+    /// The template to render.
+    pub template: TemplateName,
+    /// Recipient address.
+    pub to: String,
+    /// The template's data (see the structs in [`templates`]); checked when rendered.
+    pub data: serde_json::Value,
+}
+
+impl MailMessage {
+    /// A message to `to` rendering `data`'s template.
+    pub fn new<D: TemplateData>(to: impl Into<String>, data: &D) -> MailMessage {
+        MailMessage {
+            template: D::TEMPLATE,
+            to: to.into(),
+            // Serializing these plain structs of strings and numbers cannot fail.
+            data: serde_json::to_value(data).unwrap_or_default(),
         }
-    });
+    }
 }
 
-/// Development mailer: writes each message, links included, to the log. With
-/// `redact_tokens` (production) every `token=` value is replaced, so no log line holds a
-/// usable one-time token.
-#[derive(Debug)]
-pub struct ConsoleMailer {
-    /// Replace the value of every `token=` parameter with `[REDACTED]`.
-    pub redact_tokens: bool,
+/// Renders `message` and sends it, counting the outcome in `omnistack_emails_sent_total`.
+/// Bad data or a malformed address is a [`SendError::Permanent`]: no retry can fix it.
+pub async fn deliver(
+    mailer: &dyn Mailer,
+    ctx: &TemplateContext,
+    message: &MailMessage,
+    idempotency_key: &str,
+) -> Result<(), SendError> {
+    let result = render_and_send(mailer, ctx, message, idempotency_key).await;
+    let outcome = if result.is_ok() { OUTCOMES[0] } else { OUTCOMES[1] };
+    metrics::counter!("omnistack_emails_sent_total", "template" => message.template.as_str(), "outcome" => outcome)
+        .increment(1);
+    if let Err(err) = &result {
+        tracing::warn!(
+            mail.template = message.template.as_str(),
+            mail.transient = err.is_transient(),
+            error = %err,
+            "email not sent"
+        );
+    }
+    result
 }
 
-impl Mailer for ConsoleMailer {
-    fn send(&self, email: Email) -> BoxFuture<'_, anyhow::Result<()>> {
-        Box::pin(async move {
-            let body = if self.redact_tokens { redact_tokens(&email.body) } else { email.body };
-            tracing::info!(mail.to = %email.to, mail.subject = %email.subject, "email (EMAIL_PROVIDER=console, not sent):\n{body}");
-            Ok(())
+async fn render_and_send(
+    mailer: &dyn Mailer,
+    ctx: &TemplateContext,
+    message: &MailMessage,
+    idempotency_key: &str,
+) -> Result<(), SendError> {
+    if message.to.parse::<lettre::Address>().is_err() {
+        return Err(SendError::Permanent(format!("{:?} is not an email address", message.to)));
+    }
+    let rendered = templates::render(message.template, &message.data, ctx)?;
+    mailer
+        .send(OutgoingEmail {
+            to: message.to.clone(),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: Some(rendered.html),
+            idempotency_key: idempotency_key.to_owned(),
         })
-    }
+        .await
 }
 
-/// `text` with the value of every `token=` parameter (up to the next space, `&`, quote or
-/// angle bracket) replaced by `[REDACTED]`.
-fn redact_tokens(text: &str) -> String {
-    const MARKER: &str = "token=";
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(MARKER) {
-        let (before, after) = rest.split_at(at + MARKER.len());
-        out.push_str(before);
-        let end =
-            after.find(|c: char| c.is_whitespace() || matches!(c, '&' | '"' | '\'' | '<' | '>')).unwrap_or(after.len());
-        if end > 0 {
-            out.push_str("[REDACTED]");
-        }
-        rest = &after[end..];
+/// `name` rendered with its sample data, as `omnistack email preview` prints it.
+pub fn preview(name: TemplateName, ctx: &TemplateContext) -> Result<Rendered, RenderError> {
+    templates::render(name, &templates::sample(name), ctx)
+}
+
+/// The idempotency key as providers and `Message-ID` accept it: kept when it is short and made
+/// of letters, digits, `-`, `_` and `.`, otherwise its SHA-256 in hex (still stable).
+fn normalized_key(key: &str) -> String {
+    let safe = !key.is_empty()
+        && key.len() <= 200
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !key.starts_with('.')
+        && !key.ends_with('.')
+        && !key.contains("..");
+    if safe {
+        key.to_owned()
+    } else {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(key.as_bytes()))
     }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::redact_tokens;
-
-    #[test]
-    fn every_token_value_is_redacted_and_nothing_else() {
-        let body = "Reset: https://app.example/reset-password?token=abc123_-XYZ&x=1\n\
-                    <a href=\"https://app.example/verify-email?token=def456\">verify</a> token= end";
-        let redacted = redact_tokens(body);
-        assert!(!redacted.contains("abc123") && !redacted.contains("def456"), "{redacted}");
-        assert!(redacted.contains("reset-password?token=[REDACTED]&x=1"), "{redacted}");
-        assert!(redacted.contains("verify-email?token=[REDACTED]\">verify</a> token= end"), "{redacted}");
-        assert_eq!(redact_tokens("no links here"), "no links here");
-        assert_eq!(redact_tokens("ends with token=xyz"), "ends with token=[REDACTED]");
-    }
-}
+mod tests;

@@ -41,11 +41,7 @@ pub async fn list(
     skip: i64,
     limit: i64,
 ) -> Result<ProjectPage> {
-    let mut problems = Vec::new();
-    if skip < 0 {
-        problems.push(FieldError::new("skip", "must be 0 or more"));
-    }
-    problems.extend(check_limit(limit));
+    let mut problems = FieldError::page(skip, limit, *LIMIT.end());
     problems.extend(search.and_then(|s| FieldError::too_long("search", s, MAX_SEARCH_LEN)));
     if !problems.is_empty() {
         return Err(Error::Validation(problems));

@@ -12,12 +12,14 @@
 //! | `login_ceiling`  | 100/hour | email: failed sign-ins from every client      |
 //! | `websocket`| 120/minute | client IP ([`by_ip`]): realtime handshakes    |
 //! | `rooms`    | 60/minute  | user: realtime room subscriptions             |
+//! | `contact`  | 5/hour     | client IP: contact-form submissions           |
 //!
 //! Route groups limited per IP take [`by_ip`] as a layer; services that limit by another key
 //! call [`RateLimiter::check`] and return [`Error::RateLimited`](crate::error::Error) when
 //! the decision is a denial. A bucket is one class and one key, whatever the path. A check
 //! whose request turns out not to count (a correct password) is given back with
-//! [`RateLimiter::refund`], so the login classes count failures only.
+//! [`RateLimiter::refund`], so the login classes count failures only. [`RateLimiter::peek`]
+//! reads a budget without spending it (the contact form's status route).
 
 mod client_ip;
 mod decision;
@@ -63,11 +65,13 @@ pub enum LimitClass {
     Websocket,
     /// Realtime room subscriptions (joining or creating a room), per user.
     Rooms,
+    /// Contact-form submissions, per client IP.
+    Contact,
 }
 
 impl LimitClass {
     /// Every class.
-    pub const ALL: [LimitClass; 9] = [
+    pub const ALL: [LimitClass; 10] = [
         LimitClass::Public,
         LimitClass::App,
         LimitClass::Auth,
@@ -77,6 +81,7 @@ impl LimitClass {
         LimitClass::LoginCeiling,
         LimitClass::Websocket,
         LimitClass::Rooms,
+        LimitClass::Contact,
     ];
 
     /// The class's name in variables (`RATE_LIMIT_PUBLIC`) and Redis keys (`rl:public:…`).
@@ -91,6 +96,7 @@ impl LimitClass {
             LimitClass::LoginCeiling => "login_ceiling",
             LimitClass::Websocket => "websocket",
             LimitClass::Rooms => "rooms",
+            LimitClass::Contact => "contact",
         }
     }
 
@@ -182,6 +188,29 @@ impl RateLimiter {
         decision
     }
 
+    /// What [`check`](Self::check) would report for `key` under `class` if the request
+    /// before it had been the last, without counting anything: the budget left in the
+    /// current window (the full budget when no window is open) and when it resets.
+    /// `allowed` says whether one more request would pass.
+    pub async fn peek(&self, class: LimitClass, key: &str) -> RateDecision {
+        let rate = self.rate(class);
+        let now = SystemTime::now();
+        let idle = Hit { count: 0, resets_in: rate.window };
+        if !self.enabled() {
+            return RateDecision::from_hit(rate.limit, idle, now);
+        }
+        let key = bucket_key(key);
+        let shared = match &self.inner.redis {
+            Some(redis) => redis.peek(class, &key).await,
+            None => None,
+        };
+        let hit = shared.unwrap_or_else(|| self.inner.in_process.peek(class, &key, Instant::now())).unwrap_or(idle);
+        let mut decision = RateDecision::from_hit(rate.limit, hit, now);
+        decision.allowed = hit.count < u64::from(rate.limit);
+        decision.retry_after = 0;
+        decision
+    }
+
     /// Gives back one request counted by [`check`](Self::check) for `key` under `class` (a
     /// sign-in that turned out to be correct): the window's count drops by one, never below
     /// zero, and an ended window is left alone.
@@ -256,6 +285,58 @@ mod tests {
         assert!(!limiter.check(class, "a").await.allowed);
         limiter.refund(class, "a").await;
         assert!(!limiter.check(class, "a").await.allowed, "the denied request counted too");
+    }
+
+    #[tokio::test]
+    async fn a_peek_reports_the_budget_without_spending_it() {
+        let limiter = limiter(RateLimitSettings {
+            contact: crate::config::Rate { limit: 2, window: Duration::from_secs(3600) },
+            ..RateLimitSettings::default()
+        });
+        let class = LimitClass::Contact;
+        for _ in 0..3 {
+            let fresh = limiter.peek(class, "10.0.0.1").await;
+            assert_eq!((fresh.allowed, fresh.limit, fresh.remaining), (true, 2, 2), "peeking is free");
+        }
+        assert!(limiter.check(class, "10.0.0.1").await.allowed);
+        let after_one = limiter.peek(class, "10.0.0.1").await;
+        assert_eq!((after_one.allowed, after_one.remaining), (true, 1));
+        let counted = limiter.check(class, "10.0.0.1").await;
+        assert_eq!(counted.remaining, 0, "the peeks did not count");
+        let spent = limiter.peek(class, "10.0.0.1").await;
+        assert_eq!((spent.allowed, spent.remaining, spent.retry_after), (false, 0, 0));
+        assert!(spent.reset_at.abs_diff(counted.reset_at) <= 1, "the same window");
+        assert!(limiter.peek(class, "10.0.0.2").await.allowed, "another key");
+    }
+
+    #[tokio::test]
+    async fn a_peek_reads_the_shared_redis_counter_without_spending_it() {
+        let Some(url) = omnistack_db::testing::redis_url() else {
+            eprintln!("TEST_REDIS_URL is unset: the Redis side of peek runs in the Redis pass");
+            return;
+        };
+        let pool = RedisPool::new(&url).unwrap_or_else(|err| panic!("{err}"));
+        let prefix = format!("peek-test-{}:", uuid::Uuid::new_v4().simple());
+        let settings = RateLimitSettings {
+            contact: crate::config::Rate { limit: 2, window: Duration::from_secs(3600) },
+            ..RateLimitSettings::default()
+        };
+        let (one, other) = (
+            RateLimiter::new(&settings, Some(pool.clone()), &prefix),
+            RateLimiter::new(&settings, Some(pool), &prefix),
+        );
+        let class = LimitClass::Contact;
+        assert_eq!(one.peek(class, "10.0.0.1").await.remaining, 2, "no window yet");
+        assert!(one.check(class, "10.0.0.1").await.allowed);
+        for _ in 0..3 {
+            let seen = other.peek(class, "10.0.0.1").await;
+            assert_eq!((seen.allowed, seen.remaining), (true, 1), "shared through Redis, and free");
+        }
+        let last = other.check(class, "10.0.0.1").await;
+        assert_eq!((last.allowed, last.remaining), (true, 0));
+        let spent = one.peek(class, "10.0.0.1").await;
+        assert_eq!((spent.allowed, spent.remaining), (false, 0));
+        assert!(spent.reset_at.abs_diff(last.reset_at) <= 1, "the same window");
     }
 
     #[tokio::test]

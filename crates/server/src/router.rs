@@ -10,6 +10,8 @@
 //! | `/api/v1/app/ws`              | realtime WebSocket (authenticates itself) |
 //! | `/api/v1/app/ws/ticket`, `/api/v1/app/ws/status` | socket tickets, status (guarded) |
 //! | `/api/v1/admin/ws/broadcast`  | publish to a channel (admins)          |
+//! | `/api/v1/public/contact[/status]` | the contact form, its status       |
+//! | `/api/v1/admin/contact[/{id}]` | contact submissions (admins)          |
 //! | `/api/v2/…`                   | the same endpoints, latest version     |
 //! | `/api/<group>/…`              | rewritten to a version before routing (`Accept-Version`, `X-API-Version`, `API_DEFAULT_VERSION`) |
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |

@@ -9,6 +9,8 @@ use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
+use crate::contact::CaptchaVerifier;
+use crate::jobs::Jobs;
 use crate::mail::Mailer;
 use crate::rate_limit::RateLimiter;
 use crate::realtime::Hub;
@@ -35,4 +37,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// Realtime sockets and publishing.
     pub realtime: Hub,
+    /// The background job queue.
+    pub jobs: Jobs,
+    /// The contact form's captcha verification (`CAPTCHA_*`).
+    pub captcha: CaptchaVerifier,
 }

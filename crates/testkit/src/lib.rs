@@ -18,6 +18,8 @@ use std::time::Duration;
 use axum::Router;
 use omnistack::app::{self, App};
 use omnistack::config::Config;
+use omnistack::jobs::worker::Workers;
+use omnistack::jobs::{JobKind, Registry};
 use omnistack::state::AppState;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -40,6 +42,7 @@ pub struct TestApp {
     pub mail: MailSink,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    workers: Option<Workers>,
     _database: TestDatabase,
 }
 
@@ -48,6 +51,7 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     vars: HashMap<String, String>,
     routes: Option<Router<AppState>>,
+    kinds: Vec<Box<dyn FnOnce(Registry) -> Registry>>,
 }
 
 impl TestAppBuilder {
@@ -70,6 +74,12 @@ impl TestAppBuilder {
     /// handlers, body parsing).
     pub fn routes(mut self, router: Router<AppState>) -> Self {
         self.routes = Some(router);
+        self
+    }
+
+    /// Runs job kind `kind` too (a test's own: one that fails, one that counts its runs).
+    pub fn job_kind<K: JobKind>(mut self, kind: K) -> Self {
+        self.kinds.push(Box::new(move |registry| registry.with(kind)));
         self
     }
 
@@ -99,7 +109,8 @@ impl TestAppBuilder {
         vars.extend(self.vars);
         let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid");
         let grace = config.shutdown_timeout;
-        let app = App::build_with_routes(config, self.routes.unwrap_or_default()).await.expect("application builds");
+        let registry = self.kinds.into_iter().fold(Registry::standard(), |registry, add| add(registry));
+        let app = App::build_with(config, self.routes.unwrap_or_default(), registry).await.expect("application builds");
         let router = app.router;
         let realtime = app.state.realtime.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
@@ -118,6 +129,7 @@ impl TestAppBuilder {
             addr,
             client: TestClient::new(format!("http://{addr}")),
             state: app.state,
+            workers: Some(app.workers),
             mail,
             stop: Some(stop),
             server: Some(server),
@@ -170,14 +182,23 @@ impl TestApp {
         }
     }
 
-    /// Stops the server gracefully and waits (at most 10 s) for it to finish.
-    pub async fn shutdown(mut self) -> std::io::Result<()> {
+    /// Stops the server and its job workers gracefully and waits (at most 10 s) for them to
+    /// finish; the database stays, for a test to look at what the stop left.
+    pub async fn stop(&mut self) -> std::io::Result<()> {
         self.begin_shutdown();
+        if let Some(workers) = self.workers.take() {
+            workers.shutdown().await;
+        }
         let server = self.server.take().expect("server is running");
         tokio::time::timeout(Duration::from_secs(10), server)
             .await
             .expect("server stops within 10 s")
             .expect("server task did not panic")
+    }
+
+    /// [`TestApp::stop`], then drops the database.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        self.stop().await
     }
 }
 

@@ -19,31 +19,49 @@ pub struct SentMail {
 impl SentMail {
     /// The `Subject` header.
     pub fn subject(&self) -> String {
-        self.raw.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or_default().to_owned()
+        self.header("Subject").unwrap_or_default()
     }
 
-    /// The body, with quoted-printable soft breaks and escapes decoded.
+    /// The value of header `name` (case-insensitive, folded lines joined), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        header_in(self.raw.split_once("\r\n\r\n").map_or(self.raw.as_str(), |(h, _)| h), name)
+    }
+
+    /// The plain-text body (of a multipart message, its `text/plain` part), decoded.
     pub fn body(&self) -> String {
-        let body = self.raw.split_once("\r\n\r\n").map_or(self.raw.as_str(), |(_, b)| b);
-        if !self.raw.contains("Content-Transfer-Encoding: quoted-printable") {
-            return body.to_owned();
+        if self.is_multipart() {
+            return self.part("text/plain").unwrap_or_default();
         }
-        let joined = body.replace("=\r\n", "");
-        let mut out = Vec::with_capacity(joined.len());
-        let bytes = joined.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'='
-                && let Ok(byte) = u8::from_str_radix(joined.get(i + 1..i + 3).unwrap_or(""), 16)
-            {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
+        let (headers, body) = self.raw.split_once("\r\n\r\n").unwrap_or(("", self.raw.as_str()));
+        decode(headers, body)
+    }
+
+    /// The decoded body of the part whose `Content-Type` starts with `content_type`
+    /// (`text/plain`, `text/html`) of a multipart message.
+    pub fn part(&self, content_type: &str) -> Option<String> {
+        let boundary = self.boundary()?;
+        let delimiter = format!("--{boundary}");
+        self.raw.split(delimiter.as_str()).skip(1).find_map(|part| {
+            let part = part.strip_prefix("\r\n")?;
+            let (headers, body) = part.split_once("\r\n\r\n")?;
+            let kind = header_in(headers, "Content-Type")?;
+            kind.to_ascii_lowercase().starts_with(content_type).then(|| decode(headers, body.trim_end_matches("\r\n")))
+        })
+    }
+
+    /// The HTML part, decoded.
+    pub fn html(&self) -> Option<String> {
+        self.part("text/html")
+    }
+
+    fn is_multipart(&self) -> bool {
+        self.header("Content-Type").is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/"))
+    }
+
+    fn boundary(&self) -> Option<String> {
+        let kind = self.header("Content-Type")?;
+        let at = kind.find("boundary=")? + "boundary=".len();
+        Some(kind[at..].split(';').next()?.trim().trim_matches('"').to_owned())
     }
 
     /// The value of `token=` in the message's link.
@@ -153,4 +171,60 @@ impl MailSink {
             }
         }
     }
+}
+
+/// The unfolded value of header `name` in a header block.
+fn header_in(headers: &str, name: &str) -> Option<String> {
+    let mut found: Option<String> = None;
+    for line in headers.split("\r\n") {
+        if let Some(value) = found.as_mut() {
+            if line.starts_with([' ', '\t']) {
+                value.push(' ');
+                value.push_str(line.trim());
+                continue;
+            }
+            break;
+        }
+        if let Some((field, value)) = line.split_once(':')
+            && field.eq_ignore_ascii_case(name)
+        {
+            found = Some(value.trim().to_owned());
+        }
+    }
+    found
+}
+
+/// `body` decoded by the `Content-Transfer-Encoding` in `headers` (quoted-printable, base64 or
+/// as is).
+fn decode(headers: &str, body: &str) -> String {
+    let encoding = header_in(headers, "Content-Transfer-Encoding").unwrap_or_default().to_ascii_lowercase();
+    match encoding.as_str() {
+        "quoted-printable" => decode_quoted_printable(body),
+        "base64" => {
+            use base64::Engine;
+            let compact: String = body.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD.decode(compact).unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        _ => body.to_owned(),
+    }
+}
+
+fn decode_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\r\n", "");
+    let mut out = Vec::with_capacity(joined.len());
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && let Ok(byte) = u8::from_str_radix(joined.get(i + 1..i + 3).unwrap_or(""), 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -1,7 +1,10 @@
 //! API v1: the Python original's shapes, frozen.
 
 pub mod auth;
+pub mod contact;
+pub mod exports;
 pub mod health;
+pub mod jobs;
 pub mod metrics;
 pub mod projects;
 pub mod realtime;
@@ -31,6 +34,8 @@ use crate::state::AppState;
         (name = "users", description = "The caller's account"),
         (name = "projects", description = "The example resource"),
         (name = "realtime", description = "WebSockets: tickets, status, broadcast"),
+        (name = "jobs", description = "Background jobs (admins)"),
+        (name = "contact", description = "The public contact form, and its submissions (admins)"),
     )
 )]
 struct ApiDoc;
@@ -58,11 +63,19 @@ pub struct Endpoints {
     pub users: OpenApiRouter<AppState>,
     /// `/app/projects*`.
     pub projects: OpenApiRouter<AppState>,
+    /// `/app/users/me/export*`.
+    pub exports: OpenApiRouter<AppState>,
+    /// `/admin/jobs*`.
+    pub jobs: OpenApiRouter<AppState>,
     /// `/app/ws/ticket`, `/app/ws/status` (the socket itself, `/app/ws`, is the same in every
     /// version).
     pub realtime: OpenApiRouter<AppState>,
     /// `/admin/ws/broadcast`.
     pub broadcast: OpenApiRouter<AppState>,
+    /// `/public/contact*`.
+    pub contact: OpenApiRouter<AppState>,
+    /// `/admin/contact*`.
+    pub contact_admin: OpenApiRouter<AppState>,
 }
 
 impl Endpoints {
@@ -73,8 +86,12 @@ impl Endpoints {
             auth: auth::routes(),
             users: users::routes(),
             projects: projects::routes(),
+            exports: exports::routes(),
+            jobs: jobs::routes(),
             realtime: realtime::routes(),
             broadcast: realtime::admin_routes(),
+            contact: contact::routes(),
+            contact_admin: contact::admin_routes(),
         }
     }
 }
@@ -87,16 +104,20 @@ pub fn route_groups(state: &AppState, endpoints: Endpoints) -> OpenApiRouter<App
     let public = OpenApiRouter::new()
         .merge(endpoints.health)
         .routes(utoipa_axum::routes!(metrics::scrape))
-        .merge(endpoints.auth);
+        .merge(endpoints.auth)
+        .merge(endpoints.contact);
     // Health probes and the metrics scrape are exempt from limiting inside `by_ip`.
     let sockets = realtime::socket_routes();
     let app = OpenApiRouter::new()
         .merge(endpoints.users)
         .merge(endpoints.projects)
+        .merge(endpoints.exports)
         .merge(endpoints.realtime)
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_user));
     let admin = OpenApiRouter::new()
         .merge(endpoints.broadcast)
+        .merge(endpoints.jobs)
+        .merge(endpoints.contact_admin)
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_admin));
     public.merge(sockets).merge(app).merge(admin)
 }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cursor;
 pub mod envelope;
+pub mod exports;
 pub mod health;
 pub mod projects;
 pub mod realtime;
@@ -45,8 +46,12 @@ fn endpoints() -> Endpoints {
         auth: auth::routes(),
         users: users::routes(),
         projects: projects::routes(),
+        exports: exports::routes(),
+        jobs: OpenApiRouter::new(),
         realtime: realtime::routes(),
         broadcast: realtime::admin_routes(),
+        contact: OpenApiRouter::new(),
+        contact_admin: OpenApiRouter::new(),
     }
 }
 

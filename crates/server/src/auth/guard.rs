@@ -27,6 +27,17 @@ pub struct CurrentUser {
     pub role: Role,
 }
 
+impl CurrentUser {
+    /// 403 `AUTHORIZATION_ERROR` unless the caller has at least `role`: services check it
+    /// themselves, whatever guard stands in front of them.
+    pub fn require(&self, role: Role) -> Result<()> {
+        if self.role < role {
+            return Err(Error::Authorization(format!("this requires the {role} role")));
+        }
+        Ok(())
+    }
+}
+
 /// The authenticated caller, with at least the `admin` role.
 #[derive(Clone, Debug)]
 pub struct AdminUser(pub CurrentUser);

@@ -73,6 +73,8 @@ pub struct RateLimitSettings {
     pub websocket: Rate,
     /// `RATE_LIMIT_ROOMS`: realtime room subscriptions, per user.
     pub rooms: Rate,
+    /// `RATE_LIMIT_CONTACT`: contact-form submissions, per client IP.
+    pub contact: Rate,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
 }
@@ -90,6 +92,7 @@ impl RateLimitSettings {
             LimitClass::LoginCeiling => self.login_ceiling,
             LimitClass::Websocket => self.websocket,
             LimitClass::Rooms => self.rooms,
+            LimitClass::Contact => self.contact,
         }
     }
 
@@ -104,6 +107,7 @@ impl RateLimitSettings {
             LimitClass::LoginCeiling => &mut self.login_ceiling,
             LimitClass::Websocket => &mut self.websocket,
             LimitClass::Rooms => &mut self.rooms,
+            LimitClass::Contact => &mut self.contact,
         }
     }
 
@@ -131,6 +135,7 @@ impl Default for RateLimitSettings {
             login_ceiling: Rate { limit: 100, window: Duration::from_secs(3600) },
             websocket: Rate::per_minute(120),
             rooms: Rate::per_minute(60),
+            contact: Rate { limit: 5, window: Duration::from_secs(3600) },
             trusted_proxies: Vec::new(),
         }
     }
@@ -148,6 +153,7 @@ fn variable(class: LimitClass) -> &'static str {
         LimitClass::LoginCeiling => "RATE_LIMIT_LOGIN_CEILING",
         LimitClass::Websocket => "RATE_LIMIT_WEBSOCKET",
         LimitClass::Rooms => "RATE_LIMIT_ROOMS",
+        LimitClass::Contact => "RATE_LIMIT_CONTACT",
     }
 }
 

@@ -70,6 +70,16 @@ fn production_with(changes: &[(&'static str, &'static str)]) -> Result<Config, C
 }
 
 #[test]
+fn production_reports_a_missing_secret_key_together_with_every_other_problem() {
+    let err = load(&[("ENVIRONMENT", "production")]).unwrap_err().to_string();
+    for name in ["SECRET_KEY: is required in production", "EMAIL_PROVIDER:", "METRICS_TOKEN:"] {
+        assert!(err.contains(name), "{name} in {err}");
+    }
+    let short = load(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "short")]).unwrap_err().to_string();
+    assert!(short.contains("SECRET_KEY: must be at least 32 bytes"), "{short}");
+}
+
+#[test]
 fn production_refuses_to_start_without_a_mail_provider_unless_the_console_is_chosen() {
     let err = production_with(&[("SMTP_HOST", "")]).unwrap_err().to_string();
     assert!(err.contains("EMAIL_PROVIDER: production needs a mail provider"), "{err}");
@@ -81,6 +91,35 @@ fn production_refuses_to_start_without_a_mail_provider_unless_the_console_is_cho
     assert!(load(&[("EMAIL_PROVIDER", "carrier-pigeon")]).unwrap_err().to_string().contains("EMAIL_PROVIDER:"));
     // Outside production the console is the default and prints links whole.
     assert!(matches!(load(&[]).unwrap().mail.provider, MailProvider::Console { redact_tokens: false }));
+}
+
+#[test]
+fn http_mail_providers_need_their_api_key_and_take_a_base_url() {
+    let err = production_with(&[("SMTP_HOST", ""), ("EMAIL_PROVIDER", "resend")]).unwrap_err().to_string();
+    assert!(err.contains("RESEND_API_KEY: is required when EMAIL_PROVIDER=resend"), "{err}");
+    let err = load(&[("EMAIL_PROVIDER", "sendgrid"), ("RESEND_API_KEY", "re_1")]).unwrap_err().to_string();
+    assert!(err.contains("SENDGRID_API_KEY: is required when EMAIL_PROVIDER=sendgrid"), "{err}");
+    let resend = production_with(&[("SMTP_HOST", ""), ("EMAIL_PROVIDER", "resend"), ("RESEND_API_KEY", "re_secret")])
+        .unwrap()
+        .mail;
+    let MailProvider::Resend(api) = &resend.provider else { panic!("{:?}", resend.provider) };
+    assert_eq!((api.api_key.expose(), api.base_url.as_str()), ("re_secret", "https://api.resend.com"));
+    let described: HashMap<_, _> = resend.describe().into_iter().collect();
+    assert_eq!(described["RESEND_API_KEY"], "[REDACTED]");
+    assert_eq!(described["EMAIL_PROVIDER"], "resend");
+    let sendgrid = load(&[
+        ("EMAIL_PROVIDER", "sendgrid"),
+        ("SENDGRID_API_KEY", "SG.key"),
+        ("SENDGRID_API_URL", "http://127.0.0.1:9999/"),
+    ])
+    .unwrap()
+    .mail;
+    let MailProvider::SendGrid(api) = &sendgrid.provider else { panic!("{:?}", sendgrid.provider) };
+    assert_eq!(api.base_url, "http://127.0.0.1:9999");
+    let err = load(&[("RESEND_API_URL", "ftp://mail")]).unwrap_err().to_string();
+    assert!(err.contains("RESEND_API_URL: must be an http(s) URL"), "{err}");
+    // A key alone does not choose its provider: EMAIL_PROVIDER does.
+    assert!(matches!(load(&[("RESEND_API_KEY", "re_1")]).unwrap().mail.provider, MailProvider::Console { .. }));
 }
 
 #[test]

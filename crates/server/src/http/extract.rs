@@ -220,6 +220,11 @@ fn field_error(body_text: &str) -> FieldError {
         let field = if path == "." { missing.to_owned() } else { format!("{path}.{missing}") };
         return FieldError::new(field, "field required");
     }
+    if let Some((unknown, _)) = message.strip_prefix("unknown field `").and_then(|m| m.split_once('`')) {
+        // The path already ends with the unknown field's own name (`address.zip`).
+        let field = if path == "." { unknown } else { path };
+        return FieldError::new(field, "unknown field");
+    }
     let field = if path == "." { "body" } else { path };
     FieldError::new(field, message)
 }
@@ -288,6 +293,12 @@ mod tests {
     fn reports_missing_fields_as_required() {
         let text = "Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2";
         assert_eq!(field_error(text), FieldError::new("email", "field required"));
+    }
+
+    #[test]
+    fn names_unknown_fields() {
+        let text = "Failed to deserialize the JSON body into the target type: admin: unknown field `admin`, expected one of `name`, `email` at line 1 column 9";
+        assert_eq!(field_error(text), FieldError::new("admin", "unknown field"));
     }
 
     #[test]

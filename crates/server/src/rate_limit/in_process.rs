@@ -108,6 +108,14 @@ impl InProcessCounters {
         Hit { count: 1, resets_in: length }
     }
 
+    /// `key`'s live window in `class` at `now`, without counting; `None` when it has none.
+    pub(super) fn peek(&self, class: LimitClass, key: &str, now: Instant) -> Option<Hit> {
+        let index = self.hasher.hash_one((class, key)) as usize % self.shards.len();
+        let shard = self.shards[index].lock().unwrap_or_else(PoisonError::into_inner);
+        let window = shard.classes[class.index()].get(key).filter(|window| window.ends_at > now)?;
+        Some(Hit { count: window.count, resets_in: window.ends_at - now })
+    }
+
     /// Takes one request back from `key`'s live window in `class`, if it has one.
     pub(super) fn refund(&self, class: LimitClass, key: &str, now: Instant) {
         let index = self.hasher.hash_one((class, key)) as usize % self.shards.len();
@@ -139,6 +147,18 @@ mod tests {
             assert_eq!(hit.count, n);
             assert_eq!(hit.resets_in, MINUTE - Duration::from_secs(n - 1), "the window started at the first hit");
         }
+    }
+
+    #[test]
+    fn a_peek_reads_the_live_window_without_counting() {
+        let counters = InProcessCounters::new(MAX_ENTRIES);
+        let start = Instant::now();
+        assert_eq!(counters.peek(LimitClass::Contact, "a", start), None);
+        counters.hit(LimitClass::Contact, "a", MINUTE, start);
+        let seen = counters.peek(LimitClass::Contact, "a", start + Duration::from_secs(1));
+        assert_eq!(seen, Some(Hit { count: 1, resets_in: MINUTE - Duration::from_secs(1) }));
+        assert_eq!(counters.hit(LimitClass::Contact, "a", MINUTE, start).count, 2, "the peek did not count");
+        assert_eq!(counters.peek(LimitClass::Contact, "a", start + MINUTE), None, "an ended window is none");
     }
 
     #[test]

@@ -37,6 +37,12 @@ end
 return 0
 ";
 
+/// The live count and its PTTL, without counting; `{0, -2}` when there is no window.
+const PEEK_SCRIPT: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+return {count, redis.call('PTTL', KEYS[1])}
+";
+
 /// The longest a check waits for Redis before counting in-process instead.
 const CALL_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -52,6 +58,7 @@ pub(super) struct RedisCounters {
     prefix: String,
     script: Script,
     refund_script: Script,
+    peek_script: Script,
     outage: Outage,
 }
 
@@ -62,6 +69,7 @@ impl RedisCounters {
             prefix: format!("{key_prefix}rl:"),
             script: Script::new(HIT_SCRIPT),
             refund_script: Script::new(REFUND_SCRIPT),
+            peek_script: Script::new(PEEK_SCRIPT),
             outage: Outage::new(),
         }
     }
@@ -88,6 +96,28 @@ impl RedisCounters {
                 self.outage.recovered();
                 let resets_in = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(window_ms));
                 return Some(Hit { count, resets_in });
+            }
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no answer within {} ms", CALL_TIMEOUT.as_millis()),
+        };
+        self.outage.failed(&failure);
+        None
+    }
+
+    /// The live window without counting: `Some(None)` when there is none, `None` when Redis
+    /// did not answer (in time).
+    pub(super) async fn peek(&self, class: LimitClass, key: &str) -> Option<Option<Hit>> {
+        if self.outage.skipping() {
+            return None;
+        }
+        let mut connection = self.pool.connection();
+        let invocation = self.peek_script.key(self.key(class, key));
+        let call = redis_pool::traced("EVALSHA", invocation.invoke_async::<(u64, i64)>(&mut connection));
+        let failure = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok((count, ttl_ms))) => {
+                let live = count > 0 && ttl_ms > 0;
+                let resets_in = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
+                return Some(live.then_some(Hit { count, resets_in }));
             }
             Ok(Err(err)) => err.to_string(),
             Err(_) => format!("no answer within {} ms", CALL_TIMEOUT.as_millis()),

@@ -37,6 +37,13 @@ pub enum Event {
         /// The new state, or what changed.
         data: Value,
     },
+    /// A message of one of the service's own types (`export.ready`), with its data.
+    Service {
+        /// The message `type`.
+        kind: &'static str,
+        /// The message `data`.
+        data: Value,
+    },
 }
 
 impl Event {
@@ -46,6 +53,7 @@ impl Event {
             Event::Message { .. } => "message",
             Event::Notification { .. } => "notification",
             Event::Update { .. } => "update",
+            Event::Service { kind, .. } => kind,
         }
     }
 
@@ -57,6 +65,7 @@ impl Event {
             Event::Update { resource, action, resource_id, data } => {
                 json!({"resource": resource, "action": action, "resource_id": resource_id, "data": data})
             }
+            Event::Service { data, .. } => data.clone(),
         }
     }
 }

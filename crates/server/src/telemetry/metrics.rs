@@ -60,6 +60,10 @@ fn describe() {
     describe_counter!("omnistack_auth_failures_total", "Rejected credentials, by reason and provider.");
     describe_counter!("omnistack_rate_limit_rejections_total", "Requests answered 429, by limit class.");
     describe_counter!("omnistack_projects_created_total", "Projects created (an example business metric).");
+    describe_counter!(
+        "omnistack_emails_sent_total",
+        "Templated emails handed to the provider, by template and outcome (sent, failed)."
+    );
     describe_gauge!("db_pool_connections", "Database pool connections by state (idle, in_use).");
     describe_gauge!("db_pool_max_connections", "Configured maximum database pool size.");
     describe_histogram!(
@@ -84,12 +88,20 @@ fn describe() {
     describe_gauge!("redis_up", "1 when Redis answered the last probe, 0 when it did not (absent without Redis).");
     describe_histogram!("redis_command_duration_seconds", Unit::Seconds, "Redis command latency by command.");
     describe_counter!("redis_command_errors_total", "Failed Redis commands by command.");
+    describe_counter!("omnistack_jobs_enqueued_total", "Background jobs enqueued, by kind.");
+    describe_counter!(
+        "omnistack_jobs_finished_total",
+        "Background job runs finished, by kind and outcome (succeeded, failed: will retry, dead)."
+    );
+    describe_histogram!("omnistack_jobs_duration_seconds", Unit::Seconds, "Background job run time, by kind.");
+    describe_gauge!("omnistack_jobs_queued", "Background jobs waiting to run (queued or awaiting a retry), by kind.");
 }
 
 /// Creates, at zero, the series that dashboards query but that only move on rare events
 /// (rejections, failures, sign-ups), so a panel shows 0 rather than "No data" from the start.
 /// Series labelled by a database table or Redis command appear with their first call (see
-/// `omnistack_db::observe` and `redis_pool::traced`).
+/// `omnistack_db::observe` and `redis_pool::traced`); the email series are created with the
+/// mailer (`mail::from_settings`).
 pub fn register_rare_series(providers: &[&'static str]) {
     for class in crate::rate_limit::LimitClass::ALL {
         metrics::counter!("omnistack_rate_limit_rejections_total", "class" => class.as_str()).absolute(0);
@@ -102,6 +114,17 @@ pub fn register_rare_series(providers: &[&'static str]) {
         .absolute(0);
     metrics::counter!("omnistack_auth_failures_total", "reason" => "missing_token", "provider" => "none").absolute(0);
     metrics::counter!("omnistack_projects_created_total").absolute(0);
+}
+
+/// Creates the job series of every registered kind at zero (see [`register_rare_series`]).
+pub fn register_job_series(kinds: &[&'static str]) {
+    for &kind in kinds {
+        metrics::counter!("omnistack_jobs_enqueued_total", "kind" => kind).absolute(0);
+        for outcome in ["succeeded", "failed", "dead"] {
+            metrics::counter!("omnistack_jobs_finished_total", "kind" => kind, "outcome" => outcome).absolute(0);
+        }
+        metrics::gauge!("omnistack_jobs_queued", "kind" => kind).set(0.0);
+    }
 }
 
 /// Folds recorded histogram samples into their buckets every few seconds; without it they

@@ -1,5 +1,5 @@
 //! Gauges computed periodically rather than per request: pool occupancy, Redis reachability,
-//! accounts by status and active accounts.
+//! accounts by status, active accounts and jobs waiting to run.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ pub fn spawn(state: AppState) {
                 break;
             }
             sample_system(&state).await;
+            sample_jobs(&state).await;
             if last_accounts.is_none_or(|at| at.elapsed() >= ACCOUNTS_INTERVAL) {
                 sample_accounts(&state).await;
                 last_accounts = Some(Instant::now());
@@ -57,5 +58,18 @@ pub async fn sample_accounts(state: &AppState) {
         if let Ok(seen) = omnistack_db::users::count_seen_since(db, Utc::now() - age).await {
             metrics::gauge!("omnistack_active_users", "window" => window).set(seen as f64);
         }
+    }
+}
+
+/// Jobs waiting to run (`queued`, or `failed` and waiting for a retry), per registered kind.
+pub async fn sample_jobs(state: &AppState) {
+    let Ok(counts) = omnistack_db::jobs::count_jobs(&state.db).await else { return };
+    for kind in state.jobs.registry().names() {
+        let waiting: i64 = counts
+            .iter()
+            .filter(|(job_state, job_kind, _)| job_kind == kind && (job_state == "queued" || job_state == "failed"))
+            .map(|(_, _, count)| count)
+            .sum();
+        metrics::gauge!("omnistack_jobs_queued", "kind" => kind).set(waiting as f64);
     }
 }

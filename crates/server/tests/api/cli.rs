@@ -47,6 +47,47 @@ fn config_prints_every_setting_with_secrets_redacted() {
 }
 
 #[test]
+fn email_preview_prints_a_template_rendered_with_sample_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = [("PROJECT_NAME", "Acme <Cloud>"), ("FRONTEND_URL", "https://app.acme.test")];
+    for name in ["welcome", "verify_email", "password_reset", "notification", "contact_admin"] {
+        let out = run(dir.path(), &["email", "preview", name], &vars);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("Subject: "), "{name}: {text}");
+        assert!(text.contains("--- text/plain ---") && text.contains("--- text/html ---"), "{name}");
+        assert!(text.contains("Acme <Cloud>") && text.contains("Acme &lt;Cloud&gt;"), "{name}: both bodies");
+        assert!(text.contains("https://app.acme.test"), "{name}");
+    }
+    let reset = run(dir.path(), &["email", "preview", "password_reset"], &vars);
+    let text = String::from_utf8_lossy(&reset.stdout);
+    assert!(text.starts_with("Subject: Reset your Acme <Cloud> password\n"), "{text}");
+    assert!(text.contains("/reset-password?token="), "{text}");
+}
+
+#[test]
+fn email_preview_of_an_unknown_template_exits_2_listing_the_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["email", "preview", "newsletter"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for name in [
+        "welcome",
+        "verify_email",
+        "password_reset",
+        "notification",
+        "contact_admin",
+        "contact_confirmation",
+        "daily_report",
+        "export_ready",
+    ] {
+        assert!(err.contains(name), "{name} in {err}");
+    }
+    assert!(err.contains("newsletter"), "{err}");
+}
+
+#[test]
 fn invalid_configuration_stops_the_start_naming_each_variable() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &["serve"], &[("PORT", "eighty"), ("LOG_FORMAT", "xml")]);
@@ -144,4 +185,15 @@ fn users_create_and_set_role_bootstrap_an_admin() {
     assert_eq!(bad_role.status.code(), Some(2), "clap rejects an unknown role");
     let short = run(dir.path(), &["users", "create", "--email", "x@example.com", "--password", "short"], &[]);
     assert!(String::from_utf8_lossy(&short.stderr).contains("password: must be 8 to 128 characters"));
+}
+
+#[test]
+fn the_example_environment_file_is_a_valid_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.env.example");
+    std::fs::copy(example, dir.path().join(".env")).unwrap();
+    let out = run(dir.path(), &["config"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("JOBS_SCHEDULE_CLEANUP=0 3 * * *"), "{text}");
 }

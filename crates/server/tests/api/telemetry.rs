@@ -160,6 +160,8 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
         .unwrap();
     assert_eq!(res.status(), 404);
 
+    // The sign-up's emails are jobs; give them a moment to run before the stop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     // SIGTERM: the server flushes its spans before exiting.
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
@@ -184,6 +186,11 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
     assert_eq!(insert.attributes["db.system"], "sqlite");
     assert!(insert.attributes["db.query.text"].contains("INSERT INTO users"));
     assert!(!insert.attributes["db.query.text"].contains("traced@example.com"), "no bound values");
+
+    let job = spans.iter().find(|s| s.name == "job email").expect("a span per job run");
+    assert_eq!(job.links, std::slice::from_ref(&register.span_id), "linked to the request that enqueued it");
+    assert!(job.parent_id.is_empty() && job.trace_id != caller_trace, "a trace of its own");
+    assert_eq!((job.attributes["job.kind"].as_str(), job.attributes["job.outcome"].as_str()), ("email", "succeeded"));
 
     let me = spans.iter().find(|s| s.name == "GET /api/v1/app/users/me").expect("users/me span");
     assert!(me.attributes.contains_key("user.id"));

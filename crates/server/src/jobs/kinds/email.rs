@@ -1,0 +1,40 @@
+//! `email`: one templated message through the configured provider. The job id is the
+//! message's idempotency key (SMTP `Message-ID`, the HTTP providers' idempotency header), so a
+//! retried or repeated run is recognisable as the same message.
+
+use omnistack_db::Conn;
+use omnistack_db::jobs::Job;
+use serde_json::Value;
+
+use crate::jobs::{Enqueue, JobContext, JobError, JobKind, Jobs};
+use crate::mail::{self, MailMessage, SendError, TemplateContext};
+
+/// Sends one email.
+#[derive(Debug)]
+pub struct SendEmail;
+
+impl JobKind for SendEmail {
+    const KIND: &'static str = "email";
+    type Args = MailMessage;
+
+    async fn run(&self, ctx: &JobContext, job: &Job, message: MailMessage) -> Result<Option<Value>, JobError> {
+        let template = TemplateContext::from_config(&ctx.config);
+        match mail::deliver(ctx.mailer.as_ref(), &template, &message, &job.id.to_string()).await {
+            Ok(()) => Ok(None),
+            Err(SendError::Transient(why)) => Err(JobError::Retry(anyhow::anyhow!(why))),
+            Err(SendError::Permanent(why)) => Err(JobError::Permanent(anyhow::anyhow!(why))),
+        }
+    }
+}
+
+/// Enqueues `message`, alone or in the caller's transaction; `unique_key` makes the logical
+/// message once-only (`welcome:<user id>`).
+pub async fn enqueue_email(
+    jobs: &Jobs,
+    conn: impl Into<Conn<'_>>,
+    message: &MailMessage,
+    unique_key: Option<String>,
+) -> crate::error::Result<()> {
+    jobs.enqueue::<SendEmail>(conn, message, Enqueue { unique_key, ..Enqueue::default() }).await?;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Retries with backoff, dead jobs, unique keys and transactions.
+
+use std::time::Duration;
+
+use omnistack::jobs::Enqueue;
+use omnistack::jobs::kinds::Noop;
+use omnistack_db::jobs::JobState;
+use omnistack_testkit::TestApp;
+use serde_json::Value;
+
+use super::{Flaky, enqueue, wait_for_state};
+
+#[tokio::test]
+async fn a_job_that_fails_twice_then_succeeds_is_retried_and_succeeds() {
+    let flaky = Flaky { failures: 2, ..Flaky::default() };
+    let app = TestApp::builder().env("JOBS_RETRY_BASE_SECONDS", "0").job_kind(flaky.clone()).spawn().await;
+    let job = enqueue::<Flaky>(&app, Enqueue::default()).await;
+    let done = wait_for_state(&app, job.id, JobState::Succeeded, Duration::from_secs(10)).await;
+    assert_eq!(done.attempts, 3);
+    assert_eq!(flaky.runs_of(job.id), 3);
+    assert_eq!(done.output.unwrap().0["runs"], 3);
+    assert!(done.last_error.is_none(), "the last error is cleared on success");
+}
+
+#[tokio::test]
+async fn a_retry_waits_for_its_backoff() {
+    let flaky = Flaky { failures: 1, ..Flaky::default() };
+    let app = TestApp::builder().env("JOBS_RETRY_BASE_SECONDS", "30").job_kind(flaky.clone()).spawn().await;
+    let job = enqueue::<Flaky>(&app, Enqueue::default()).await;
+    let failed = wait_for_state(&app, job.id, JobState::Failed, Duration::from_secs(10)).await;
+    let wait = failed.run_at - failed.updated_at;
+    assert!((15..=45).contains(&wait.num_seconds()), "retry in {wait} (30 s with jitter)");
+    assert_eq!(failed.last_error.as_deref(), Some("failure 1 of 1"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(flaky.runs_of(job.id), 1, "not run again before its time");
+}
+
+#[tokio::test]
+async fn a_job_out_of_attempts_is_dead_and_a_permanent_failure_is_dead_at_once() {
+    let flaky = Flaky { failures: 100, ..Flaky::default() };
+    let app = TestApp::builder()
+        .env("JOBS_RETRY_BASE_SECONDS", "0")
+        .env("JOBS_MAX_ATTEMPTS", "3")
+        .job_kind(flaky.clone())
+        .spawn()
+        .await;
+    let job = enqueue::<Flaky>(&app, Enqueue::default()).await;
+    let dead = wait_for_state(&app, job.id, JobState::Dead, Duration::from_secs(10)).await;
+    assert_eq!((dead.attempts, dead.max_attempts), (3, 3));
+    assert_eq!(flaky.runs_of(job.id), 3);
+
+    let permanent = Flaky { failures: 100, permanent: true, ..Flaky::default() };
+    let app = TestApp::builder().env("JOBS_RETRY_BASE_SECONDS", "0").job_kind(permanent.clone()).spawn().await;
+    let job = enqueue::<Flaky>(&app, Enqueue::default()).await;
+    let dead = wait_for_state(&app, job.id, JobState::Dead, Duration::from_secs(10)).await;
+    assert_eq!((dead.attempts, permanent.runs_of(job.id)), (1, 1));
+}
+
+#[tokio::test]
+async fn a_unique_key_enqueues_one_job_and_a_rolled_back_transaction_none() {
+    let app = TestApp::builder().env("JOBS_WORKERS", "0").spawn().await;
+    let keyed = || Enqueue { unique_key: Some("report:2026-12-01".into()), ..Enqueue::default() };
+    let jobs = &app.state.jobs;
+    assert!(jobs.enqueue::<Noop>(&app.state.db, &Value::Null, keyed()).await.unwrap().is_some());
+    assert!(jobs.enqueue::<Noop>(&app.state.db, &Value::Null, keyed()).await.unwrap().is_none());
+    let mut tx = app.state.db.begin().await.unwrap();
+    let job = jobs.enqueue::<Noop>(&mut tx, &Value::Null, Enqueue::default()).await.unwrap().unwrap();
+    drop(tx);
+    assert!(omnistack_db::jobs::find_job(&app.state.db, job.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn job_metrics_count_enqueued_finished_and_waiting_jobs() {
+    let flaky = Flaky { failures: 1, ..Flaky::default() };
+    let app = TestApp::builder().env("JOBS_RETRY_BASE_SECONDS", "0").job_kind(flaky).spawn().await;
+    let job = enqueue::<Flaky>(&app, Enqueue::default()).await;
+    wait_for_state(&app, job.id, JobState::Succeeded, Duration::from_secs(10)).await;
+    omnistack::telemetry::samplers::sample_jobs(&app.state).await;
+    let scrape = app.client.get("/metrics").await.text;
+    for series in [
+        r#"omnistack_jobs_enqueued_total{kind="test_flaky"}"#,
+        r#"omnistack_jobs_finished_total{kind="test_flaky",outcome="failed"}"#,
+        r#"omnistack_jobs_finished_total{kind="test_flaky",outcome="succeeded"}"#,
+        r#"omnistack_jobs_duration_seconds_count{kind="test_flaky"}"#,
+        r#"omnistack_jobs_queued{kind="email"}"#,
+    ] {
+        assert!(scrape.lines().any(|line| line.starts_with(series)), "{series} missing");
+    }
+}
