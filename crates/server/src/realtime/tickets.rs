@@ -26,18 +26,38 @@ pub struct TicketClaims {
     pub session_id: Option<Uuid>,
 }
 
+/// The most tickets kept in process. At the cap, expired tickets go first, then those closest
+/// to expiring: however many accounts ask, the store stays bounded.
+const MAX_LOCAL_TICKETS: usize = 50_000;
+
 /// Tickets kept in process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LocalTickets {
     tickets: Mutex<HashMap<String, (TicketClaims, Instant)>>,
+    capacity: usize,
+}
+
+impl Default for LocalTickets {
+    fn default() -> Self {
+        LocalTickets { tickets: Mutex::default(), capacity: MAX_LOCAL_TICKETS }
+    }
 }
 
 impl LocalTickets {
-    /// Keeps a ticket (by hash) until `ttl` from now.
+    /// Keeps a ticket (by hash) until `ttl` from now. Expired tickets are dropped by the
+    /// heartbeat's [`LocalTickets::prune`], or here when the store is full.
     pub fn store(&self, hash: String, claims: TicketClaims, ttl: Duration) {
         let now = Instant::now();
         let mut tickets = self.tickets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        tickets.retain(|_, (_, deadline)| *deadline > now);
+        if tickets.len() >= self.capacity {
+            tickets.retain(|_, (_, deadline)| *deadline > now);
+        }
+        while tickets.len() >= self.capacity {
+            let Some(oldest) = tickets.iter().min_by_key(|(_, (_, deadline))| *deadline).map(|(k, _)| k.clone()) else {
+                break;
+            };
+            tickets.remove(&oldest);
+        }
         tickets.insert(hash, (claims, now + ttl));
     }
 
@@ -99,5 +119,19 @@ mod tests {
         assert_eq!(tickets.redeem("a"), None);
         tickets.store("b".into(), claims, Duration::ZERO);
         assert_eq!(tickets.redeem("b"), None);
+    }
+
+    #[test]
+    fn the_store_stays_bounded_dropping_the_tickets_closest_to_expiry() {
+        let tickets = LocalTickets { capacity: 3, ..LocalTickets::default() };
+        let claims = TicketClaims { user_id: Uuid::now_v7(), expires_at: None, session_id: None };
+        for (n, ttl) in [("a", 10), ("b", 30), ("c", 20), ("d", 40)] {
+            tickets.store(n.into(), claims, Duration::from_secs(ttl));
+        }
+        assert_eq!(tickets.tickets.lock().unwrap().len(), 3);
+        assert_eq!(tickets.redeem("a"), None, "the one closest to expiry went");
+        for kept in ["b", "c", "d"] {
+            assert!(tickets.redeem(kept).is_some(), "{kept}");
+        }
     }
 }
