@@ -24,7 +24,7 @@ pub use accounts::AccountSettings;
 pub use contact::{CaptchaProvider, CaptchaSettings, ContactSettings, WebhookSettings, webhook_key};
 pub use cron::Cron;
 pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
-pub use jobs::{JobSettings, SCHEDULES};
+pub use jobs::JobSettings;
 pub use mail::{HttpApiSettings, MailProvider, MailSettings, SmtpSettings};
 pub use rate_limit::{Rate, RateLimitSettings};
 pub use realtime::RealtimeSettings;

@@ -107,11 +107,6 @@ impl Jobs {
         self.inner.wake.notify_one();
     }
 
-    /// The settings the queue runs with.
-    pub fn settings(&self) -> &JobSettings {
-        &self.inner.settings
-    }
-
     /// The registered kinds.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry

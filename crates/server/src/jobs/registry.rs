@@ -122,7 +122,8 @@ impl Registry {
         names
     }
 
-    pub(super) fn get(&self, kind: &str) -> Option<&Arc<dyn Runner>> {
-        self.kinds.get(kind)
+    /// The kind named `kind`, with its name as registered (a `&'static str`, for labels).
+    pub(super) fn get(&self, kind: &str) -> Option<(&'static str, &Arc<dyn Runner>)> {
+        self.kinds.get_key_value(kind).map(|(name, runner)| (*name, runner))
     }
 }

@@ -11,7 +11,7 @@ use omnistack_db::time;
 use tokio::sync::watch;
 
 use super::kinds::{Cleanup, DailyReport, Scheduled};
-use super::{Enqueue, JobContext};
+use super::{Enqueue, JobContext, JobKind};
 
 /// How far back a tick is still enqueued.
 pub const LOOKBACK: chrono::Duration = chrono::Duration::minutes(15);
@@ -41,9 +41,10 @@ pub async fn enqueue_due(ctx: &JobContext, now: DateTime<Utc>) -> usize {
             let args = Scheduled { tick };
             let options =
                 Enqueue { unique_key: Some(format!("cron:{name}:{}", tick.to_rfc3339())), ..Enqueue::default() };
+            // A schedule is named after the kind it enqueues (`config::jobs::SCHEDULES`).
             let result = match *name {
-                "daily_report" => ctx.jobs.enqueue::<DailyReport>(&ctx.db, &args, options).await,
-                "cleanup" => ctx.jobs.enqueue::<Cleanup>(&ctx.db, &args, options).await,
+                DailyReport::KIND => ctx.jobs.enqueue::<DailyReport>(&ctx.db, &args, options).await,
+                Cleanup::KIND => ctx.jobs.enqueue::<Cleanup>(&ctx.db, &args, options).await,
                 other => {
                     tracing::error!(schedule = other, "a schedule without a job kind");
                     continue;

@@ -153,8 +153,10 @@ async fn finish(ctx: &JobContext, mut running: JoinSet<()>, in_flight: &InFlight
 
 /// Runs one claimed job and stores its outcome.
 async fn run_one(ctx: &JobContext, completions: &Completions, job: Job) {
-    let kind = ctx.jobs.registry().get(&job.kind).cloned();
-    let kind_label = kind.as_ref().map_or("unknown", |_| known_kind(ctx, &job.kind));
+    let (kind_label, kind) = match ctx.jobs.registry().get(&job.kind) {
+        Some((name, runner)) => (name, Some(runner.clone())),
+        None => ("unknown", None),
+    };
     let started = Instant::now();
     let span = job_span(&job);
     let cx = Context::current_with_span(span);
@@ -262,11 +264,6 @@ impl Completions {
         self.sender.send((id, attempt, reply)).await.map_err(|_| "the recorder stopped".to_owned())?;
         stored.await.map_err(|_| "the recorder stopped".to_owned())?
     }
-}
-
-/// The registered kind's own `&'static str` name, for metric labels (bounded by the registry).
-fn known_kind(ctx: &JobContext, name: &str) -> &'static str {
-    ctx.jobs.registry().names().into_iter().find(|known| *known == name).unwrap_or("unknown")
 }
 
 /// The delay before retry `attempt + 1`: `base · 2^(attempt-1)`, times a jitter in [0.5, 1.5),

@@ -50,6 +50,20 @@ impl Flaky {
     }
 }
 
+/// Sleeps for its duration, then succeeds.
+#[derive(Clone, Copy)]
+pub struct Slow(pub Duration);
+
+impl JobKind for Slow {
+    const KIND: &'static str = "test_slow";
+    type Args = Value;
+
+    async fn run(&self, _ctx: &JobContext, _job: &Job, _args: Value) -> Result<Option<Value>, JobError> {
+        tokio::time::sleep(self.0).await;
+        Ok(None)
+    }
+}
+
 /// Enqueues a job of kind `K` on `app`.
 pub async fn enqueue<K: JobKind<Args = Value>>(app: &TestApp, options: Enqueue) -> Job {
     app.state.jobs.enqueue::<K>(&app.state.db, &Value::Null, options).await.unwrap().expect("a new job")

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use omnistack::jobs::Enqueue;
 use omnistack::jobs::kinds::Noop;
-use omnistack_db::jobs::JobState;
+use omnistack_db::jobs::{self as db_jobs, JobState, NewJob};
+use omnistack_db::{dialect, time};
 use omnistack_testkit::TestApp;
 use serde_json::Value;
 
-use super::{Flaky, enqueue, wait_for_state};
+use super::{Flaky, Slow, enqueue, wait_for_state};
 
 #[tokio::test]
 async fn a_job_that_fails_twice_then_succeeds_is_retried_and_succeeds() {
@@ -86,4 +87,56 @@ async fn job_metrics_count_enqueued_finished_and_waiting_jobs() {
     ] {
         assert!(scrape.lines().any(|line| line.starts_with(series)), "{series} missing");
     }
+}
+
+#[tokio::test]
+async fn a_job_of_no_registered_kind_is_dead_at_once() {
+    let app = TestApp::spawn().await;
+    let payload = Value::Null;
+    let new = NewJob {
+        kind: "retired_kind",
+        payload: &payload,
+        max_attempts: 5,
+        run_at: time::now(),
+        unique_key: None,
+        user_id: None,
+        traceparent: None,
+    };
+    let job = db_jobs::enqueue(&app.state.db, &new).await.unwrap().unwrap();
+    app.state.jobs.wake();
+    let dead = wait_for_state(&app, job.id, JobState::Dead, Duration::from_secs(10)).await;
+    assert_eq!(dead.attempts, 1);
+    assert!(dead.last_error.unwrap().contains("no job kind \"retired_kind\""));
+}
+
+#[tokio::test]
+async fn a_run_longer_than_its_lease_is_cut_off_and_retried() {
+    let app = TestApp::builder()
+        .env("JOBS_LEASE_SECONDS", "1")
+        .env("JOBS_MAX_ATTEMPTS", "1")
+        .job_kind(Slow(Duration::from_secs(30)))
+        .spawn()
+        .await;
+    let job = enqueue::<Slow>(&app, Enqueue::default()).await;
+    let dead = wait_for_state(&app, job.id, JobState::Dead, Duration::from_secs(10)).await;
+    assert!(dead.last_error.unwrap().contains("ran longer than its lease"));
+}
+
+#[tokio::test]
+async fn a_job_whose_lease_ran_out_on_its_last_attempt_is_dead_not_run_again() {
+    let flaky = Flaky::default();
+    let idle = TestApp::builder().env("JOBS_WORKERS", "0").env("JOBS_MAX_ATTEMPTS", "1").spawn().await;
+    let options = Enqueue::default();
+    let job = idle.state.jobs.enqueue::<Flaky>(&idle.state.db, &Value::Null, options).await.unwrap().unwrap();
+    // A worker claimed its only attempt and died: the lease has already run out.
+    let claimed = dialect::claim_jobs(&idle.state.db, chrono::Duration::milliseconds(-1), 1).await.unwrap();
+    assert_eq!(claimed[0].id, job.id);
+    let worker = TestApp::builder()
+        .sharing(&idle)
+        .job_kind(flaky.clone())
+        .spawn()
+        .await;
+    let dead = wait_for_state(&worker, job.id, JobState::Dead, Duration::from_secs(10)).await;
+    assert!(dead.last_error.unwrap().contains("lease ran out on the last attempt"));
+    assert_eq!(flaky.runs_of(job.id), 0, "not run a second time");
 }

@@ -3,26 +3,11 @@
 
 use std::time::Duration;
 
-use omnistack::jobs::{Enqueue, JobContext, JobError, JobKind};
-use omnistack_db::jobs::{Job, JobState, find_job};
+use omnistack::jobs::Enqueue;
+use omnistack_db::jobs::{JobState, find_job};
 use omnistack_testkit::TestApp;
-use serde_json::Value;
 
-use super::{enqueue, wait_for_state};
-
-/// Sleeps for its duration, then succeeds.
-#[derive(Clone, Copy)]
-struct Slow(Duration);
-
-impl JobKind for Slow {
-    const KIND: &'static str = "test_slow";
-    type Args = Value;
-
-    async fn run(&self, _ctx: &JobContext, _job: &Job, _args: Value) -> Result<Option<Value>, JobError> {
-        tokio::time::sleep(self.0).await;
-        Ok(None)
-    }
-}
+use super::{Slow, enqueue, wait_for_state};
 
 #[tokio::test]
 async fn a_stop_lets_a_running_job_finish() {
