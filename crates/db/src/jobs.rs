@@ -227,6 +227,18 @@ pub async fn release(db: &Db, id: Uuid, attempt: i32) -> Result<bool> {
     Ok(done == 1)
 }
 
+/// Replaces a job's payload (an email's, once sent, without its one-time tokens).
+pub async fn replace_payload(db: &Db, id: Uuid, payload: &Value) -> Result<bool> {
+    const SQL: &str = "UPDATE jobs SET payload = $2 WHERE id = $1";
+    let done = traced_pool!(db, "UPDATE", "jobs", SQL, |pool| sqlx::query(SQL)
+        .bind(id)
+        .bind(Json(payload))
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(done == 1)
+}
+
 /// A job by id.
 pub async fn find_job(db: &Db, id: Uuid) -> Result<Option<Job>> {
     let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");

@@ -168,7 +168,7 @@ pub async fn forgot_password(state: &AppState, email: &str) -> Result<()> {
     action_tokens::create_action_token(&mut tx, user.id, Purpose::ResetPassword, &hash, Utc::now() + RESET_TOKEN_TTL)
         .await?;
     let link = format!("{}/reset-password?token={token}", state.config.accounts.frontend_url);
-    let reset = PasswordReset { link, valid_for: Some("1 hour".into()) };
+    let reset = PasswordReset { link, valid_for: Some(in_words(RESET_TOKEN_TTL)) };
     enqueue_email(&state.jobs, &mut tx, &MailMessage::new(email, &reset), None).await?;
     tx.commit().await?;
     state.jobs.wake();
@@ -228,12 +228,20 @@ async fn enqueue_verification(state: &AppState, tx: &mut Tx, user: &User) -> Res
     action_tokens::create_action_token(&mut *tx, user.id, Purpose::VerifyEmail, &hash, Utc::now() + VERIFY_TOKEN_TTL)
         .await?;
     let link = format!("{}/verify-email?token={token}", state.config.accounts.frontend_url);
-    let verify = VerifyEmail { link, valid_for: Some("48 hours".into()) };
+    let verify = VerifyEmail { link, valid_for: Some(in_words(VERIFY_TOKEN_TTL)) };
     enqueue_email(&state.jobs, tx, &MailMessage::new(email, &verify), None).await
 }
 
-/// Trims and lowercases an email address and checks its shape (the `pattern` of the OpenAPI
-/// schemas, `api::v1::auth::EMAIL_PATTERN`, says the same).
+/// A token lifetime as an email states it ("1 hour", "48 hours").
+fn in_words(ttl: chrono::Duration) -> String {
+    match ttl.num_hours() {
+        1 => "1 hour".to_owned(),
+        hours => format!("{hours} hours"),
+    }
+}
+
+/// Trims and lowercases an email address and checks its shape (the `pattern` of the `email`
+/// fields in `api::v1::auth` says the same).
 pub fn normalize_email(raw: &str) -> Result<String, String> {
     let email = raw.trim().to_lowercase();
     let valid = raw.chars().count() <= MAX_EMAIL_LEN

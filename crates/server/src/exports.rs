@@ -1,6 +1,6 @@
 //! Account exports: the caller asks for one, a job (`export`) builds it, and the caller
 //! fetches it for a day. At most one export per account and hour is built; asking again
-//! within the hour returns the same job.
+//! within the hour returns the same job (and runs it again if it failed or was cancelled).
 
 use chrono::Utc;
 use omnistack_db::Db;
@@ -30,8 +30,16 @@ pub async fn request_export(db: &Db, jobs: &Jobs, caller: &CurrentUser) -> Resul
     if let Some(job) = jobs.enqueue::<ExportAccount>(db, &ExportArgs { user_id }, options).await? {
         return Ok(job.id);
     }
-    let existing = db_jobs::find_job_by_key(db, &key).await?;
-    existing.map(|job| job.id).ok_or_else(|| Error::Internal(anyhow::anyhow!("export job vanished after a conflict")))
+    let existing = db_jobs::find_job_by_key(db, &key)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("export job vanished after a conflict")))?;
+    // This hour's export failed for good or was cancelled: asking again runs it again.
+    if matches!(existing.state(), JobState::Dead | JobState::Cancelled)
+        && db_jobs::retry_job(db, existing.id).await?.is_some()
+    {
+        jobs.wake();
+    }
+    Ok(existing.id)
 }
 
 /// The caller's export `id`: pending, or its document. Another account's export, an unknown

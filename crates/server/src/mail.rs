@@ -23,7 +23,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-pub use console::{ConsoleMailer, redact_tokens};
+pub use console::{ConsoleMailer, redact_tokens, redact_tokens_in};
 pub use templates::{
     ContactAdmin, ContactConfirmation, DailyReport, ExportReady, Notification, PasswordReset, RenderError, Rendered,
     TemplateContext, TemplateData, TemplateName, VerifyEmail, Welcome, escape_html,

@@ -115,6 +115,8 @@ async fn a_released_claim_goes_back_to_the_queue_without_using_an_attempt() {
     let payload = json!({});
     jobs::enqueue(&db, &job("noop", &payload, None)).await.unwrap().unwrap();
     let claimed = claim_one(&db).await;
+    assert!(jobs::replace_payload(&db, claimed.id, &json!({"to": "[gone]"})).await.unwrap());
+    assert_eq!(jobs::find_job(&db, claimed.id).await.unwrap().unwrap().payload.0, json!({"to": "[gone]"}));
     assert!(jobs::release(&db, claimed.id, claimed.attempts).await.unwrap());
     assert!(!jobs::release(&db, claimed.id, claimed.attempts).await.unwrap(), "only a running claim");
     let again = claim_one(&db).await;

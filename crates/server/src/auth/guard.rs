@@ -59,9 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
         let caller = CurrentUser::from_request_parts(parts, state).await?;
-        if caller.role < Role::Admin {
-            return Err(Error::Authorization("this requires the admin role".into()));
-        }
+        caller.require(Role::Admin)?;
         Ok(AdminUser(caller))
     }
 }
@@ -94,9 +92,7 @@ async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role
     if !decision.allowed {
         return Err(Error::RateLimited(decision));
     }
-    if caller.role < minimum {
-        return Err(Error::Authorization(format!("this requires the {minimum} role")));
-    }
+    caller.require(minimum)?;
     state.activity.note(id);
     request_id::set_user(id);
     telemetry::set_attribute("user.id", id.to_string());

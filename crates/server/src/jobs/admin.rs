@@ -115,15 +115,7 @@ pub async fn job_stats(db: &Db, caller: &CurrentUser) -> Result<JobStats> {
 /// A job's payload as an admin sees it: every `token=` value in its strings redacted, so a
 /// queued password-reset email shows its link but not a usable token.
 pub fn redacted_payload(job: &Job) -> Value {
-    fn redact(value: &Value) -> Value {
-        match value {
-            Value::String(text) => Value::String(crate::mail::redact_tokens(text)),
-            Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
-            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(v))).collect()),
-            other => other.clone(),
-        }
-    }
-    redact(&job.payload.0)
+    crate::mail::redact_tokens_in(&job.payload.0)
 }
 
 fn parse_id(id: &str) -> Result<Uuid> {

@@ -28,6 +28,17 @@ impl Mailer for ConsoleMailer {
     }
 }
 
+/// `value` with [`redact_tokens`] applied to every string in it, at any depth (a job's payload).
+pub fn redact_tokens_in(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(redact_tokens(text)),
+        Value::Array(items) => Value::Array(items.iter().map(redact_tokens_in).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_tokens_in(v))).collect()),
+        other => other.clone(),
+    }
+}
+
 /// `text` with the value of every `token=` parameter (up to the next space, `&`, quote or
 /// angle bracket) replaced by `[REDACTED]`.
 pub fn redact_tokens(text: &str) -> String {

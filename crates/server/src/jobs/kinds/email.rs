@@ -25,6 +25,17 @@ impl JobKind for SendEmail {
             Err(SendError::Permanent(why)) => Err(JobError::Permanent(anyhow::anyhow!(why))),
         }
     }
+
+    /// A sent message's one-time tokens (reset and verification links) leave the database:
+    /// the token tables keep only hashes, and so does the job once it is done.
+    async fn after_success(&self, ctx: &JobContext, job: &Job) {
+        let redacted = mail::redact_tokens_in(&job.payload.0);
+        if redacted != job.payload.0
+            && let Err(err) = omnistack_db::jobs::replace_payload(&ctx.db, job.id, &redacted).await
+        {
+            tracing::warn!(job.id = %job.id, error = %err, "a sent email's tokens could not be removed from its job");
+        }
+    }
 }
 
 /// Enqueues `message`, alone or in the caller's transaction; `unique_key` makes the logical

@@ -81,3 +81,20 @@ async fn a_deactivated_account_cannot_export() {
     let res = client.post_json("/api/v1/app/users/me/export", &json!({})).await;
     assert!(res.status.as_u16() == 401 || res.status.as_u16() == 403, "{}", res.status);
 }
+
+#[tokio::test]
+async fn asking_again_after_a_failed_export_runs_it_again() {
+    let app = TestApp::builder().env("JOBS_WORKERS", "0").spawn().await;
+    let (client, _) = app.signed_in_client().await;
+    let job_id =
+        client.post_json("/api/v1/app/users/me/export", &json!({})).await.json()["job_id"].as_str().unwrap().to_owned();
+    let id = uuid::Uuid::parse_str(&job_id).unwrap();
+    omnistack_db::jobs::cancel_job(&app.state.db, id).await.unwrap().unwrap();
+    let gone = client.get(&format!("/api/v1/app/users/me/export/{job_id}")).await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
+    let again = client.post_json("/api/v1/app/users/me/export", &json!({})).await;
+    assert_eq!((again.status.as_u16(), again.json()["job_id"].as_str()), (202, Some(job_id.as_str())));
+    let job = omnistack_db::jobs::find_job(&app.state.db, id).await.unwrap().unwrap();
+    assert_eq!(job.state(), omnistack_db::jobs::JobState::Queued);
+    assert_eq!(client.get(&format!("/api/v1/app/users/me/export/{job_id}")).await.status, 202);
+}

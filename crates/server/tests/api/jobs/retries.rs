@@ -131,11 +131,7 @@ async fn a_job_whose_lease_ran_out_on_its_last_attempt_is_dead_not_run_again() {
     // A worker claimed its only attempt and died: the lease has already run out.
     let claimed = dialect::claim_jobs(&idle.state.db, chrono::Duration::milliseconds(-1), 1).await.unwrap();
     assert_eq!(claimed[0].id, job.id);
-    let worker = TestApp::builder()
-        .sharing(&idle)
-        .job_kind(flaky.clone())
-        .spawn()
-        .await;
+    let worker = TestApp::builder().sharing(&idle).job_kind(flaky.clone()).spawn().await;
     let dead = wait_for_state(&worker, job.id, JobState::Dead, Duration::from_secs(10)).await;
     assert!(dead.last_error.unwrap().contains("lease ran out on the last attempt"));
     assert_eq!(flaky.runs_of(job.id), 0, "not run a second time");

@@ -53,3 +53,24 @@ async fn registration_mails_a_welcome_and_a_verification_through_jobs() {
     let (welcome_id, verify_id) = (welcome.header("Message-ID").unwrap(), verify.header("Message-ID").unwrap());
     assert_ne!(welcome_id, verify_id, "each message is its own job");
 }
+
+#[tokio::test]
+async fn a_sent_verification_email_leaves_no_usable_token_in_its_job() {
+    let app = TestApp::spawn().await;
+    let (_, session) = app.signed_in_client().await;
+    let email = session["user"]["email"].as_str().unwrap();
+    let mail = app.mail.wait_for(email, "Confirm").await;
+    let token = mail.token();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let emails = omnistack_db::jobs::JobFilter { state: Some(JobState::Succeeded), kind: Some("email") };
+    loop {
+        let (jobs, _) = omnistack_db::jobs::list_jobs(&app.state.db, emails, 0, 10).await.unwrap();
+        let payloads: Vec<String> = jobs.iter().map(|job| job.payload.0.to_string()).collect();
+        if payloads.iter().any(|p| p.contains("verify-email?token=[REDACTED]")) {
+            assert!(payloads.iter().all(|p| !p.contains(&token)), "the token is still stored: {payloads:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the job's payload was not redacted: {payloads:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
