@@ -78,15 +78,19 @@ pub trait Mailer: Send + Sync + std::fmt::Debug {
     fn send(&self, email: OutgoingEmail) -> BoxFuture<'_, Result<(), SendError>>;
 }
 
-/// The configured mailer (`EMAIL_PROVIDER`). Also creates every
-/// `omnistack_emails_sent_total` series at zero, so dashboards show 0 rather than no data.
-pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Arc<dyn Mailer>> {
+/// Creates every `omnistack_emails_sent_total` series at zero, so dashboards show 0 rather
+/// than no data (called at start when metrics are on).
+pub fn register_metric_series() {
     for template in TemplateName::ALL {
         for outcome in OUTCOMES {
             metrics::counter!("omnistack_emails_sent_total", "template" => template.as_str(), "outcome" => outcome)
                 .absolute(0);
         }
     }
+}
+
+/// The configured mailer (`EMAIL_PROVIDER`).
+pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(match &settings.provider {
         MailProvider::Smtp(smtp) => Arc::new(smtp::SmtpMailer::new(smtp, &settings.from)?),
         MailProvider::Resend(api) => Arc::new(resend::ResendMailer::new(api, &settings.from)?),

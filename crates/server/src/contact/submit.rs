@@ -91,7 +91,14 @@ pub async fn submit(deps: ContactDeps<'_>, form: ContactForm, origin: Origin<'_>
         );
         return Ok(Receipt { reference_id: stored.reference_id });
     }
-    deps.captcha.verify(form.captcha_token.as_deref(), origin.ip).await?;
+    if let Err(err) = deps.captcha.verify(form.captcha_token.as_deref(), origin.ip).await {
+        // The provider's outage is not the sender's doing: it costs no budget. A failed
+        // captcha does (it is what a bot sends).
+        if matches!(err, Error::ExternalService(_)) {
+            deps.limiter.refund(LimitClass::Contact, origin.ip).await;
+        }
+        return Err(err);
+    }
     let stored = store(deps, &form, origin, None).await?;
     deps.jobs.wake();
     Ok(Receipt { reference_id: stored.reference_id })

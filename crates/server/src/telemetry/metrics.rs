@@ -62,7 +62,7 @@ fn describe() {
     describe_counter!("omnistack_projects_created_total", "Projects created (an example business metric).");
     describe_counter!(
         "omnistack_emails_sent_total",
-        "Templated emails handed to the provider, by template and outcome (sent, failed)."
+        "Templated email delivery attempts, by template and outcome (sent, failed)."
     );
     describe_gauge!("db_pool_connections", "Database pool connections by state (idle, in_use).");
     describe_gauge!("db_pool_max_connections", "Configured maximum database pool size.");

@@ -62,6 +62,8 @@ async fn a_refused_missing_or_low_scoring_token_is_400_captcha_failed_and_nothin
         assert_eq!((refused.status.as_u16(), refused.error_code()), (400, "CAPTCHA_FAILED".to_owned()), "{verdict}");
         let missing = submit(&app, &form()).await;
         assert_eq!((missing.status.as_u16(), missing.error_code()), (400, "CAPTCHA_FAILED".to_owned()));
+        let status = app.client.get("/api/v1/public/contact/status").await.json();
+        assert_eq!(status["rate_limit"]["remaining"], 3, "a failed captcha spends the budget: {status}");
         assert_eq!(verifier.seen().len(), 1, "a missing token is refused without asking the provider");
         assert!(stored(&app).await.is_empty());
     }
@@ -84,9 +86,13 @@ async fn a_score_at_the_configured_minimum_passes() {
 async fn a_failing_or_unreachable_provider_is_502_and_nothing_is_stored() {
     let failing = FakeServer::start(&[], (503, "unavailable")).await;
     let app = captcha_app("turnstile", &failing).await;
+    let remaining =
+        || async { app.client.get("/api/v1/public/contact/status").await.json()["rate_limit"]["remaining"].clone() };
+    let before = remaining().await;
     let res = submit(&app, &form_with(json!({"captcha_token": "t"}))).await;
     assert_eq!((res.status.as_u16(), res.error_code()), (502, "EXTERNAL_SERVICE_ERROR".to_owned()));
     assert!(stored(&app).await.is_empty());
+    assert_eq!(remaining().await, before, "an outage costs the sender no budget");
 
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/siteverify", closed.local_addr().unwrap());
