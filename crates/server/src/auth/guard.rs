@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use omnistack_db::users::User;
+use uuid::Uuid;
 
 use super::Role;
 use super::tokens::peek_issuer;
@@ -25,6 +26,8 @@ pub struct CurrentUser {
     pub user: User,
     /// Its role.
     pub role: Role,
+    /// The sign-in session of an own access token (`sid`); `None` for external tokens.
+    pub session_id: Option<Uuid>,
 }
 
 impl CurrentUser {
@@ -111,23 +114,39 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Curre
 /// The active account behind an access token (own or external), from wherever it was sent.
 pub async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentUser> {
     let issuer = peek_issuer(token).ok_or_else(|| Error::InvalidToken("token is malformed".into()))?;
-    let user = if issuer == state.tokens.issuer() {
+    if issuer == state.tokens.issuer() {
         let (user_id, session_id) = state.tokens.verify(token).map_err(|why| Error::InvalidToken(why.into()))?;
-        let (user, live) = omnistack_db::users::find_user_with_session(&state.db, user_id, session_id)
-            .await?
-            .ok_or_else(|| Error::InvalidToken("account no longer exists".into()))?;
-        if !live && user.is_active {
-            return Err(Error::InvalidToken("session has been revoked".into()));
+        return load_account(state, user_id, Some(session_id)).await;
+    }
+    admit(crate::users::authenticate_external(state, token, &issuer).await?, None)
+}
+
+/// The account `user_id`, as a caller: it must exist and be active, and `session_id` (when
+/// given) must not have been revoked. For callers whose credentials were checked elsewhere
+/// (a socket ticket).
+pub async fn load_account(state: &AppState, user_id: Uuid, session_id: Option<Uuid>) -> Result<CurrentUser> {
+    let gone = || Error::InvalidToken("account no longer exists".into());
+    let user = match session_id {
+        None => omnistack_db::users::find_user(&state.db, user_id).await?.ok_or_else(gone)?,
+        Some(session_id) => {
+            let (user, live) =
+                omnistack_db::users::find_user_with_session(&state.db, user_id, session_id).await?.ok_or_else(gone)?;
+            if !live && user.is_active {
+                return Err(Error::InvalidToken("session has been revoked".into()));
+            }
+            user
         }
-        user
-    } else {
-        crate::users::authenticate_external(state, token, &issuer).await?
     };
+    admit(user, session_id)
+}
+
+/// An active account as a caller; a deactivated one is 403.
+fn admit(user: User, session_id: Option<Uuid>) -> Result<CurrentUser> {
     if !user.is_active {
         return Err(Error::Authorization("this account is deactivated".into()));
     }
     let role = user.role.parse::<Role>().map_err(|err| Error::Internal(anyhow::anyhow!(err)))?;
-    Ok(CurrentUser { user, role })
+    Ok(CurrentUser { user, role, session_id })
 }
 
 /// `omnistack_auth_failures_total{reason, provider}`: the reason is the failure's stable

@@ -3,12 +3,9 @@
 //! account, the time its token expires and, for own tokens, the sign-in session it belongs to
 //! (so that logging out closes the socket; see `realtime::revocation`).
 
-use uuid::Uuid;
-
 use super::tickets::TicketClaims;
-use crate::auth::Role;
 use crate::auth::guard::{self, CurrentUser};
-use crate::auth::tokens::{hash_opaque_token, new_opaque_token, peek_expiry, peek_issuer};
+use crate::auth::tokens::{hash_opaque_token, new_opaque_token, peek_expiry};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -20,9 +17,6 @@ pub struct Admitted {
     /// When the token expires (Unix seconds); the socket is closed with 4001 then unless the
     /// client sends a fresh token.
     pub expires_at: Option<i64>,
-    /// The sign-in session of an own token (`sid`); `None` for external providers' tokens,
-    /// which have no session here (deactivation and role changes still reach their sockets).
-    pub session_id: Option<Uuid>,
 }
 
 /// A ticket and its lifetime in seconds.
@@ -38,13 +32,7 @@ pub struct Ticket {
 pub async fn with_token(state: &AppState, token: &str) -> Result<Admitted> {
     let user = guard::authenticate_token(state, token).await?;
     state.activity.note(user.user.id);
-    Ok(Admitted { user, expires_at: peek_expiry(token), session_id: session_of(state, token) })
-}
-
-/// The session of an own access token (already authenticated); `None` for external tokens.
-fn session_of(state: &AppState, token: &str) -> Option<Uuid> {
-    let own = peek_issuer(token).is_some_and(|issuer| issuer == state.tokens.issuer());
-    own.then(|| state.tokens.verify(token).ok().map(|(_, session_id)| session_id)).flatten()
+    Ok(Admitted { user, expires_at: peek_expiry(token) })
 }
 
 /// Issues a ticket for `caller`, who authenticated with the access `token`: the ticket belongs
@@ -52,7 +40,7 @@ fn session_of(state: &AppState, token: &str) -> Option<Uuid> {
 pub async fn issue_ticket(state: &AppState, caller: &CurrentUser, token: &str) -> Result<Ticket> {
     let (ticket, hash) = new_opaque_token()?;
     let claims =
-        TicketClaims { user_id: caller.user.id, expires_at: peek_expiry(token), session_id: session_of(state, token) };
+        TicketClaims { user_id: caller.user.id, expires_at: peek_expiry(token), session_id: caller.session_id };
     state.realtime.store_ticket(hash, claims).await;
     Ok(Ticket { ticket, expires_in: state.realtime.settings().ticket_ttl.as_secs() })
 }
@@ -68,27 +56,7 @@ pub async fn with_ticket(state: &AppState, ticket: &str) -> Result<Admitted> {
     if claims.expires_at.is_some_and(|at| at <= chrono::Utc::now().timestamp()) {
         return Err(Error::InvalidToken("token expired".into()));
     }
-    let user = load_active(state, claims.user_id, claims.session_id).await?;
+    let user = guard::load_account(state, claims.user_id, claims.session_id).await?;
     state.activity.note(claims.user_id);
-    Ok(Admitted { user, expires_at: claims.expires_at, session_id: claims.session_id })
-}
-
-async fn load_active(state: &AppState, user_id: Uuid, session_id: Option<Uuid>) -> Result<CurrentUser> {
-    let gone = || Error::InvalidToken("account no longer exists".into());
-    let user = match session_id {
-        None => omnistack_db::users::find_user(&state.db, user_id).await?.ok_or_else(gone)?,
-        Some(session_id) => {
-            let (user, live) =
-                omnistack_db::users::find_user_with_session(&state.db, user_id, session_id).await?.ok_or_else(gone)?;
-            if !live && user.is_active {
-                return Err(Error::InvalidToken("session has been revoked".into()));
-            }
-            user
-        }
-    };
-    if !user.is_active {
-        return Err(Error::Authorization("this account is deactivated".into()));
-    }
-    let role = user.role.parse::<Role>().map_err(|err| Error::Internal(anyhow::anyhow!(err)))?;
-    Ok(CurrentUser { user, role })
+    Ok(Admitted { user, expires_at: claims.expires_at })
 }

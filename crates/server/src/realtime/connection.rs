@@ -74,7 +74,7 @@ pub async fn serve(state: AppState, socket: WebSocket, admitted: Option<Admitted
     };
     let caller = Caller { user_id: admitted.user.user.id, role: admitted.user.role };
     crate::telemetry::set_attribute("user.id", caller.user_id.to_string());
-    let Some(attached) = hub.attach(caller, admitted.session_id).await else {
+    let Some(attached) = hub.attach(caller, admitted.user.session_id).await else {
         let limit = hub.settings().max_connections_per_user;
         let text = protocol::error(
             error_code::TOO_MANY_CONNECTIONS,
@@ -259,7 +259,7 @@ impl Driver<'_> {
                     let fresh = Caller { user_id: admitted.user.user.id, role: admitted.user.role };
                     match self.session.reauthenticated(fresh, admitted.expires_at) {
                         Ok(()) => {
-                            self.hub.reauthenticated(id, fresh, admitted.session_id);
+                            self.hub.reauthenticated(id, fresh, admitted.user.session_id);
                             Ok(())
                         }
                         Err(text) => self.send(text).await,
