@@ -77,15 +77,20 @@ pub struct CaptchaSettings {
 pub struct WebhookSettings {
     /// `CONTACT_WEBHOOK_URL`.
     pub url: String,
-    /// `CONTACT_WEBHOOK_SECRET`: the HMAC key (`whsec_<base64>` is decoded, as Standard
-    /// Webhooks does; anything else is used as its bytes).
+    /// `CONTACT_WEBHOOK_SECRET`, as given.
     pub secret: Secret,
+    /// The HMAC key it stands for (`whsec_<base64>` decoded, as Standard Webhooks does;
+    /// anything else its bytes), decoded once here.
+    pub key: SigningKey,
 }
 
-impl WebhookSettings {
-    /// The HMAC key's bytes.
-    pub fn key(&self) -> Vec<u8> {
-        webhook_key(self.secret.expose()).unwrap_or_default()
+/// Key bytes that never print.
+#[derive(Clone)]
+pub struct SigningKey(pub Vec<u8>);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
     }
 }
 
@@ -156,16 +161,18 @@ fn captcha(vars: &mut Vars<'_>) -> Option<CaptchaSettings> {
 
 fn webhook(vars: &mut Vars<'_>) -> Option<WebhookSettings> {
     let url = vars.optional("CONTACT_WEBHOOK_URL", parse::http_url).flatten();
-    let secret = vars.optional("CONTACT_WEBHOOK_SECRET", |v| webhook_key(v).map(|_| Secret::new(v))).flatten();
+    let secret = vars
+        .optional("CONTACT_WEBHOOK_SECRET", |v| webhook_key(v).map(|key| (Secret::new(v), SigningKey(key))))
+        .flatten();
     let url = url?;
-    let Some(secret) = secret else {
+    let Some((secret, key)) = secret else {
         vars.problem(
             "CONTACT_WEBHOOK_SECRET",
             "is required when CONTACT_WEBHOOK_URL is set (the deliveries are signed)",
         );
         return None;
     };
-    Some(WebhookSettings { url, secret })
+    Some(WebhookSettings { url, secret, key })
 }
 
 impl ContactSettings {

@@ -131,7 +131,7 @@ impl JobKind for ContactWebhook {
         let id = message_id(args.submission_id);
         let timestamp = Utc::now().timestamp();
         let body = body(&args.data);
-        let signature = sign(&settings.key(), &id, timestamp, &body);
+        let signature = sign(&settings.key.0, &id, timestamp, &body);
         let request = self
             .client()?
             .post(&settings.url)
