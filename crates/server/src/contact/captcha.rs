@@ -6,16 +6,11 @@
 //! A missing, refused or low-scoring token is the client's problem (400 `CAPTCHA_FAILED`); a
 //! provider that cannot be reached or fails is ours (502 `EXTERNAL_SERVICE_ERROR`).
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use crate::config::{CaptchaProvider, CaptchaSettings};
 use crate::error::{Error, Result};
 use crate::telemetry::outbound;
-
-/// How long the provider gets to answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Verifies captcha tokens with the configured provider; does nothing when none is.
 #[derive(Clone, Debug)]
@@ -37,12 +32,7 @@ struct Answer {
 impl CaptchaVerifier {
     /// A verifier for `settings` (`None`: no captcha).
     pub fn new(settings: Option<CaptchaSettings>) -> anyhow::Result<CaptchaVerifier> {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("omnistack/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(CaptchaVerifier { settings, client })
+        Ok(CaptchaVerifier { settings, client: crate::telemetry::outbound::client()? })
     }
 
     /// The provider's settings, when a captcha is required.

@@ -10,7 +10,6 @@
 //! answer is permanent (the job is `dead`, and an admin may retry it).
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -26,8 +25,6 @@ use uuid::Uuid;
 use crate::jobs::{JobContext, JobError, JobKind};
 use crate::telemetry::outbound;
 
-/// How long the receiver gets to answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest part of a receiver's error body kept in the job's last error.
 const MAX_ERROR_BODY: usize = 300;
 /// The event type in every body.
@@ -111,11 +108,7 @@ impl ContactWebhook {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("omnistack/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = crate::telemetry::outbound::client()?;
         Ok(self.client.get_or_init(|| client))
     }
 }

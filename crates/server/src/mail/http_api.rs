@@ -1,7 +1,6 @@
-//! What the HTTP email providers share: one client with a 10 s timeout, calls made inside a
-//! client span (`telemetry::outbound`), and the rule that turns an answer into a [`SendError`].
-
-use std::time::Duration;
+//! What the HTTP email providers share: calls made inside a client span through
+//! `telemetry::outbound` (whose client has a 10 s timeout and follows no redirects), and the
+//! rule that turns an answer into a [`SendError`].
 
 use lettre::message::Mailbox;
 use reqwest::StatusCode;
@@ -11,14 +10,6 @@ use crate::telemetry::outbound;
 
 /// Longest part of a provider's error body kept in the error (and so in a job's last error).
 const MAX_ERROR_BODY: usize = 300;
-
-/// The client the HTTP providers use.
-pub(super) fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .user_agent(concat!("omnistack/", env!("CARGO_PKG_VERSION")))
-        .build()?)
-}
 
 /// `EMAIL_FROM` as a mailbox.
 pub(super) fn sender(from: &str) -> anyhow::Result<Mailbox> {

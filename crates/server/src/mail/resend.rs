@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{Mailer, OutgoingEmail, SendError, http_api, normalized_key};
 use crate::config::{HttpApiSettings, Secret};
+use crate::telemetry::outbound;
 
 /// Sends through Resend.
 pub struct ResendMailer {
@@ -26,7 +27,7 @@ impl ResendMailer {
     /// A mailer for the account; fails on a malformed `EMAIL_FROM`.
     pub fn new(settings: &HttpApiSettings, from: &str) -> anyhow::Result<Self> {
         Ok(ResendMailer {
-            client: http_api::client()?,
+            client: outbound::client()?,
             endpoint: format!("{}/emails", settings.base_url),
             api_key: settings.api_key.clone(),
             from: http_api::sender(from)?,

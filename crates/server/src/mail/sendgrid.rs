@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{Mailer, OutgoingEmail, SendError, http_api, normalized_key};
 use crate::config::{HttpApiSettings, Secret};
+use crate::telemetry::outbound;
 
 /// Sends through SendGrid.
 pub struct SendGridMailer {
@@ -27,7 +28,7 @@ impl SendGridMailer {
     /// A mailer for the account; fails on a malformed `EMAIL_FROM`.
     pub fn new(settings: &HttpApiSettings, from: &str) -> anyhow::Result<Self> {
         Ok(SendGridMailer {
-            client: http_api::client()?,
+            client: outbound::client()?,
             endpoint: format!("{}/v3/mail/send", settings.base_url),
             api_key: settings.api_key.clone(),
             from: http_api::sender(from)?,

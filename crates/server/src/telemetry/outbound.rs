@@ -7,6 +7,17 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+/// The client for calls to the third parties the service is configured with (email
+/// providers, captcha verifiers, webhook receivers): a 10 s timeout, the service's user agent,
+/// and no redirects (requests carry secrets, and a configured endpoint has no reason to move).
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("omnistack/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// Sends a request inside a client span (a child of the current request's span, or a root
 /// span when the call is not made for a request).
 pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
