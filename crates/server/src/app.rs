@@ -11,6 +11,8 @@ use omnistack_db::{Db, DbOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+pub mod samplers;
+
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
@@ -98,7 +100,7 @@ impl App {
             jobs: jobs.clone(),
             captcha,
         };
-        telemetry::samplers::spawn(state.clone());
+        samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);
         let workers = Workers::spawn(JobContext { db, config, mailer, hub: realtime, jobs });
         Ok(App { state, router, workers })

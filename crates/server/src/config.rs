@@ -4,6 +4,8 @@
 //! variable at fault; secrets are wrapped in [`Secret`] so they never print.
 
 mod accounts;
+mod api_version;
+mod cidr;
 mod contact;
 mod cron;
 mod identity;
@@ -21,12 +23,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use accounts::AccountSettings;
+pub use api_version::ApiVersion;
+pub use cidr::Cidr;
 pub use contact::{CaptchaProvider, CaptchaSettings, ContactSettings, WebhookSettings, webhook_key};
 pub use cron::Cron;
 pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
 pub use jobs::JobSettings;
 pub use mail::{HttpApiSettings, MailProvider, MailSettings, SmtpSettings};
-pub use rate_limit::{Rate, RateLimitSettings};
+pub use rate_limit::{LimitClass, Rate, RateLimitSettings};
 pub use realtime::RealtimeSettings;
 pub use secret::{Secret, redact_url};
 pub use telemetry::{OtlpProtocol, SamplerSettings, TelemetrySettings, TraceExport};

@@ -11,10 +11,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::api::version::ApiVersion;
-use crate::http::deprecation::Retirement;
-use crate::http::request_id;
-use crate::rate_limit::RateDecision;
+use crate::config::ApiVersion;
+use crate::telemetry::request_id;
+
+mod rate_decision;
+mod retirement;
+
+pub use rate_decision::{LIMIT_HEADER, REMAINING_HEADER, RESET_HEADER, RateDecision};
+pub use retirement::Retirement;
 
 /// One invalid input field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]

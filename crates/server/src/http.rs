@@ -8,7 +8,6 @@ pub mod deprecation;
 pub mod error_body;
 pub mod extract;
 mod observe;
-pub mod request_id;
 mod security_headers;
 pub mod versioning;
 

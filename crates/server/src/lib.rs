@@ -25,6 +25,9 @@ pub mod state;
 pub mod telemetry;
 pub mod users;
 
+#[cfg(test)]
+mod layering;
+
 /// Installs the process-wide TLS crypto provider (ring). Call once, first thing.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -22,7 +22,6 @@
 //! reads a budget without spending it (the contact form's status route).
 
 mod client_ip;
-mod decision;
 mod in_process;
 mod middleware;
 mod redis_counter;
@@ -34,8 +33,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-pub use client_ip::{Cidr, client_ip};
-pub use decision::{LIMIT_HEADER, REMAINING_HEADER, RESET_HEADER, RateDecision};
+pub use crate::config::{Cidr, LimitClass};
+pub use crate::error::{LIMIT_HEADER, REMAINING_HEADER, RESET_HEADER, RateDecision};
+pub use client_ip::client_ip;
 pub use in_process::MAX_ENTRIES;
 pub use middleware::{IpRateLimitLayer, LimitByIp, by_ip, check_client};
 
@@ -43,73 +43,6 @@ use crate::config::{Rate, RateLimitSettings};
 use crate::redis_pool::RedisPool;
 use in_process::InProcessCounters;
 use redis_counter::RedisCounters;
-
-/// What kind of traffic a limit applies to; each class has its own rate and its own buckets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LimitClass {
-    /// Unauthenticated endpoints, per client IP.
-    Public,
-    /// Authenticated API calls, per user.
-    App,
-    /// Sign-in, sign-up and recovery, per client IP and per email.
-    Auth,
-    /// AI endpoints, per user.
-    Ai,
-    /// Incoming webhooks, per client IP.
-    Webhooks,
-    /// Failed sign-ins per email and client IP.
-    LoginFailures,
-    /// Failed sign-ins per email from every client: the ceiling a distributed guess meets.
-    LoginCeiling,
-    /// Realtime WebSocket handshakes, per client IP.
-    Websocket,
-    /// Realtime room subscriptions (joining or creating a room), per user.
-    Rooms,
-    /// Contact-form submissions, per client IP.
-    Contact,
-}
-
-impl LimitClass {
-    /// Every class.
-    pub const ALL: [LimitClass; 10] = [
-        LimitClass::Public,
-        LimitClass::App,
-        LimitClass::Auth,
-        LimitClass::Ai,
-        LimitClass::Webhooks,
-        LimitClass::LoginFailures,
-        LimitClass::LoginCeiling,
-        LimitClass::Websocket,
-        LimitClass::Rooms,
-        LimitClass::Contact,
-    ];
-
-    /// The class's name in variables (`RATE_LIMIT_PUBLIC`) and Redis keys (`rl:public:…`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitClass::Public => "public",
-            LimitClass::App => "app",
-            LimitClass::Auth => "auth",
-            LimitClass::Ai => "ai",
-            LimitClass::Webhooks => "webhooks",
-            LimitClass::LoginFailures => "login_failures",
-            LimitClass::LoginCeiling => "login_ceiling",
-            LimitClass::Websocket => "websocket",
-            LimitClass::Rooms => "rooms",
-            LimitClass::Contact => "contact",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for LimitClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One counted request: its number in the current window and the time until the window ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,7 +106,7 @@ impl RateLimiter {
         let now = SystemTime::now();
         if !self.enabled() {
             let full = Hit { count: 0, resets_in: rate.window };
-            return RateDecision::from_hit(rate.limit, full, now);
+            return RateDecision::from_count(rate.limit, full.count, full.resets_in, now);
         }
         let key = bucket_key(key);
         let shared = match &self.inner.redis {
@@ -181,7 +114,7 @@ impl RateLimiter {
             None => None,
         };
         let hit = shared.unwrap_or_else(|| self.inner.in_process.hit(class, &key, rate.window, Instant::now()));
-        let decision = RateDecision::from_hit(rate.limit, hit, now);
+        let decision = RateDecision::from_count(rate.limit, hit.count, hit.resets_in, now);
         if !decision.allowed {
             metrics::counter!("omnistack_rate_limit_rejections_total", "class" => class.as_str()).increment(1);
         }
@@ -197,7 +130,7 @@ impl RateLimiter {
         let now = SystemTime::now();
         let idle = Hit { count: 0, resets_in: rate.window };
         if !self.enabled() {
-            return RateDecision::from_hit(rate.limit, idle, now);
+            return RateDecision::from_count(rate.limit, idle.count, idle.resets_in, now);
         }
         let key = bucket_key(key);
         let shared = match &self.inner.redis {
@@ -205,7 +138,7 @@ impl RateLimiter {
             None => None,
         };
         let hit = shared.unwrap_or_else(|| self.inner.in_process.peek(class, &key, Instant::now())).unwrap_or(idle);
-        let mut decision = RateDecision::from_hit(rate.limit, hit, now);
+        let mut decision = RateDecision::from_count(rate.limit, hit.count, hit.resets_in, now);
         decision.allowed = hit.count < u64::from(rate.limit);
         decision.retry_after = 0;
         decision

@@ -20,7 +20,7 @@ pub mod metrics;
 mod otlp;
 pub mod outbound;
 mod process;
-pub mod samplers;
+pub mod request_id;
 
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::TraceContextExt;

@@ -8,7 +8,7 @@ use axum::Router;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::{Deprecated, OpenApi};
 
-use super::version::ApiVersion;
+use crate::config::ApiVersion;
 use crate::config::{ApiVersionSettings, Config};
 use crate::http::deprecation;
 

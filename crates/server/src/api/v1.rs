@@ -17,9 +17,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use super::version::ApiVersion;
 use super::{lifecycle, openapi};
 use crate::auth::guard;
+use crate::config::ApiVersion;
 use crate::error::ErrorBody;
 use crate::state::AppState;
 

@@ -17,8 +17,8 @@ use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::v1::{self, BearerAuth, Endpoints};
-use super::version::ApiVersion;
 use super::{lifecycle, openapi};
+use crate::config::ApiVersion;
 use crate::error::ErrorBody;
 use crate::state::AppState;
 

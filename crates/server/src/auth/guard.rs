@@ -14,10 +14,10 @@ use uuid::Uuid;
 use super::Role;
 use super::tokens::peek_issuer;
 use crate::error::{Error, Result};
-use crate::http::request_id;
 use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
 use crate::telemetry;
+use crate::telemetry::request_id;
 
 /// The authenticated, active caller.
 #[derive(Clone, Debug)]

@@ -4,8 +4,76 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::Cidr;
 use super::parse::{self, Vars};
-use crate::rate_limit::{Cidr, LimitClass};
+
+/// What kind of traffic a limit applies to; each class has its own rate and its own buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitClass {
+    /// Unauthenticated endpoints, per client IP.
+    Public,
+    /// Authenticated API calls, per user.
+    App,
+    /// Sign-in, sign-up and recovery, per client IP and per email.
+    Auth,
+    /// AI endpoints, per user.
+    Ai,
+    /// Incoming webhooks, per client IP.
+    Webhooks,
+    /// Failed sign-ins per email and client IP.
+    LoginFailures,
+    /// Failed sign-ins per email from every client: the ceiling a distributed guess meets.
+    LoginCeiling,
+    /// Realtime WebSocket handshakes, per client IP.
+    Websocket,
+    /// Realtime room subscriptions (joining or creating a room), per user.
+    Rooms,
+    /// Contact-form submissions, per client IP.
+    Contact,
+}
+
+impl LimitClass {
+    /// Every class.
+    pub const ALL: [LimitClass; 10] = [
+        LimitClass::Public,
+        LimitClass::App,
+        LimitClass::Auth,
+        LimitClass::Ai,
+        LimitClass::Webhooks,
+        LimitClass::LoginFailures,
+        LimitClass::LoginCeiling,
+        LimitClass::Websocket,
+        LimitClass::Rooms,
+        LimitClass::Contact,
+    ];
+
+    /// The class's name in variables (`RATE_LIMIT_PUBLIC`) and Redis keys (`rl:public:…`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitClass::Public => "public",
+            LimitClass::App => "app",
+            LimitClass::Auth => "auth",
+            LimitClass::Ai => "ai",
+            LimitClass::Webhooks => "webhooks",
+            LimitClass::LoginFailures => "login_failures",
+            LimitClass::LoginCeiling => "login_ceiling",
+            LimitClass::Websocket => "websocket",
+            LimitClass::Rooms => "rooms",
+            LimitClass::Contact => "contact",
+        }
+    }
+
+    /// The class's position in [`LimitClass::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for LimitClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A number of requests per window, written `<n>/<second|minute|hour|day>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::parse::{self, Vars};
-use crate::api::version::ApiVersion;
+use crate::config::ApiVersion;
 
 /// The versions' schedule, and the version unversioned requests get.
 #[derive(Clone, Debug, PartialEq, Eq)]

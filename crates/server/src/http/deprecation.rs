@@ -7,7 +7,6 @@
 //! same path under the latest version) and to the docs. From the sunset on it answers 410
 //! `API_VERSION_SUNSET`, with the same headers, unless enforcement is off.
 
-use std::fmt;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,11 +15,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 
-use crate::api::version::ApiVersion;
+use crate::config::ApiVersion;
 use crate::config::{Config, Deprecation};
-use crate::error::Error;
+use crate::error::{Error, Retirement};
 
 /// The `Deprecation` response header (RFC 9745).
 pub const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
@@ -29,38 +27,6 @@ pub const SUNSET: HeaderName = HeaderName::from_static("sunset");
 
 /// Where the deprecation policy is explained (`rel="deprecation"`).
 const DOCS_PATH: &str = "/docs";
-
-/// A version that has passed its sunset, as a 410 reports it.
-#[derive(Clone, Debug)]
-pub struct Retirement {
-    /// The retired version.
-    pub version: ApiVersion,
-    /// When it was retired.
-    pub sunset: DateTime<Utc>,
-    /// The same path under the latest version.
-    pub successor: Option<String>,
-}
-
-impl Retirement {
-    /// `details` of the error body: the version, its sunset date and the successor path.
-    pub fn details(&self) -> Value {
-        json!({
-            "version": self.version.as_str(),
-            "sunset": self.sunset.date_naive().to_string(),
-            "successor": self.successor,
-        })
-    }
-}
-
-impl fmt::Display for Retirement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "API {} was retired on {}", self.version, self.sunset.date_naive())?;
-        match &self.successor {
-            Some(path) => write!(f, "; use {path}"),
-            None => Ok(()),
-        }
-    }
-}
 
 /// Wraps `router` (the routes of `version`) in the deprecation layer.
 pub fn apply<S: Clone + Send + Sync + 'static>(
@@ -132,6 +98,8 @@ fn http_date(at: DateTime<Utc>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {

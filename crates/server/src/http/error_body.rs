@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::error::error_response;
-use crate::http::request_id;
+use crate::telemetry::request_id;
 
 /// Replaces the body of any 4xx/5xx response that is not already JSON with the error shape,
 /// keeping its status and headers (such as `Allow` on a 405).

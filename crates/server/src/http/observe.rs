@@ -18,10 +18,10 @@ use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer}
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
-use super::request_id;
 use crate::auth::guard::CallerId;
 use crate::config::SamplerSettings;
 use crate::telemetry::metrics::{RequestMetrics, method_label};
+use crate::telemetry::request_id;
 
 /// The label used for requests that matched no route, so log and metric cardinality stays bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";

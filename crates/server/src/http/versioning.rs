@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::version::ApiVersion;
+use crate::config::ApiVersion;
 use crate::error::Error;
 
 /// Request headers a client names a version with, in order of precedence.

@@ -62,3 +62,18 @@ pub struct HubStats {
     /// Failed Redis operations (the hub then falls back to this instance).
     pub redis_errors: u64,
 }
+
+impl HubStats {
+    /// Copies the realtime hub's counters (kept as atomics on the hot path) into the registry.
+    pub fn record(&self) {
+        metrics::gauge!("realtime_connections").set(self.connections as f64);
+        metrics::counter!("realtime_connections_opened_total").absolute(self.connections_opened);
+        metrics::counter!("realtime_messages_total", "direction" => "in").absolute(self.messages_in);
+        metrics::counter!("realtime_messages_total", "direction" => "out").absolute(self.messages_out);
+        metrics::counter!("realtime_published_total").absolute(self.published);
+        metrics::counter!("realtime_dropped_total", "reason" => "queue_full").absolute(self.dropped);
+        metrics::counter!("realtime_dropped_total", "reason" => "slow_consumer").absolute(self.slow_consumers);
+        metrics::counter!("realtime_dropped_total", "reason" => "rate_limited").absolute(self.rate_limited);
+        metrics::counter!("realtime_redis_errors_total").absolute(self.redis_errors);
+    }
+}

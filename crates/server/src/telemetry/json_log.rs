@@ -12,7 +12,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::http::request_id;
+use crate::telemetry::request_id;
 
 /// The JSON line format.
 pub struct JsonLines;

@@ -103,7 +103,7 @@ fn describe() {
 /// `omnistack_db::observe` and `redis_pool::traced`); the email series are created with the
 /// mailer (`mail::from_settings`).
 pub fn register_rare_series(providers: &[&'static str]) {
-    for class in crate::rate_limit::LimitClass::ALL {
+    for class in crate::config::LimitClass::ALL {
         metrics::counter!("omnistack_rate_limit_rejections_total", "class" => class.as_str()).absolute(0);
     }
     for provider in std::iter::once("password").chain(providers.iter().copied()) {
@@ -213,19 +213,6 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
         "TRACE" => "TRACE",
         _ => "OTHER",
     }
-}
-
-/// Copies the realtime hub's counters (kept as atomics on the hot path) into the registry.
-pub fn record_realtime(stats: &crate::realtime::HubStats) {
-    metrics::gauge!("realtime_connections").set(stats.connections as f64);
-    metrics::counter!("realtime_connections_opened_total").absolute(stats.connections_opened);
-    metrics::counter!("realtime_messages_total", "direction" => "in").absolute(stats.messages_in);
-    metrics::counter!("realtime_messages_total", "direction" => "out").absolute(stats.messages_out);
-    metrics::counter!("realtime_published_total").absolute(stats.published);
-    metrics::counter!("realtime_dropped_total", "reason" => "queue_full").absolute(stats.dropped);
-    metrics::counter!("realtime_dropped_total", "reason" => "slow_consumer").absolute(stats.slow_consumers);
-    metrics::counter!("realtime_dropped_total", "reason" => "rate_limited").absolute(stats.rate_limited);
-    metrics::counter!("realtime_redis_errors_total").absolute(stats.redis_errors);
 }
 
 /// The scrape: every recorded metric, then the process metrics, in the text format.

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use std::process::Stdio;
 
-use omnistack::telemetry::samplers;
+use omnistack::app::samplers;
 use omnistack_testkit::{TestApp, redis_url};
 use serde_json::{Value, json};
 

@@ -350,8 +350,8 @@ async fn metrics_token_guards_the_scrape() {
 async fn sampled_gauges_report_pool_and_accounts() {
     let app = TestApp::spawn().await;
     app.signed_in_client().await;
-    omnistack::telemetry::samplers::sample_system(&app.state).await;
-    omnistack::telemetry::samplers::sample_accounts(&app.state).await;
+    omnistack::app::samplers::sample_system(&app.state).await;
+    omnistack::app::samplers::sample_accounts(&app.state).await;
     let text = app.client.get("/metrics").await.text;
     assert!(samples(&text).iter().any(|(n, l, _)| n == "db_pool_connections" && l.contains("idle")));
     assert!(value(&text, "db_pool_max_connections", "") >= 1.0);

@@ -41,7 +41,7 @@ pub async fn scrape(State(config): State<Arc<Config>>, State(hub): State<Hub>, h
             return Err(Error::InvalidToken("metrics token is invalid".into()));
         }
     }
-    telemetry::metrics::record_realtime(&hub.stats());
+    hub.stats().record();
     let mut response = telemetry::metrics::render().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     Ok(response)

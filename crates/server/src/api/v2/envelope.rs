@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::http::extract::Json;
-use crate::http::request_id;
+use crate::telemetry::request_id;
 
 /// The version every v2 body names.
 const VERSION: &str = "v2";

@@ -76,7 +76,7 @@ async fn job_metrics_count_enqueued_finished_and_waiting_jobs() {
     let app = TestApp::builder().env("JOBS_RETRY_BASE_SECONDS", "0").job_kind(flaky).spawn().await;
     let job = enqueue::<Flaky>(&app, Enqueue::default()).await;
     wait_for_state(&app, job.id, JobState::Succeeded, Duration::from_secs(10)).await;
-    omnistack::telemetry::samplers::sample_jobs(&app.state).await;
+    omnistack::app::samplers::sample_jobs(&app.state).await;
     let scrape = app.client.get("/metrics").await.text;
     for series in [
         r#"omnistack_jobs_enqueued_total{kind="test_flaky"}"#,

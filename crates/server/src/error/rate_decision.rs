@@ -1,10 +1,8 @@
-//! The answer to one check, and the `X-RateLimit-*` / `Retry-After` headers that carry it.
+//! The answer to one rate-limit check (what a 429 carries), and the `X-RateLimit-*` / `Retry-After` headers that carry it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-
-use super::Hit;
 
 /// `X-RateLimit-Limit`: requests allowed per window.
 pub const LIMIT_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -29,16 +27,17 @@ pub struct RateDecision {
 }
 
 impl RateDecision {
-    /// The decision for the `hit.count`-th request of a window allowing `limit`, at `now`.
-    pub(super) fn from_hit(limit: u32, hit: Hit, now: SystemTime) -> Self {
-        let allowed = hit.count <= u64::from(limit);
-        let remaining = u64::from(limit).saturating_sub(hit.count);
-        let retry_after = if allowed { 0 } else { ceil_seconds(hit.resets_in).max(1) };
+    /// The decision for the `count`-th request of a window allowing `limit` that ends in
+    /// `resets_in`, at `now`.
+    pub fn from_count(limit: u32, count: u64, resets_in: Duration, now: SystemTime) -> Self {
+        let allowed = count <= u64::from(limit);
+        let remaining = u64::from(limit).saturating_sub(count);
+        let retry_after = if allowed { 0 } else { ceil_seconds(resets_in).max(1) };
         RateDecision {
             allowed,
             limit,
             remaining: u32::try_from(remaining).unwrap_or(0),
-            reset_at: ceil_seconds(now.duration_since(UNIX_EPOCH).unwrap_or_default() + hit.resets_in),
+            reset_at: ceil_seconds(now.duration_since(UNIX_EPOCH).unwrap_or_default() + resets_in),
             retry_after,
         }
     }
@@ -69,17 +68,18 @@ mod tests {
 
     #[test]
     fn counts_down_then_denies_with_a_retry_of_at_least_one_second() {
-        let hit = |count, resets_in_ms| Hit { count, resets_in: Duration::from_millis(resets_in_ms) };
-        let first = RateDecision::from_hit(3, hit(1, 60_000), at(1_000_000_500));
+        let decide =
+            |count, resets_in_ms, now| RateDecision::from_count(3, count, Duration::from_millis(resets_in_ms), now);
+        let first = decide(1, 60_000, at(1_000_000_500));
         assert_eq!(first, RateDecision { allowed: true, limit: 3, remaining: 2, reset_at: 1_000_061, retry_after: 0 });
-        let last = RateDecision::from_hit(3, hit(3, 59_000), at(1_000_001_500));
+        let last = decide(3, 59_000, at(1_000_001_500));
         assert_eq!((last.allowed, last.remaining), (true, 0));
-        let denied = RateDecision::from_hit(3, hit(4, 58_200), at(1_000_002_300));
+        let denied = decide(4, 58_200, at(1_000_002_300));
         assert_eq!(
             denied,
             RateDecision { allowed: false, limit: 3, remaining: 0, reset_at: 1_000_061, retry_after: 59 }
         );
-        let almost = RateDecision::from_hit(3, hit(9, 0), at(1_000_061_000));
+        let almost = decide(9, 0, at(1_000_061_000));
         assert_eq!(almost.retry_after, 1, "never 0 when denied");
     }
 
