@@ -13,6 +13,7 @@ pub mod identities;
 pub mod jobs;
 #[doc(hidden)]
 pub mod observe;
+pub mod owned;
 pub mod projects;
 pub mod revocations;
 pub mod sessions;
@@ -30,7 +31,7 @@ pub use tx::{Conn, Tx};
 /// value; errors propagate with `?`.
 #[macro_export]
 macro_rules! traced_pool {
-    ($db:expr, $operation:literal, $table:literal, $statement:expr, |$pool:ident| $body:expr) => {
+    ($db:expr, $operation:literal, $table:expr, $statement:expr, |$pool:ident| $body:expr) => {
         $crate::observe::traced($db.engine(), $operation, $table, $statement, async {
             Ok($crate::on_pool!($db, |$pool| $body))
         })

@@ -1,10 +1,12 @@
 //! The example resource: projects owned by one account, soft-deleted.
 //!
 //! Every query is scoped to the owner, so another account's project is simply not found.
+//! Finding, deleting and plain pages are the shared [`crate::owned`] statements.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::owned::{Cursor, Owned};
 use crate::{Db, Result, time, traced_pool};
 
 /// A row of `projects`.
@@ -33,18 +35,13 @@ pub struct ProjectPage {
     pub total: i64,
 }
 
-/// A position in the newest-first order: the last project a client has seen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProjectCursor {
-    /// Its creation time.
-    pub created_at: DateTime<Utc>,
-    /// Its id, which breaks ties between equal creation times.
-    pub id: Uuid,
-}
+impl Owned for Project {
+    const TABLE: &'static str = "projects";
+    const COLUMNS: &'static str = COLUMNS;
+    const DELETED_AT: Option<&'static str> = Some("deleted_at");
 
-impl From<&Project> for ProjectCursor {
-    fn from(project: &Project) -> Self {
-        ProjectCursor { created_at: project.created_at, id: project.id }
+    fn cursor(&self) -> Cursor {
+        Cursor { created_at: self.created_at, id: self.id }
     }
 }
 
@@ -71,18 +68,6 @@ pub async fn insert_project(db: &Db, owner_id: Uuid, name: &str, description: Op
     .bind(description)
     .bind(now)
     .fetch_one(pool)
-    .await?))
-}
-
-/// The owner's live project with this id.
-pub async fn find_project(db: &Db, owner_id: Uuid, id: Uuid) -> Result<Option<Project>> {
-    let sql = format!("SELECT {COLUMNS} FROM projects WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL");
-    Ok(traced_pool!(db, "SELECT", "projects", &sql, |pool| sqlx::query_as::<_, Project>(sqlx::AssertSqlSafe(
-        sql.as_str()
-    ))
-    .bind(id)
-    .bind(owner_id)
-    .fetch_optional(pool)
     .await?))
 }
 
@@ -142,7 +127,7 @@ pub async fn list_projects_after(
     db: &Db,
     owner_id: Uuid,
     search: Option<&str>,
-    after: Option<ProjectCursor>,
+    after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<Project>> {
     let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
@@ -192,20 +177,6 @@ pub async fn update_project(db: &Db, owner_id: Uuid, id: Uuid, change: &ProjectC
     .bind(time::now())
     .fetch_optional(pool)
     .await?))
-}
-
-/// Soft-deletes the owner's live project; false when there is none.
-pub async fn delete_project(db: &Db, owner_id: Uuid, id: Uuid) -> Result<bool> {
-    const SQL: &str =
-        "UPDATE projects SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL";
-    let done = traced_pool!(db, "UPDATE", "projects", SQL, |pool| sqlx::query(SQL)
-        .bind(id)
-        .bind(owner_id)
-        .bind(time::now())
-        .execute(pool)
-        .await?
-        .rows_affected());
-    Ok(done > 0)
 }
 
 fn escape_like(text: &str) -> String {

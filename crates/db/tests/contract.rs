@@ -29,24 +29,58 @@ async fn migrations_apply_and_are_idempotent() {
     assert!(stats.size >= 1 && stats.max == 10);
 }
 
+/// The schema both migration sets must produce: `table.column NULL|NOT NULL`, one per line.
+/// After adding a migration, run the contract tests with `OMNISTACK_WRITE_SCHEMA=1` to rewrite
+/// it, and review the diff.
+const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.txt");
+
+fn schema_text(columns: &[dialect::Column]) -> String {
+    let mut lines: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{}.{} {}", c.table, c.column, if c.nullable { "NULL" } else { "NOT NULL" }))
+        .collect();
+    lines.sort();
+    lines.join("\n") + "\n"
+}
+
+/// Fails unless `db`'s migrated schema is the one in `schema.txt`.
+async fn assert_schema_is_declared(db: &Db) {
+    let actual = schema_text(&dialect::list_columns(db).await.unwrap());
+    if std::env::var_os("OMNISTACK_WRITE_SCHEMA").is_some() {
+        std::fs::write(SCHEMA_FILE, &actual).unwrap();
+    }
+    let declared = std::fs::read_to_string(SCHEMA_FILE).unwrap();
+    assert!(
+        actual == declared,
+        "the {:?} migrations do not produce crates/db/schema.txt (OMNISTACK_WRITE_SCHEMA=1 rewrites it):\n{actual}",
+        db.engine()
+    );
+}
+
+#[test]
+fn both_migration_sets_have_the_same_files() {
+    let names = |engine: &str| {
+        let dir = format!("{}/migrations/{engine}", env!("CARGO_MANIFEST_DIR"));
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names("sqlite"), names("postgres"), "every migration exists for both engines, with the same name");
+}
+
 #[tokio::test]
-async fn both_migration_sets_produce_the_same_tables_and_columns() {
+async fn both_migration_sets_produce_the_declared_tables_and_columns() {
     let sqlite_dir = tempfile::tempdir().unwrap();
     let sqlite = Db::connect(&format!("sqlite://{}/schema.db", sqlite_dir.path().display()), &DbOptions::default())
         .await
         .unwrap();
     sqlite.migrate().await.unwrap();
-    let sqlite_columns = dialect::list_columns(&sqlite).await.unwrap();
-    assert!(sqlite_columns.iter().any(|c| c.table == "users" && c.column == "email"));
-
-    if postgres_url().is_none() {
-        eprintln!("TEST_DATABASE_URL is unset: PostgreSQL side of the schema comparison runs in the PostgreSQL pass");
-        return;
+    assert_schema_is_declared(&sqlite).await;
+    if postgres_url().is_some() {
+        let database = TestDatabase::create().await;
+        assert_schema_is_declared(&migrated(&database).await).await;
     }
-    let database = TestDatabase::create().await;
-    let postgres = migrated(&database).await;
-    let postgres_columns = dialect::list_columns(&postgres).await.unwrap();
-    assert_eq!(sqlite_columns, postgres_columns);
 }
 
 #[tokio::test]
@@ -181,19 +215,29 @@ async fn a_refresh_token_rotates_once_even_when_presented_concurrently() {
 
 #[tokio::test]
 async fn projects_are_scoped_to_their_owner_and_soft_deleted() {
-    use omnistack_db::projects;
+    use omnistack_db::owned::{delete_owned, find_owned};
+    use omnistack_db::projects::{self, Project};
     let database = TestDatabase::create().await;
     let db = migrated(&database).await;
     let a = omnistack_db::users::insert_user(&db, &new_user(Some("a@example.com"))).await.unwrap();
     let b = omnistack_db::users::insert_user(&db, &new_user(Some("b@example.com"))).await.unwrap();
     let p = projects::insert_project(&db, a.id, "Ünïcode 100%", Some("desc")).await.unwrap();
-    assert_eq!(projects::find_project(&db, a.id, p.id).await.unwrap(), Some(p.clone()));
-    assert_eq!(projects::find_project(&db, b.id, p.id).await.unwrap(), None);
+    assert_eq!(find_owned::<Project>(&db, a.id, p.id).await.unwrap(), Some(p.clone()));
+    assert_eq!(find_owned::<Project>(&db, b.id, p.id).await.unwrap(), None);
     assert_eq!(projects::list_projects(&db, a.id, Some("100%"), 0, 10).await.unwrap().total, 1);
     assert_eq!(projects::list_projects(&db, a.id, Some("0_%"), 0, 10).await.unwrap().total, 0);
-    assert!(!projects::delete_project(&db, b.id, p.id).await.unwrap());
-    assert!(projects::delete_project(&db, a.id, p.id).await.unwrap());
+    assert!(!delete_owned::<Project>(&db, b.id, p.id).await.unwrap());
+    assert!(delete_owned::<Project>(&db, a.id, p.id).await.unwrap());
+    assert!(!delete_owned::<Project>(&db, a.id, p.id).await.unwrap(), "already deleted");
+    assert_eq!(find_owned::<Project>(&db, a.id, p.id).await.unwrap(), None);
     assert_eq!(projects::list_projects(&db, a.id, None, 0, 10).await.unwrap().total, 0);
+    let deleted_at: Option<chrono::DateTime<chrono::Utc>> =
+        omnistack_db::on_pool!(&db, |pool| sqlx::query_scalar("SELECT deleted_at FROM projects WHERE id = $1")
+            .bind(p.id)
+            .fetch_one(pool)
+            .await
+            .unwrap());
+    assert!(deleted_at.is_some(), "a soft delete keeps the row");
 }
 
 #[tokio::test]
@@ -211,7 +255,8 @@ async fn account_counts_for_metrics() {
 
 #[tokio::test]
 async fn keyset_pages_visit_every_live_project_once_newest_first_even_on_equal_times() {
-    use omnistack_db::projects::{self, ProjectCursor};
+    use omnistack_db::owned::{Owned, delete_owned, list_owned_after};
+    use omnistack_db::projects::{self, Project};
     let database = TestDatabase::create().await;
     let db = migrated(&database).await;
     let owner = omnistack_db::users::insert_user(&db, &new_user(Some("keyset@example.com"))).await.unwrap();
@@ -230,15 +275,17 @@ async fn keyset_pages_visit_every_live_project_once_newest_first_even_on_equal_t
         .unwrap()
         .rows_affected());
     let doomed = projects::list_projects(&db, owner.id, Some("project 25"), 0, 1).await.unwrap().items;
-    assert!(projects::delete_project(&db, owner.id, doomed[0].id).await.unwrap());
+    assert!(delete_owned::<Project>(&db, owner.id, doomed[0].id).await.unwrap());
 
     let expected = projects::list_projects(&db, owner.id, None, 0, 100).await.unwrap().items;
     assert_eq!(expected.len(), 25);
     let (mut seen, mut sizes, mut after) = (Vec::new(), Vec::new(), None);
     loop {
-        let page = projects::list_projects_after(&db, owner.id, None, after, 10).await.unwrap();
+        let page = list_owned_after::<Project>(&db, owner.id, after, 10).await.unwrap();
+        let searched = projects::list_projects_after(&db, owner.id, None, after, 10).await.unwrap();
+        assert_eq!(page, searched, "no search is the shared page");
         sizes.push(page.len());
-        after = page.last().map(ProjectCursor::from);
+        after = page.last().map(Owned::cursor);
         seen.extend(page);
         if sizes.last() < Some(&10) {
             break;
@@ -248,9 +295,8 @@ async fn keyset_pages_visit_every_live_project_once_newest_first_even_on_equal_t
     assert_eq!(seen, expected, "same order as the offset listing, nothing skipped or repeated");
 
     let ties = projects::list_projects_after(&db, owner.id, Some("TIE"), None, 4).await.unwrap();
-    let rest = projects::list_projects_after(&db, owner.id, Some("tie"), ties.last().map(ProjectCursor::from), 10)
-        .await
-        .unwrap();
+    let rest =
+        projects::list_projects_after(&db, owner.id, Some("tie"), ties.last().map(Owned::cursor), 10).await.unwrap();
     assert_eq!((ties.len(), rest.len()), (4, 5), "search narrows keyset pages too");
     assert!(ties.iter().chain(&rest).all(|p| p.created_at == tie));
 }
@@ -299,4 +345,40 @@ async fn the_revocation_feed_reports_role_changes_deactivations_and_revoked_sess
     );
     let later = omnistack_db::time::now() + chrono::Duration::seconds(1);
     assert_eq!(changes_since(&db, later).await.unwrap(), Default::default());
+}
+
+/// The same table read as a resource whose delete removes the row.
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct HardDeleted {
+    id: uuid::Uuid,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl omnistack_db::owned::Owned for HardDeleted {
+    const TABLE: &'static str = "projects";
+    const COLUMNS: &'static str = "id, created_at";
+
+    fn cursor(&self) -> omnistack_db::owned::Cursor {
+        omnistack_db::owned::Cursor { created_at: self.created_at, id: self.id }
+    }
+}
+
+#[tokio::test]
+async fn an_owned_resource_without_soft_delete_loses_its_row_on_delete() {
+    use omnistack_db::owned::{delete_owned, find_owned, list_owned_after};
+    let database = TestDatabase::create().await;
+    let db = migrated(&database).await;
+    let owner = omnistack_db::users::insert_user(&db, &new_user(Some("hard@example.com"))).await.unwrap();
+    let other = omnistack_db::users::insert_user(&db, &new_user(Some("other@example.com"))).await.unwrap();
+    let p = omnistack_db::projects::insert_project(&db, owner.id, "gone", None).await.unwrap();
+    assert!(!delete_owned::<HardDeleted>(&db, other.id, p.id).await.unwrap(), "another owner's row");
+    assert!(find_owned::<HardDeleted>(&db, owner.id, p.id).await.unwrap().is_some());
+    assert!(delete_owned::<HardDeleted>(&db, owner.id, p.id).await.unwrap());
+    assert_eq!(find_owned::<HardDeleted>(&db, owner.id, p.id).await.unwrap(), None);
+    assert!(list_owned_after::<HardDeleted>(&db, owner.id, None, 10).await.unwrap().is_empty());
+    let rows: i64 = omnistack_db::on_pool!(&db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM projects")
+        .fetch_one(pool)
+        .await
+        .unwrap());
+    assert_eq!(rows, 0, "the row is gone, not marked");
 }

@@ -1,10 +1,65 @@
 //! The HTTP API: thin handlers per version that call services and map to DTOs.
 //!
+//! | module | what |
+//! |---|---|
+//! | [`v1`], [`v2`] | each version's handlers and DTOs, by route group ([`Groups`]) |
+//! | [`metrics`] | the Prometheus scrape, the same in every version and at `/metrics` |
+//! | [`lifecycle`] | a version's deprecation schedule, on its routes and its document |
+//! | [`openapi`] | what every version's OpenAPI document states beyond the annotations |
+//!
 //! A released version is frozen: its DTOs live in its own module. `config::ApiVersion` lists
-//! the versions; [`lifecycle`] applies their deprecation schedule; [`openapi`] completes each
-//! version's OpenAPI document.
+//! the versions. A version supplies its [`Groups`]; [`mount`] gives each group its guard and
+//! rate class, so no version builds another's plumbing.
 
 pub mod lifecycle;
+pub mod metrics;
 pub mod openapi;
 pub mod v1;
 pub mod v2;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::guard;
+use crate::config::ApiVersion;
+use crate::rate_limit::{self, LimitClass};
+use crate::state::AppState;
+
+/// One version's routes, by route group. [`mount`] puts each group behind its guard and limit:
+///
+/// | group | who may call | limited per |
+/// |---|---|---|
+/// | `public` | anyone | client IP, `public` (health and the scrape exempt) |
+/// | `credentials` | anyone: routes that take a password, an email or an emailed token | client IP, `auth` |
+/// | `sockets` | anyone: the WebSocket authenticates itself (browsers cannot send headers on it) | client IP, `websocket` |
+/// | `app` | an active account (`guard::require_user`) | account, `app` |
+/// | `admin` | an active admin (`guard::require_admin`) | account, `app` |
+#[derive(Default)]
+pub struct Groups {
+    /// No authentication.
+    pub public: OpenApiRouter<AppState>,
+    /// No authentication, the strict `auth` limit.
+    pub credentials: OpenApiRouter<AppState>,
+    /// The realtime socket.
+    pub sockets: OpenApiRouter<AppState>,
+    /// An authenticated, active account.
+    pub app: OpenApiRouter<AppState>,
+    /// An authenticated, active admin.
+    pub admin: OpenApiRouter<AppState>,
+}
+
+/// `version`'s routes under `/api/<version>` with their guards and limits, and its OpenAPI
+/// document (`doc` completed with the routes), with the deprecation schedule applied.
+pub fn mount(version: ApiVersion, doc: OpenApi, groups: Groups, state: &AppState) -> (Router<AppState>, OpenApi) {
+    let routes = OpenApiRouter::new()
+        .merge(groups.public.route_layer(rate_limit::by_ip(LimitClass::Public)))
+        .merge(groups.credentials.route_layer(rate_limit::by_ip(LimitClass::Auth)))
+        .merge(groups.sockets.route_layer(rate_limit::by_ip(LimitClass::Websocket)))
+        .merge(groups.app.route_layer(from_fn_with_state(state.clone(), guard::require_user)))
+        .merge(groups.admin.route_layer(from_fn_with_state(state.clone(), guard::require_admin)));
+    let (router, doc) =
+        OpenApiRouter::with_openapi(doc).nest(&format!("/api/{}", version.as_str()), routes).split_for_parts();
+    lifecycle::apply(version, (router, openapi::complete(doc)), &state.config)
+}

@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod owned;
 pub mod projects;
 pub mod rate_limit;
 pub mod realtime;

@@ -1,12 +1,16 @@
-//! The example resource. Copy this module (with `omnistack_db::projects` and
-//! `api/v1/projects.rs`) to add your own owned, paginated, soft-deleted resource.
+//! The example resource: what a project's fields may hold, its search, and v1's offset pages.
+//! Finding, deleting and keyset pages are the shared rules of [`crate::owned`].
 
-use omnistack_db::projects::{self, Project, ProjectChange, ProjectCursor, ProjectPage};
-use uuid::Uuid;
+use omnistack_db::owned::Cursor;
+use omnistack_db::projects::{self, Project, ProjectChange, ProjectPage};
 
 use crate::auth::CurrentUser;
 use crate::error::{Error, FieldError, Result};
+use crate::owned::{self, LIMIT, Slice, check_limit};
 use crate::state::AppState;
+
+/// What error messages call a project.
+const WHAT: &str = "project";
 
 /// Longest name, in characters as sent; it must hold a character that is not whitespace.
 pub const MAX_NAME_LEN: usize = 255;
@@ -14,8 +18,6 @@ pub const MAX_NAME_LEN: usize = 255;
 pub const MAX_DESCRIPTION_LEN: usize = 2000;
 /// Longest search string, in characters as sent (longer ones could match no name anyway).
 pub const MAX_SEARCH_LEN: usize = 255;
-/// Page sizes.
-pub const LIMIT: std::ops::RangeInclusive<i64> = 1..=100;
 
 /// Creates a project owned by the caller.
 pub async fn create(state: &AppState, caller: &CurrentUser, name: &str, description: Option<&str>) -> Result<Project> {
@@ -29,8 +31,7 @@ pub async fn create(state: &AppState, caller: &CurrentUser, name: &str, descript
 
 /// One of the caller's projects. Another account's, a deleted or a malformed id: 404.
 pub async fn get(state: &AppState, caller: &CurrentUser, id: &str) -> Result<Project> {
-    let id = parse_id(id)?;
-    projects::find_project(&state.db, caller.user.id, id).await?.ok_or_else(not_found)
+    owned::find(&state.db, caller.user.id, id, WHAT).await
 }
 
 /// A page of the caller's projects, newest first.
@@ -49,23 +50,14 @@ pub async fn list(
     Ok(projects::list_projects(&state.db, caller.user.id, search_term(search), skip, limit).await?)
 }
 
-/// A page of the caller's projects in keyset order, and where the next one starts.
-#[derive(Clone, Debug)]
-pub struct ProjectSlice {
-    /// At most `limit` projects, newest first.
-    pub items: Vec<Project>,
-    /// The last item's position when more projects follow; `None` on the last page.
-    pub next: Option<ProjectCursor>,
-}
-
 /// The caller's projects after `after` (from the newest when `None`), newest first.
 pub async fn list_after(
     state: &AppState,
     caller: &CurrentUser,
     search: Option<&str>,
-    after: Option<ProjectCursor>,
+    after: Option<Cursor>,
     limit: i64,
-) -> Result<ProjectSlice> {
+) -> Result<Slice<Project>> {
     let problems: Vec<FieldError> = check_limit(limit)
         .into_iter()
         .chain(search.and_then(|s| FieldError::too_long("search", s, MAX_SEARCH_LEN)))
@@ -73,18 +65,8 @@ pub async fn list_after(
     if !problems.is_empty() {
         return Err(Error::Validation(problems));
     }
-    // One row more than asked says whether another page follows.
-    let mut items =
-        projects::list_projects_after(&state.db, caller.user.id, search_term(search), after, limit + 1).await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    let next = if more { items.last().map(ProjectCursor::from) } else { None };
-    Ok(ProjectSlice { items, next })
-}
-
-fn check_limit(limit: i64) -> Option<FieldError> {
-    (!LIMIT.contains(&limit))
-        .then(|| FieldError::new("limit", format!("must be from {} to {}", LIMIT.start(), LIMIT.end())))
+    let rows = projects::list_projects_after(&state.db, caller.user.id, search_term(search), after, limit + 1).await?;
+    Ok(Slice::of(rows, limit))
 }
 
 fn search_term(search: Option<&str>) -> Option<&str> {
@@ -99,17 +81,16 @@ pub async fn update(
     name: Option<&str>,
     description: Option<Option<&str>>,
 ) -> Result<Project> {
-    let id = parse_id(id)?;
+    let id = owned::parse_id(id, WHAT)?;
     check(name, description)?;
     let name = name.map(str::trim);
     let change = ProjectChange { name, description };
-    projects::update_project(&state.db, caller.user.id, id, &change).await?.ok_or_else(not_found)
+    projects::update_project(&state.db, caller.user.id, id, &change).await?.ok_or_else(|| owned::not_found(WHAT))
 }
 
 /// Soft-deletes one of the caller's projects.
 pub async fn delete(state: &AppState, caller: &CurrentUser, id: &str) -> Result<()> {
-    let id = parse_id(id)?;
-    if projects::delete_project(&state.db, caller.user.id, id).await? { Ok(()) } else { Err(not_found()) }
+    owned::delete::<Project>(&state.db, caller.user.id, id, WHAT).await
 }
 
 fn check(name: Option<&str>, description: Option<Option<&str>>) -> Result<()> {
@@ -122,12 +103,4 @@ fn check(name: Option<&str>, description: Option<Option<&str>>) -> Result<()> {
     }
     problems.extend(description.flatten().and_then(|d| FieldError::too_long("description", d, MAX_DESCRIPTION_LEN)));
     if problems.is_empty() { Ok(()) } else { Err(Error::Validation(problems)) }
-}
-
-fn parse_id(id: &str) -> Result<Uuid> {
-    Uuid::parse_str(id).map_err(|_| not_found())
-}
-
-fn not_found() -> Error {
-    Error::NotFound("project not found".into())
 }

@@ -1,4 +1,6 @@
-//! The whole URL map. Handlers live in `api/vN/`; layers in `http`.
+//! The route table: every URL prefix the server answers. Handlers live in `api/vN/` (each
+//! version lists its routes by group in `api/vN.rs`); the layers every request passes are in
+//! `http.rs`.
 //!
 //! | path                          | what                                   |
 //! |-------------------------------|----------------------------------------|
@@ -18,31 +20,34 @@
 //! | `/docs`                       | browsable docs (Swagger UI)            |
 //! | `/metrics`, `/api/v1/public/metrics` | Prometheus scrape (`METRICS_TOKEN`) |
 
-use axum::{Extension, Router};
+use axum::Router;
+use axum::routing::{any, get};
 
 use crate::error::Error;
 use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
 use crate::{api, docs, http};
 
-/// The application router, layered and with its state. `extra` routes are served inside the
-/// same layers (an embedding application's own routes, or probes in tests).
+/// The application: the route table inside the service's layers ([`http::stack`]). `extra`
+/// routes are served inside the same layers (an embedding application's own routes, or probes
+/// in tests).
 pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     let (v1, v1_doc) = api::v1::router(&state);
     let (v2, v2_doc) = api::v2::router(&state);
-    let mut router = Router::new().merge(v1).merge(v2).merge(extra);
+    let mut routes = Router::new()
+        // Versioned APIs: each version's route groups are in `api/vN.rs`.
+        .merge(v1)
+        .merge(v2)
+        // Unversioned surfaces.
+        .route("/metrics", get(api::metrics::scrape))
+        .merge(extra);
     if state.config.docs_enabled {
-        router = router.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
+        routes = routes.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
     }
     // Unknown paths are limited per client IP like the public routes, so probing costs a
     // scanner as much as using the API does.
-    let unmatched = axum::routing::any(not_found).layer(rate_limit::by_ip(LimitClass::Public));
-    let router = router.route("/metrics", axum::routing::get(api::v1::metrics::scrape)).fallback_service(unmatched);
-    // `rate_limit::by_ip` layers, added where route groups are built, find the limiter here.
-    let limiter = Extension(state.limiter.clone());
-    let config = state.config.clone();
-    let router = http::apply_layers(router, &config).layer(limiter).with_state(state);
-    http::negotiate_versions(router, &config)
+    let routes = routes.fallback_service(any(not_found).layer(rate_limit::by_ip(LimitClass::Public)));
+    http::stack(routes, state)
 }
 
 async fn not_found() -> Error {

@@ -28,7 +28,7 @@ async fn stale_sessions_tokens_and_old_deleted_projects_are_removed_and_nothing_
         .unwrap();
     let kept = projects::insert_project(&db, user.id, "kept", None).await.unwrap();
     let gone = projects::insert_project(&db, user.id, "gone", None).await.unwrap();
-    projects::delete_project(&db, user.id, gone.id).await.unwrap();
+    omnistack_db::owned::delete_owned::<projects::Project>(&db, user.id, gone.id).await.unwrap();
 
     let day_ago = now - Duration::days(1);
     assert_eq!(sessions::delete_stale_sessions(&db, day_ago).await.unwrap(), 1);

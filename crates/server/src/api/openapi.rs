@@ -5,6 +5,7 @@
 //!   deactivated account or a missing role, 429 per account, 503 when an identity provider's
 //!   keys cannot be had), the body extractor's (400, 413, 415, 422), the query extractor's
 //!   (422), the timeout layer's (504); and the description OpenAPI requires on every response;
+//! - the `bearer` security scheme the guarded operations name;
 //! - the extractors' rule that no text holds a NUL character, as a `pattern` on every string of
 //!   a request body or query without one (patterns written by hand exclude NUL themselves).
 
@@ -13,6 +14,7 @@ use std::collections::BTreeSet;
 use axum::http::StatusCode;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{SchemaType, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response, Schema};
 
 /// A string with no NUL character.
@@ -44,13 +46,16 @@ pub fn complete(mut doc: OpenApi) -> OpenApi {
             }
         }
     }
-    if let Some(components) = doc.components.as_mut() {
-        for name in request_schemas {
-            if let Some(RefOr::T(schema)) = components.schemas.get_mut(&name) {
-                forbid_nul(schema);
-            }
+    let components = doc.components.get_or_insert_with(Default::default);
+    for name in request_schemas {
+        if let Some(RefOr::T(schema)) = components.schemas.get_mut(&name) {
+            forbid_nul(schema);
         }
     }
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+    );
     doc
 }
 

@@ -1,6 +1,7 @@
 //! API v2: the newest version, where new behaviour lands. It serves the same services as v1
 //! with its own DTOs: success bodies are enveloped (`{"data", "meta"}`), lists page by cursor,
-//! the account has `is_premium` and `days_since_joined`. Bodyless endpoints reuse v1's handlers.
+//! the account has `is_premium` and `days_since_joined`. Bodyless endpoints reuse v1's handlers,
+//! and v1's frozen DTOs travel inside v2's envelope.
 
 pub mod auth;
 pub mod cursor;
@@ -15,9 +16,9 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::v1::{self, BearerAuth, Endpoints};
-use super::{lifecycle, openapi};
+use super::{Groups, metrics, mount};
 use crate::config::ApiVersion;
 use crate::error::ErrorBody;
 use crate::state::AppState;
@@ -28,7 +29,6 @@ use crate::state::AppState;
         `{\"data\": …, \"meta\": {\"request_id\", \"timestamp\", \"version\"}}`; lists page with \
         `cursor` and `meta.next_cursor`; errors keep the one error shape."),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
         (name = "auth", description = "Own accounts: registration, sign-in, tokens, passwords"),
@@ -39,26 +39,25 @@ use crate::state::AppState;
 )]
 struct ApiDoc;
 
-/// v2's handlers.
-fn endpoints() -> Endpoints {
-    Endpoints {
-        health: health::routes(),
-        auth: auth::routes(),
-        users: users::routes(),
-        projects: projects::routes(),
-        exports: exports::routes(),
-        jobs: OpenApiRouter::new(),
-        realtime: realtime::routes(),
-        broadcast: realtime::admin_routes(),
-        contact: OpenApiRouter::new(),
-        contact_admin: OpenApiRouter::new(),
+/// v2's routes, by group.
+pub fn groups() -> Groups {
+    Groups {
+        public: OpenApiRouter::new()
+            .merge(health::routes())
+            .routes(routes!(metrics::scrape))
+            .merge(auth::token_routes()),
+        credentials: auth::credential_routes(),
+        sockets: super::v1::realtime::socket_routes(),
+        app: OpenApiRouter::new()
+            .merge(users::routes())
+            .merge(projects::routes())
+            .merge(exports::routes())
+            .merge(realtime::routes()),
+        admin: realtime::admin_routes(),
     }
 }
 
-/// v2's routes under `/api/v2`, and its OpenAPI document, with the deprecation schedule applied.
+/// v2's routes under `/api/v2`, and its OpenAPI document.
 pub fn router(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v2", v1::route_groups(state, endpoints()))
-        .split_for_parts();
-    lifecycle::apply(ApiVersion::V2, (router, openapi::complete(doc)), &state.config)
+    mount(ApiVersion::V2, ApiDoc::openapi(), groups(), state)
 }

@@ -1,7 +1,7 @@
 //! The middleware that limits a route group per client IP.
 //!
 //! Route groups are built before the application state exists (`api::vN::router()`), so the
-//! middleware finds the [`RateLimiter`] in the request's extensions, where `router::build`
+//! middleware finds the [`RateLimiter`] in the request's extensions, where `http::stack`
 //! puts it for every request (see `docs/adr/0003-rate-limiter-in-request-extensions.md`).
 
 use std::net::SocketAddr;

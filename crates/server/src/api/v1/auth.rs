@@ -16,25 +16,23 @@ use super::users::UserResponse;
 use crate::accounts::{self, Registration, SignedIn};
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::Json;
-use crate::rate_limit::{self, LimitClass};
+use crate::rate_limit;
 use crate::state::AppState;
 
-/// The auth routes. Those that take a password, an email or an emailed token are limited by
-/// the strict `auth` class (per client IP here; per email, or failed sign-ins, in the
-/// service); the session-token exchanges by `public`.
-pub fn routes() -> OpenApiRouter<AppState> {
-    let credentials = OpenApiRouter::new()
+/// Routes that take a password, an email or an emailed token, for the `credentials` group
+/// (limited per client IP by `auth`; per email, or failed sign-ins, in the service).
+pub fn credential_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(forgot_password))
         .routes(routes!(reset_password))
         .routes(routes!(verify_email))
-        .route_layer(rate_limit::by_ip(LimitClass::Auth));
-    let tokens = OpenApiRouter::new()
-        .routes(routes!(refresh))
-        .routes(routes!(logout))
-        .route_layer(rate_limit::by_ip(LimitClass::Public));
-    credentials.merge(tokens)
+}
+
+/// The session-token exchanges, for the `public` group.
+pub fn token_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(refresh)).routes(routes!(logout))
 }
 
 /// A new account.

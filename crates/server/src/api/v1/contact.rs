@@ -21,16 +21,13 @@ use crate::contact::submit::THANKS;
 use crate::contact::{self, ContactDeps, ContactForm, Origin, admin};
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::{Json, Query};
-use crate::rate_limit::{self, LimitClass};
+use crate::rate_limit;
 use crate::state::AppState;
 
-/// The public contact routes: limited per client IP by `public`; submissions also spend the
-/// `contact` budget (in the service, so the status route can read it for free).
+/// The public contact routes, for the `public` group; submissions also spend the `contact`
+/// budget (in the service, so the status route can read it for free).
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(submit_contact))
-        .routes(routes!(contact_status))
-        .route_layer(rate_limit::by_ip(LimitClass::Public))
+    OpenApiRouter::new().routes(routes!(submit_contact)).routes(routes!(contact_status))
 }
 
 /// The admin contact routes.

@@ -21,7 +21,7 @@ use crate::auth::guard::bearer_token;
 use crate::auth::{AdminUser, CurrentUser, Role};
 use crate::error::{Error, ErrorBody, FieldError, Result};
 use crate::http::extract::{Json, Query};
-use crate::rate_limit::{self, LimitClass};
+
 use crate::realtime::{self, Event, HubStats, Status, admission, connection};
 use crate::state::AppState;
 use crate::telemetry;
@@ -29,10 +29,10 @@ use crate::telemetry;
 /// Read buffer per socket: small, since most sockets are idle; larger messages grow it.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
-/// The WebSocket route: outside the guarded groups, it authenticates by itself. Handshakes are
-/// limited per client IP (`RATE_LIMIT_WEBSOCKET`) before any upgrade.
+/// The WebSocket route, for the `sockets` group: it authenticates by itself, and the group
+/// limits handshakes per client IP before any upgrade.
 pub fn socket_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(connect)).route_layer(rate_limit::by_ip(LimitClass::Websocket))
+    OpenApiRouter::new().routes(routes!(connect))
 }
 
 /// Ticket and status routes, for the guarded `app` group.

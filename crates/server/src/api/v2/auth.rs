@@ -17,24 +17,23 @@ use crate::api::v1;
 use crate::api::v1::auth::{LoginRequest, RefreshRequest, RegisterRequest, origin};
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::Json;
-use crate::rate_limit::{self, LimitClass};
+use crate::rate_limit;
 use crate::state::AppState;
 
-/// The auth routes, limited as in v1: `auth` per client IP for those that take a password, an
-/// email or an emailed token, `public` for the session-token exchanges.
-pub fn routes() -> OpenApiRouter<AppState> {
-    let credentials = OpenApiRouter::new()
+/// Routes that take a password, an email or an emailed token, for the `credentials` group
+/// (limited per client IP by `auth`; per email, or failed sign-ins, in the service).
+pub fn credential_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(v1::auth::forgot_password))
         .routes(routes!(v1::auth::reset_password))
         .routes(routes!(v1::auth::verify_email))
-        .route_layer(rate_limit::by_ip(LimitClass::Auth));
-    let tokens = OpenApiRouter::new()
-        .routes(routes!(refresh))
-        .routes(routes!(v1::auth::logout))
-        .route_layer(rate_limit::by_ip(LimitClass::Public));
-    credentials.merge(tokens)
+}
+
+/// The session-token exchanges, for the `public` group.
+pub fn token_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(refresh)).routes(routes!(v1::auth::logout))
 }
 
 /// A signed-in session.

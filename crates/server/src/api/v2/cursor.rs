@@ -4,6 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
+use omnistack_db::owned::Cursor;
 use uuid::Uuid;
 
 use crate::error::{Error, FieldError};
@@ -27,6 +28,20 @@ pub fn decode(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
     let (created_at, id) = text.split_once('|').ok_or_else(invalid)?;
     let created_at = DateTime::parse_from_rfc3339(created_at).map_err(|_| invalid())?.with_timezone(&Utc);
     Ok((created_at, Uuid::parse_str(id).map_err(|_| invalid())?))
+}
+
+/// The position a `cursor` query parameter names; `None` (the first page) when it is omitted
+/// or empty.
+pub fn position(cursor: Option<&str>) -> Result<Option<Cursor>, Error> {
+    match cursor.filter(|c| !c.is_empty()) {
+        Some(text) => decode(text).map(|(created_at, id)| Some(Cursor { created_at, id })),
+        None => Ok(None),
+    }
+}
+
+/// The `meta.next_cursor` of a page that ends before `next`.
+pub fn next(next: Option<Cursor>) -> Option<String> {
+    next.map(|next| encode(next.created_at, next.id))
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use omnistack_db::projects::ProjectCursor;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -54,14 +53,10 @@ pub async fn list_projects(
     caller: CurrentUser,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Page<ProjectResponse>>> {
-    let after = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(text) => cursor::decode(text).map(|(created_at, id)| Some(ProjectCursor { created_at, id }))?,
-        None => None,
-    };
+    let after = cursor::position(params.cursor.as_deref())?;
     let slice =
         projects::list_after(&state, &caller, params.search.as_deref(), after, params.limit.unwrap_or(20)).await?;
-    let next_cursor = slice.next.map(|next| cursor::encode(next.created_at, next.id));
-    Ok(page(slice.items.into_iter().map(Into::into).collect(), next_cursor))
+    Ok(page(slice.items.into_iter().map(Into::into).collect(), cursor::next(slice.next)))
 }
 
 /// Creates a project.
