@@ -119,7 +119,13 @@ async fn a_run_longer_than_its_lease_is_cut_off_and_retried() {
         .await;
     let job = enqueue::<Slow>(&app, Enqueue::default()).await;
     let dead = wait_for_state(&app, job.id, JobState::Dead, Duration::from_secs(10)).await;
-    assert!(dead.last_error.unwrap().contains("ran longer than its lease"));
+    // The run is cut off as its lease ends; on a loaded machine another claim may find the
+    // expired lease first, and then refuses the attempt past the last. Either way it is dead.
+    let error = dead.last_error.unwrap();
+    assert!(
+        error.contains("ran longer than its lease") || error.contains("its lease ran out on the last attempt"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
