@@ -67,6 +67,10 @@ async fn audit_entries_chain_under_the_head_and_list_newest_first() {
     assert_eq!(older.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 1]);
     let walk = audit::list_chain_after(&db, 1, 10).await.unwrap();
     assert_eq!(walk.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3]);
+
+    let tampered = "UPDATE audit_log SET action = 'auth.logout' WHERE seq = 1";
+    assert_eq!(omnistack_db::testing::execute_unchecked(&db, tampered).await.unwrap(), 1);
+    assert_eq!(audit::find_entry(&db, first.id).await.unwrap().unwrap().action, "auth.logout");
 }
 
 #[tokio::test]
