@@ -67,8 +67,8 @@ pub async fn start(
     let reason = request.reason.trim();
     if !REASON_LEN.contains(&reason.chars().count()) {
         problems.push(FieldError::new("reason", "must be 10 to 500 characters"));
-    } else if reason.chars().any(|c| c.is_control() && c != '\n') {
-        problems.push(FieldError::new("reason", "must not contain control characters"));
+    } else if !reason.chars().all(|c| crate::contact::form::allowed(c, true)) {
+        problems.push(FieldError::new("reason", "must not contain control or invisible formatting characters"));
     }
     let minutes = request.duration_minutes.unwrap_or(DEFAULT_MINUTES);
     if !DURATION_MINUTES.contains(&minutes) {

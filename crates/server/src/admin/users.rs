@@ -139,8 +139,8 @@ pub async fn update_user(
     let full_name = patch.full_name.map(|name| name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
     if let Some(Some(name)) = &full_name {
         problems.extend(FieldError::too_long("full_name", name, MAX_NAME_LEN));
-        if name.chars().any(char::is_control) {
-            problems.push(FieldError::new("full_name", "must not contain control characters"));
+        if !name.chars().all(|c| crate::contact::form::allowed(c, false)) {
+            problems.push(FieldError::new("full_name", "must not contain control or invisible formatting characters"));
         }
     }
     let role = match patch.role.as_deref() {

@@ -201,6 +201,7 @@ async fn impersonation_requests_are_checked() {
         json!({"user_id": "nope", "reason": reason()}),
         json!({"user_id": user.id, "reason": "null byte \u{0} inside the reason"}),
         json!({"user_id": user.id, "reason": reason(), "extra": true}),
+        json!({"user_id": user.id, "reason": "zero\u{200B}width characters hide text"}),
         json!({"reason": reason()}),
     ] {
         assert_eq!(post(bad.clone()).await.status, 422, "{bad}");

@@ -120,6 +120,8 @@ async fn every_escalation_path_is_refused_and_nothing_is_silently_ignored() {
         "VALIDATION_ERROR",
     );
     assert_refused(&patch(&root.client, &user.id, json!({"full_name": "bell\u{7}"})).await, 422, "VALIDATION_ERROR");
+    let bidi = patch(&root.client, &user.id, json!({"full_name": "evil\u{202E}gpj.exe"})).await;
+    assert_refused(&bidi, 422, "VALIDATION_ERROR");
     let missing = patch(&root.client, &uuid::Uuid::now_v7().to_string(), json!({"full_name": "Y"})).await;
     assert_refused(&missing, 404, "NOT_FOUND");
 
