@@ -156,7 +156,10 @@ async fn admit_request(
         return Err(Error::RateLimited(decision));
     }
     caller.require(minimum)?;
-    state.activity.note(id);
+    // An admin acting as the user is not the user's own visit.
+    if caller.impersonation.is_none() {
+        state.activity.note(id);
+    }
     request_id::set_user(id);
     telemetry::set_attribute("user.id", id.to_string());
     request.extensions_mut().insert(caller);
