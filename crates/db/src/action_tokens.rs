@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Conn, Db, Result, time, traced_conn, traced_pool};
+use crate::{Conn, Db, Result, Tx, time, traced_conn, traced_pool};
 
 /// What a token allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,36 +89,38 @@ pub async fn verify_email(db: &Db, token_hash: &str) -> Result<Option<Uuid>> {
 }
 
 /// Sets a new password hash for the token's account, uses the token, and revokes every other
-/// outstanding reset token and every session of the account, atomically; returns the account
-/// id, or `None` for a bad token.
-pub async fn reset_password(db: &Db, token_hash: &str, new_password_hash: &str) -> Result<Option<Uuid>> {
+/// outstanding reset token and every session of the account, in the caller's transaction (its
+/// audit entry commits with it); returns the account id, or `None` for a bad token.
+pub async fn reset_password(tx: &mut Tx, token_hash: &str, new_password_hash: &str) -> Result<Option<Uuid>> {
     const SET_PASSWORD: &str = "UPDATE users SET hashed_password = $2, updated_at = $3 WHERE id = $1 AND is_active";
     const REVOKE: &str = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
     const REVOKE_RESETS: &str =
         "UPDATE action_tokens SET used_at = $2 WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL";
     let now = time::now();
     let statements = [CONSUME, SET_PASSWORD, REVOKE, REVOKE_RESETS].join(";\n");
-    let user = traced_pool!(db, "UPDATE", "action_tokens", &statements, |pool| {
-        let mut tx = pool.begin().await?;
-        let user: Option<(Uuid,)> = sqlx::query_as(CONSUME)
-            .bind(token_hash)
-            .bind(Purpose::ResetPassword.as_str())
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some((id,)) = user {
-            sqlx::query(SET_PASSWORD).bind(id).bind(new_password_hash).bind(now).execute(&mut *tx).await?;
-            sqlx::query(REVOKE).bind(id).bind(now).execute(&mut *tx).await?;
-            sqlx::query(REVOKE_RESETS)
-                .bind(id)
-                .bind(now)
+    let engine = tx.engine();
+    let user = crate::observe::traced(engine, "UPDATE", "action_tokens", &statements, async {
+        Ok(crate::on_tx!(tx, |c| {
+            let user: Option<(Uuid,)> = sqlx::query_as(CONSUME)
+                .bind(token_hash)
                 .bind(Purpose::ResetPassword.as_str())
-                .execute(&mut *tx)
+                .bind(now)
+                .fetch_optional(&mut *c)
                 .await?;
-        }
-        tx.commit().await?;
-        user.map(|(id,)| id)
-    });
+            if let Some((id,)) = user {
+                sqlx::query(SET_PASSWORD).bind(id).bind(new_password_hash).bind(now).execute(&mut *c).await?;
+                sqlx::query(REVOKE).bind(id).bind(now).execute(&mut *c).await?;
+                sqlx::query(REVOKE_RESETS)
+                    .bind(id)
+                    .bind(now)
+                    .bind(Purpose::ResetPassword.as_str())
+                    .execute(&mut *c)
+                    .await?;
+            }
+            user.map(|(id,)| id)
+        }))
+    })
+    .await?;
     Ok(user)
 }
 

@@ -144,15 +144,20 @@ pub async fn list_submissions(
     Ok((items, total))
 }
 
-/// Sets a submission's status; `None` when there is no such submission.
-pub async fn set_submission_status(db: &Db, id: Uuid, status: &str) -> Result<Option<ContactSubmission>> {
+/// Sets a submission's status, alone or in the caller's transaction; `None` when there is no such submission.
+pub async fn set_submission_status(
+    conn: impl Into<Conn<'_>>,
+    id: Uuid,
+    status: &str,
+) -> Result<Option<ContactSubmission>> {
+    let conn = conn.into();
     let sql = format!("UPDATE contact_submissions SET status = $2, updated_at = $3 WHERE id = $1 RETURNING {COLUMNS}");
-    Ok(traced_pool!(db, "UPDATE", "contact_submissions", &sql, |pool| sqlx::query_as::<_, ContactSubmission>(
+    Ok(traced_conn!(conn, "UPDATE", "contact_submissions", &sql, |e| sqlx::query_as::<_, ContactSubmission>(
         sqlx::AssertSqlSafe(sql.as_str())
     )
     .bind(id)
     .bind(status)
     .bind(time::now())
-    .fetch_optional(pool)
+    .fetch_optional(e)
     .await?))
 }

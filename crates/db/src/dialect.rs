@@ -80,3 +80,37 @@ pub async fn claim_jobs(db: &Db, lease: chrono::Duration, limit: i64) -> Result<
     }
     Ok(claimed)
 }
+
+/// Locks the audit chain head for the rest of `tx` and returns it. PostgreSQL locks the row
+/// (`FOR UPDATE`), so appends from every instance queue behind each other; on SQLite the
+/// transaction already holds the database's write lock (`BEGIN IMMEDIATE`).
+pub async fn lock_audit_chain_head(tx: &mut crate::Tx) -> Result<crate::audit::ChainHead> {
+    const POSTGRES: &str = "SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE";
+    const SQLITE: &str = "SELECT seq, hash FROM audit_chain_head WHERE id = 1";
+    let sql = match tx.engine() {
+        crate::Engine::Postgres => POSTGRES,
+        crate::Engine::Sqlite => SQLITE,
+    };
+    let conn = crate::Conn::from(tx);
+    Ok(crate::traced_conn!(conn, "SELECT", "audit_chain_head", sql, |e| sqlx::query_as::<_, crate::audit::ChainHead>(
+        sql
+    )
+    .fetch_one(e)
+    .await?))
+}
+
+/// Locks the active super admins' rows for the rest of `tx` and returns their ids, so two
+/// concurrent demotions cannot both see another super admin left. SQLite's single writer
+/// serialises them already.
+pub async fn lock_active_super_admins(tx: &mut crate::Tx) -> Result<Vec<uuid::Uuid>> {
+    const POSTGRES: &str = "SELECT id FROM users WHERE role = 'super_admin' AND is_active ORDER BY id FOR UPDATE";
+    const SQLITE: &str = "SELECT id FROM users WHERE role = 'super_admin' AND is_active ORDER BY id";
+    let sql = match tx.engine() {
+        crate::Engine::Postgres => POSTGRES,
+        crate::Engine::Sqlite => SQLITE,
+    };
+    let conn = crate::Conn::from(tx);
+    let rows: Vec<(uuid::Uuid,)> =
+        crate::traced_conn!(conn, "SELECT", "users", sql, |e| sqlx::query_as(sql).fetch_all(e).await?);
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

@@ -297,32 +297,34 @@ pub async fn list_jobs(db: &Db, filter: JobFilter<'_>, skip: i64, limit: i64) ->
 
 /// Puts a `dead`, `failed` or `cancelled` job back in the queue now, with a fresh set of
 /// attempts; `None` when the job is in another state (or unknown).
-pub async fn retry_job(db: &Db, id: Uuid) -> Result<Option<Job>> {
+pub async fn retry_job(conn: impl Into<Conn<'_>>, id: Uuid) -> Result<Option<Job>> {
+    let conn = conn.into();
     let sql = format!(
         "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, finished_at = NULL, updated_at = $2
          WHERE id = $1 AND state IN ('dead', 'failed', 'cancelled') RETURNING {COLUMNS}"
     );
     let job =
-        traced_pool!(db, "UPDATE", "jobs", &sql, |pool| sqlx::query_as::<_, Job>(sqlx::AssertSqlSafe(sql.as_str()))
+        traced_conn!(conn, "UPDATE", "jobs", &sql, |e| sqlx::query_as::<_, Job>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(id)
             .bind(time::now())
-            .fetch_optional(pool)
+            .fetch_optional(e)
             .await?);
     Ok(job)
 }
 
 /// Cancels a job that is waiting (`queued`, or `failed` and waiting for its retry); `None`
 /// when it is running or finished (or unknown).
-pub async fn cancel_job(db: &Db, id: Uuid) -> Result<Option<Job>> {
+pub async fn cancel_job(conn: impl Into<Conn<'_>>, id: Uuid) -> Result<Option<Job>> {
+    let conn = conn.into();
     let sql = format!(
         "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2
          WHERE id = $1 AND state IN ('queued', 'failed') RETURNING {COLUMNS}"
     );
     let job =
-        traced_pool!(db, "UPDATE", "jobs", &sql, |pool| sqlx::query_as::<_, Job>(sqlx::AssertSqlSafe(sql.as_str()))
+        traced_conn!(conn, "UPDATE", "jobs", &sql, |e| sqlx::query_as::<_, Job>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(id)
             .bind(time::now())
-            .fetch_optional(pool)
+            .fetch_optional(e)
             .await?);
     Ok(job)
 }

@@ -5,11 +5,14 @@
 //! must differ live in [`dialect`]. Nothing here knows about HTTP.
 
 pub mod action_tokens;
+pub mod admin_users;
+pub mod audit;
 mod connect;
 pub mod contact;
 pub mod dialect;
 mod error;
 pub mod identities;
+pub mod impersonations;
 pub mod jobs;
 #[doc(hidden)]
 pub mod observe;

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Db, Result, time, traced_pool};
+use crate::{Db, Result, Tx, time, traced_pool};
 
 /// Where a sign-in came from (kept for the user's session list and for audits).
 #[derive(Clone, Debug, Default)]
@@ -65,8 +65,11 @@ pub enum Rotation {
     Invalid,
 }
 
-/// Uses `old_hash` once and stores `new_hash` as its successor, atomically.
-pub async fn rotate_refresh_token(db: &Db, old_hash: &str, new_hash: &str) -> Result<Rotation> {
+/// Uses `old_hash` once and stores `new_hash` as its successor, in the caller's transaction
+/// (so what the outcome causes, e.g. an audit entry, commits with it). The caller commits on
+/// [`Rotation::Rotated`] and [`Rotation::Reused`] (which revoked the session) and drops the
+/// transaction on [`Rotation::Invalid`], undoing the claim of a token whose session is gone.
+pub async fn rotate_refresh_token(tx: &mut Tx, old_hash: &str, new_hash: &str) -> Result<Rotation> {
     const CLAIM: &str = "UPDATE refresh_tokens SET used_at = $2
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
          RETURNING session_id, (SELECT user_id FROM sessions WHERE sessions.id = refresh_tokens.session_id), expires_at";
@@ -78,41 +81,37 @@ pub async fn rotate_refresh_token(db: &Db, old_hash: &str, new_hash: &str) -> Re
            AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)";
     let now = time::now();
     let statements = [CLAIM, LIVE, SUCCESSOR, REVOKE_FAMILY].join(";\n");
-    let outcome = traced_pool!(db, "UPDATE", "refresh_tokens", &statements, |pool| {
-        let mut tx = pool.begin().await?;
-        let claimed: Option<(Uuid, Uuid, DateTime<Utc>)> =
-            sqlx::query_as(CLAIM).bind(old_hash).bind(now).fetch_optional(&mut *tx).await?;
-        match claimed {
-            Some((session_id, user_id, expires_at)) => {
-                let live: Option<(Uuid,)> =
-                    sqlx::query_as("SELECT id FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2")
-                        .bind(session_id)
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if live.is_none() {
-                    tx.rollback().await?;
-                    Rotation::Invalid
-                } else {
-                    sqlx::query(SUCCESSOR)
-                        .bind(new_hash)
-                        .bind(session_id)
-                        .bind(now)
-                        .bind(expires_at)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Rotation::Rotated { user_id, session_id }
+    let engine = tx.engine();
+    let outcome = crate::observe::traced(engine, "UPDATE", "refresh_tokens", &statements, async {
+        Ok(crate::on_tx!(tx, |c| {
+            let claimed: Option<(Uuid, Uuid, DateTime<Utc>)> =
+                sqlx::query_as(CLAIM).bind(old_hash).bind(now).fetch_optional(&mut *c).await?;
+            match claimed {
+                Some((session_id, user_id, expires_at)) => {
+                    let live: Option<(Uuid,)> =
+                        sqlx::query_as(LIVE).bind(session_id).bind(now).fetch_optional(&mut *c).await?;
+                    if live.is_none() {
+                        Rotation::Invalid
+                    } else {
+                        sqlx::query(SUCCESSOR)
+                            .bind(new_hash)
+                            .bind(session_id)
+                            .bind(now)
+                            .bind(expires_at)
+                            .execute(&mut *c)
+                            .await?;
+                        Rotation::Rotated { user_id, session_id }
+                    }
+                }
+                None => {
+                    let revoked =
+                        sqlx::query(REVOKE_FAMILY).bind(old_hash).bind(now).execute(&mut *c).await?.rows_affected();
+                    if revoked > 0 { Rotation::Reused } else { Rotation::Invalid }
                 }
             }
-            None => {
-                let revoked =
-                    sqlx::query(REVOKE_FAMILY).bind(old_hash).bind(now).execute(&mut *tx).await?.rows_affected();
-                tx.commit().await?;
-                if revoked > 0 { Rotation::Reused } else { Rotation::Invalid }
-            }
-        }
-    });
+        }))
+    })
+    .await?;
     Ok(outcome)
 }
 

@@ -80,3 +80,13 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Runs one SQL statement as written and returns the rows it changed: for tests that tamper
+/// with stored rows behind the service's back (the audit chain's tamper tests).
+pub async fn execute_unchecked(db: &crate::Db, sql: &str) -> crate::Result<u64> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    Ok(match db {
+        crate::Db::Postgres(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
+        crate::Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
+    })
+}

@@ -112,3 +112,22 @@ macro_rules! traced_conn {
         .await?
     }};
 }
+
+/// Runs a body of several statements on one transaction's connection: `on_tx!(tx, |c| body)`,
+/// where `c` is the connection, used as `&mut *c` by each statement. The body is compiled once
+/// per engine.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::Tx::Postgres(tx) => {
+                let $c = &mut **tx;
+                $body
+            }
+            $crate::Tx::Sqlite(tx) => {
+                let $c = &mut **tx;
+                $body
+            }
+        }
+    };
+}

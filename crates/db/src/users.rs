@@ -75,7 +75,7 @@ pub struct NewUser<'a> {
     pub unverified_email: Option<&'a str>,
 }
 
-const COLUMNS: &str = "id, email, hashed_password, full_name, avatar_url, role, is_active, email_verified, \
+pub(crate) const COLUMNS: &str = "id, email, hashed_password, full_name, avatar_url, role, is_active, email_verified, \
      subscription_plan, subscription_status, last_login_at, login_count, deactivated_at, created_at, updated_at, \
      unverified_email";
 
@@ -213,13 +213,14 @@ pub async fn set_subscription(db: &Db, id: Uuid, plan: &str, status: &str) -> Re
     Ok(done > 0)
 }
 
-/// Records a password sign-in.
-pub async fn record_login(db: &Db, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+/// Records a password sign-in, alone or in the caller's transaction.
+pub async fn record_login(conn: impl Into<Conn<'_>>, id: Uuid, at: DateTime<Utc>) -> Result<()> {
     const SQL: &str = "UPDATE users SET last_login_at = $2, login_count = login_count + 1 WHERE id = $1";
-    traced_pool!(db, "UPDATE", "users", SQL, |pool| sqlx::query(SQL)
+    let conn = conn.into();
+    traced_conn!(conn, "UPDATE", "users", SQL, |e| sqlx::query(SQL)
         .bind(id)
         .bind(at)
-        .execute(pool)
+        .execute(e)
         .await?
         .rows_affected());
     Ok(())

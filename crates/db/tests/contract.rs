@@ -4,6 +4,8 @@
 use omnistack_db::testing::{TestDatabase, postgres_url};
 use omnistack_db::{Db, DbOptions, Engine, dialect};
 
+#[path = "contract/admin.rs"]
+mod admin;
 #[path = "contract/cleanup.rs"]
 mod cleanup;
 #[path = "contract/contact.rs"]
@@ -182,9 +184,18 @@ async fn a_password_reset_uses_its_token_and_revokes_every_other_reset_token() {
     assert_eq!(action_tokens::find_live_token(&db, Purpose::VerifyEmail, "reset-a").await.unwrap(), None);
     assert_eq!(action_tokens::find_live_token(&db, Purpose::ResetPassword, "bogus").await.unwrap(), None);
 
-    assert_eq!(action_tokens::reset_password(&db, "reset-a", "new-hash").await.unwrap(), Some(user.id));
+    let reset = |hash: &'static str, password: &'static str| {
+        let db = db.clone();
+        async move {
+            let mut tx = db.begin().await.unwrap();
+            let done = action_tokens::reset_password(&mut tx, hash, password).await.unwrap();
+            tx.commit().await.unwrap();
+            done
+        }
+    };
+    assert_eq!(reset("reset-a", "new-hash").await, Some(user.id));
     assert_eq!(action_tokens::find_live_token(&db, Purpose::ResetPassword, "reset-b").await.unwrap(), None);
-    assert_eq!(action_tokens::reset_password(&db, "reset-b", "other-hash").await.unwrap(), None);
+    assert_eq!(reset("reset-b", "other-hash").await, None);
     let stored = omnistack_db::users::find_user(&db, user.id).await.unwrap().unwrap();
     assert_eq!(stored.hashed_password.as_deref(), Some("new-hash"));
     assert_eq!(action_tokens::verify_email(&db, "verify-a").await.unwrap(), Some(user.id), "other purposes stay");
@@ -201,7 +212,14 @@ async fn a_refresh_token_rotates_once_even_when_presented_concurrently() {
     let attempts: Vec<_> = (0..4)
         .map(|i| {
             let db = db.clone();
-            tokio::spawn(async move { sessions::rotate_refresh_token(&db, "h0", &format!("h1-{i}")).await.unwrap() })
+            tokio::spawn(async move {
+                let mut tx = db.begin().await.unwrap();
+                let outcome = sessions::rotate_refresh_token(&mut tx, "h0", &format!("h1-{i}")).await.unwrap();
+                if outcome != Rotation::Invalid {
+                    tx.commit().await.unwrap();
+                }
+                outcome
+            })
         })
         .collect();
     let mut outcomes = Vec::new();

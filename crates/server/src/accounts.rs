@@ -10,6 +10,7 @@ use omnistack_db::sessions::{self, Rotation, SessionOrigin};
 use omnistack_db::users::{self, NewUser, User};
 use uuid::Uuid;
 
+use crate::admin::audit::{self, Actor, AuditContext, AuditEntry};
 use crate::auth::{Role, password, tokens};
 use crate::error::{Error, FieldError, Result};
 use crate::jobs::kinds::enqueue_email;
@@ -100,34 +101,89 @@ fn email_taken() -> Error {
 
 /// Signs in with email and password. A wrong email and a wrong password answer alike, in the
 /// same time. Failures are limited per (email, client IP) and, higher, per email
-/// (`login_limit`).
+/// (`login_limit`), which also bounds the `auth.login_failed` audit entries they leave.
 pub async fn login(state: &AppState, email: &str, password: String, origin: &SessionOrigin<'_>) -> Result<SignedIn> {
     check_lengths(&[("email", email, MAX_EMAIL_LEN), ("password", &password, *password::LENGTH.end())])?;
     let email = email.trim().to_lowercase();
     let attempt = LoginAttempt::start(&state.limiter, &email, origin.ip_address.unwrap_or_default()).await?;
     let user = users::find_user_by_email(&state.db, &email).await?;
     let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
+    let context = AuditContext::new(origin.ip_address, origin.user_agent);
     if !password::verify(password, stored).await {
         metrics::counter!("omnistack_auth_failures_total", "reason" => "invalid_credentials", "provider" => "password")
             .increment(1);
+        record_login_failure(state, &context, &email, user.as_ref(), "invalid_credentials").await?;
         return Err(Error::Authentication("incorrect email or password".into()));
     }
     attempt.succeeded().await;
     let Some(user) = user else { return Err(Error::Authentication("incorrect email or password".into())) };
     if !user.is_active {
+        record_login_failure(state, &context, &email, Some(&user), "deactivated").await?;
         return Err(Error::Authorization("this account is deactivated".into()));
     }
-    users::record_login(&state.db, user.id, omnistack_db::time::now()).await?;
+    let mut tx = state.db.begin().await?;
+    users::record_login(&mut tx, user.id, omnistack_db::time::now()).await?;
+    let entry = AuditEntry::new(
+        Actor::user(&user),
+        &context,
+        "auth.login",
+        "user",
+        Some(user.id.to_string()),
+        serde_json::json!({"provider": "password"}),
+    );
+    audit::record(&mut tx, entry).await?;
+    tx.commit().await?;
     metrics::counter!("omnistack_logins_total", "provider" => "password").increment(1);
     start_session(state, user, origin).await
 }
 
-/// Exchanges a refresh token for a new pair. Presenting a used token revokes its session.
-pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<SignedIn> {
+/// `auth.login_failed`: nothing else changes, so it has a transaction of its own. The
+/// attempt was already counted by the login-failure limits, which bound how many entries a
+/// client can cause.
+async fn record_login_failure(
+    state: &AppState,
+    context: &AuditContext,
+    email: &str,
+    user: Option<&User>,
+    reason: &str,
+) -> Result<()> {
+    let details = serde_json::json!({"email": email, "reason": reason});
+    let entry = AuditEntry::new(
+        Actor::anonymous(),
+        context,
+        "auth.login_failed",
+        "user",
+        user.map(|u| u.id.to_string()),
+        details,
+    );
+    audit::record_alone(&state.db, entry).await
+}
+
+/// Exchanges a refresh token for a new pair. Presenting a used token revokes its session and
+/// is audited (`auth.refresh_reuse_detected`) in the revocation's transaction.
+pub async fn refresh(state: &AppState, refresh_token: &str, context: &AuditContext) -> Result<SignedIn> {
     check_lengths(&[("refresh_token", refresh_token, MAX_TOKEN_LEN)])?;
     let (next_token, next_hash) = tokens::new_opaque_token()?;
     let presented = tokens::hash_opaque_token(refresh_token);
-    match sessions::rotate_refresh_token(&state.db, &presented, &next_hash).await? {
+    let mut tx = state.db.begin().await?;
+    let rotation = sessions::rotate_refresh_token(&mut tx, &presented, &next_hash).await?;
+    match &rotation {
+        Rotation::Rotated { .. } => tx.commit().await?,
+        Rotation::Reused => {
+            let entry = AuditEntry::new(
+                Actor::anonymous(),
+                context,
+                "auth.refresh_reuse_detected",
+                "session",
+                None,
+                serde_json::json!({"outcome": "session_revoked"}),
+            );
+            audit::record(&mut tx, entry).await?;
+            tx.commit().await?;
+        }
+        Rotation::Invalid => drop(tx),
+    }
+    match rotation {
         Rotation::Rotated { user_id, session_id } => {
             let user = users::find_user(&state.db, user_id)
                 .await?
@@ -176,17 +232,30 @@ pub async fn forgot_password(state: &AppState, email: &str) -> Result<()> {
 }
 
 /// Sets a new password from a reset token and revokes every session and every other reset
-/// token of the account. The token is looked up before the (expensive) hash, so a bogus one
-/// costs one indexed read; it is used up atomically with the change, so two requests with one
-/// token cannot both succeed.
-pub async fn reset_password(state: &AppState, token: &str, new_password: String) -> Result<()> {
+/// token of the account, audited (`auth.password_reset`) in the same transaction. The token is
+/// looked up before the (expensive) hash, so a bogus one costs one indexed read; it is used up
+/// atomically with the change, so two requests with one token cannot both succeed.
+pub async fn reset_password(state: &AppState, token: &str, new_password: String, context: &AuditContext) -> Result<()> {
     check_lengths(&[("token", token, MAX_TOKEN_LEN)])?;
     let invalid = || Error::BadRequest("reset token is invalid, used or expired".into());
     check_password(&new_password).map_err(|m| Error::Validation(vec![FieldError::new("new_password", m)]))?;
     let token_hash = tokens::hash_opaque_token(token);
     action_tokens::find_live_token(&state.db, Purpose::ResetPassword, &token_hash).await?.ok_or_else(invalid)?;
     let hashed = password::hash(new_password).await?;
-    action_tokens::reset_password(&state.db, &token_hash, &hashed).await?.ok_or_else(invalid)?;
+    let mut tx = state.db.begin().await?;
+    let user_id = action_tokens::reset_password(&mut tx, &token_hash, &hashed).await?.ok_or_else(invalid)?;
+    let user = users::find_user(&state.db, user_id).await?;
+    let actor = user.as_ref().map_or_else(|| Actor { id: Some(user_id), ..Actor::default() }, Actor::user);
+    let entry = AuditEntry::new(
+        actor,
+        context,
+        "auth.password_reset",
+        "user",
+        Some(user_id.to_string()),
+        serde_json::json!({}),
+    );
+    audit::record(&mut tx, entry).await?;
+    tx.commit().await?;
     Ok(())
 }
 

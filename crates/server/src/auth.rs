@@ -8,5 +8,5 @@ pub mod password;
 pub mod role;
 pub mod tokens;
 
-pub use guard::{AdminUser, CurrentUser};
+pub use guard::{AdminUser, CurrentUser, Impersonator};
 pub use role::Role;

@@ -70,6 +70,8 @@ pub fn days_since_joined(user: &User, now: DateTime<Utc>) -> i64 {
 
 /// Deactivates the caller's account, erases its personal data and revokes its sessions.
 pub async fn delete_account(state: &AppState, caller: &CurrentUser) -> Result<()> {
+    // Erasing the account (its email and password with it) is the user's own decision.
+    caller.refuse_impersonation()?;
     users::deactivate_and_erase(&state.db, caller.user.id).await?;
     tracing::info!(user.id = %caller.user.id, "account deactivated and erased");
     Ok(())

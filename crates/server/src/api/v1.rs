@@ -1,5 +1,6 @@
 //! API v1: the Python original's shapes, frozen.
 
+pub mod admin;
 pub mod auth;
 pub mod contact;
 pub mod exports;
@@ -32,6 +33,7 @@ use crate::state::AppState;
         (name = "realtime", description = "WebSockets: tickets, status, broadcast"),
         (name = "jobs", description = "Background jobs (admins)"),
         (name = "contact", description = "The public contact form, and its submissions (admins)"),
+        (name = "admin", description = "The admin console: users, impersonation, the audit log"),
     )
 )]
 struct ApiDoc;
@@ -54,7 +56,8 @@ pub fn groups() -> Groups {
         admin: OpenApiRouter::new()
             .merge(realtime::admin_routes())
             .merge(jobs::routes())
-            .merge(contact::admin_routes()),
+            .merge(contact::admin_routes())
+            .merge(admin::routes()),
     }
 }
 

@@ -2,17 +2,17 @@
 //! bearer token and put the caller in the request; the extractors read it back. A handler that
 //! forgets its extractor is still guarded, and an extractor on an unguarded route fails closed.
 
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use omnistack_db::users::User;
 use uuid::Uuid;
 
 use super::Role;
-use super::tokens::peek_issuer;
+use super::tokens::{ImpersonationClaim, peek_issuer};
 use crate::error::{Error, Result};
 use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
@@ -26,16 +26,49 @@ pub struct CurrentUser {
     pub user: User,
     /// Its role.
     pub role: Role,
-    /// The sign-in session of an own access token (`sid`); `None` for external tokens.
+    /// The sign-in session of an own access token (`sid`); `None` for external and
+    /// impersonation tokens.
     pub session_id: Option<Uuid>,
+    /// Set when an admin acts as this user with an impersonation token.
+    pub impersonation: Option<Impersonator>,
 }
+
+/// The admin behind an impersonated request, as the impersonation session says now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Impersonator {
+    /// The impersonation session (checked on every request).
+    pub session_id: Uuid,
+    /// The admin.
+    pub admin_id: Uuid,
+    /// The admin's email.
+    pub admin_email: Option<String>,
+    /// The admin's role.
+    pub admin_role: String,
+}
+
+/// The header every response to an impersonated request carries: the admin's id.
+pub const IMPERSONATED_BY: &str = "x-impersonated-by";
 
 impl CurrentUser {
     /// 403 `AUTHORIZATION_ERROR` unless the caller has at least `role`: services check it
-    /// themselves, whatever guard stands in front of them.
+    /// themselves, whatever guard stands in front of them. An impersonated caller never gets
+    /// more than `user`: nothing admin-only is reachable with an impersonation token.
     pub fn require(&self, role: Role) -> Result<()> {
+        if role > Role::User {
+            self.refuse_impersonation()?;
+        }
         if self.role < role {
             return Err(Error::Authorization(format!("this requires the {role} role")));
+        }
+        Ok(())
+    }
+
+    /// 403 `AUTHORIZATION_ERROR` for an impersonated caller. Services call it before what an
+    /// admin must never do in a user's name: start another impersonation, change the
+    /// password or email, erase the account, open a socket, touch billing.
+    pub fn refuse_impersonation(&self) -> Result<()> {
+        if self.impersonation.is_some() {
+            return Err(Error::Authorization("this is not allowed with an impersonation token".into()));
         }
         Ok(())
     }
@@ -77,7 +110,7 @@ pub async fn require_admin(State(state): State<AppState>, request: Request, next
     guard(&state, request, next, Role::Admin).await
 }
 
-async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role) -> Result<Response> {
+async fn guard(state: &AppState, request: Request, next: Next, minimum: Role) -> Result<Response> {
     let caller = match authenticate(state, request.headers()).await {
         Ok(caller) => caller,
         Err(refused) => {
@@ -88,6 +121,33 @@ async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role
             return Err(refused);
         }
     };
+    if caller.impersonation.is_none() {
+        return admit_request(state, request, next, minimum, caller).await;
+    }
+    // Impersonated: every response names the admin, and every write is audited with both.
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let context = crate::admin::audit::AuditContext::of_extensions(request.extensions(), request.headers(), state);
+    let audited = caller.clone();
+    let mut response = admit_request(state, request, next, minimum, caller).await.into_response();
+    if let Some(by) = &audited.impersonation
+        && let Ok(value) = HeaderValue::from_str(&by.admin_id.to_string())
+    {
+        response.headers_mut().insert(IMPERSONATED_BY, value);
+    }
+    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        crate::admin::impersonation::record_request(state, &audited, &context, &method, route, response.status()).await;
+    }
+    Ok(response)
+}
+
+async fn admit_request(
+    state: &AppState,
+    mut request: Request,
+    next: Next,
+    minimum: Role,
+    caller: CurrentUser,
+) -> Result<Response> {
     let id = caller.user.id;
     // Authenticated traffic is limited per account (the `app` class), whatever the path and
     // whether or not the role suffices.
@@ -96,7 +156,10 @@ async fn guard(state: &AppState, mut request: Request, next: Next, minimum: Role
         return Err(Error::RateLimited(decision));
     }
     caller.require(minimum)?;
-    state.activity.note(id);
+    // An admin acting as the user is not the user's own visit.
+    if caller.impersonation.is_none() {
+        state.activity.note(id);
+    }
     request_id::set_user(id);
     telemetry::set_attribute("user.id", id.to_string());
     request.extensions_mut().insert(caller);
@@ -115,8 +178,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Curre
 pub async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentUser> {
     let issuer = peek_issuer(token).ok_or_else(|| Error::InvalidToken("token is malformed".into()))?;
     if issuer == state.tokens.issuer() {
-        let (user_id, session_id) = state.tokens.verify(token).map_err(|why| Error::InvalidToken(why.into()))?;
-        return load_account(state, user_id, Some(session_id)).await;
+        let verified = state.tokens.verify(token).map_err(|why| Error::InvalidToken(why.into()))?;
+        if let Some(claim) = verified.impersonation {
+            return load_impersonated(state, verified.user_id, claim).await;
+        }
+        return load_account(state, verified.user_id, Some(verified.session_id)).await;
     }
     admit(crate::users::authenticate_external(state, token, &issuer).await?, None)
 }
@@ -140,13 +206,34 @@ pub async fn load_account(state: &AppState, user_id: Uuid, session_id: Option<Uu
     admit(user, session_id)
 }
 
+/// The user an impersonation token acts as: its session must be live (neither stopped nor
+/// expired, checked in the shared database so a stop holds on every instance), its admin
+/// still an active admin, and the user still an active `user`.
+async fn load_impersonated(state: &AppState, user_id: Uuid, claim: ImpersonationClaim) -> Result<CurrentUser> {
+    let ended = || Error::InvalidToken("impersonation session has ended".into());
+    let (admin_id, admin_email, admin_role) =
+        omnistack_db::impersonations::find_live_impersonator(&state.db, claim.session_id, user_id)
+            .await?
+            .ok_or_else(ended)?;
+    if admin_id != claim.admin_id {
+        return Err(ended());
+    }
+    let user = omnistack_db::users::find_user(&state.db, user_id).await?.ok_or_else(ended)?;
+    let mut caller = admit(user, None)?;
+    if caller.role != Role::User {
+        return Err(ended());
+    }
+    caller.impersonation = Some(Impersonator { session_id: claim.session_id, admin_id, admin_email, admin_role });
+    Ok(caller)
+}
+
 /// An active account as a caller; a deactivated one is 403.
 fn admit(user: User, session_id: Option<Uuid>) -> Result<CurrentUser> {
     if !user.is_active {
         return Err(Error::Authorization("this account is deactivated".into()));
     }
     let role = user.role.parse::<Role>().map_err(|err| Error::Internal(anyhow::anyhow!(err)))?;
-    Ok(CurrentUser { user, role, session_id })
+    Ok(CurrentUser { user, role, session_id, impersonation: None })
 }
 
 /// `omnistack_auth_failures_total{reason, provider}`: the reason is the failure's stable

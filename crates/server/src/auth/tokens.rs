@@ -23,8 +23,41 @@ pub struct AccessClaims {
     pub iat: i64,
     /// Unique token id.
     pub jti: String,
-    /// The sign-in session.
+    /// The sign-in session (for an impersonation token, the impersonation session).
     pub sid: String,
+    /// RFC 8693 actor: on an impersonation token, the admin acting as `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<ActClaim>,
+    /// On an impersonation token, the impersonation session it is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imp: Option<String>,
+}
+
+/// The RFC 8693 `act` claim: who acts on behalf of the subject.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActClaim {
+    /// The acting party (an admin's id).
+    pub sub: String,
+}
+
+/// What a verified access token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The account the token acts as.
+    pub user_id: Uuid,
+    /// Its sign-in session (for an impersonation token, the impersonation session).
+    pub session_id: Uuid,
+    /// For an impersonation token: the impersonation session and the admin behind it.
+    pub impersonation: Option<ImpersonationClaim>,
+}
+
+/// The binding of an impersonation token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImpersonationClaim {
+    /// The `impersonation_sessions` row the guard checks on every request.
+    pub session_id: Uuid,
+    /// The admin (`act.sub`).
+    pub admin_id: Uuid,
 }
 
 /// Signs and checks access tokens with `SECRET_KEY`. Cheap to clone (it lives in the
@@ -83,12 +116,37 @@ impl AccessTokens {
             iat: now,
             jti: Uuid::new_v4().to_string(),
             sid: session_id.to_string(),
+            act: None,
+            imp: None,
         };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding)?)
     }
 
-    /// Checks signature (HS256 only), issuer and expiry; returns `(user_id, session_id)`.
-    pub fn verify(&self, token: &str) -> Result<(Uuid, Uuid), &'static str> {
+    /// A signed token acting as `user_id` for `admin_id` (the RFC 8693 `act` claim), bound to
+    /// impersonation session `impersonation_id`, valid for `ttl`.
+    pub fn issue_impersonation(
+        &self,
+        user_id: Uuid,
+        impersonation_id: Uuid,
+        admin_id: Uuid,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = AccessClaims {
+            iss: self.inner.issuer.clone(),
+            sub: user_id.to_string(),
+            exp: now + ttl.as_secs() as i64,
+            iat: now,
+            jti: Uuid::new_v4().to_string(),
+            sid: impersonation_id.to_string(),
+            act: Some(ActClaim { sub: admin_id.to_string() }),
+            imp: Some(impersonation_id.to_string()),
+        };
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding)?)
+    }
+
+    /// Checks signature (HS256 only), issuer and expiry; returns what the token says.
+    pub fn verify(&self, token: &str) -> Result<Verified, &'static str> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&self.inner.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
@@ -104,7 +162,15 @@ impl AccessTokens {
             })?;
         let user = Uuid::parse_str(&data.claims.sub).map_err(|_| "token subject is invalid")?;
         let session = Uuid::parse_str(&data.claims.sid).map_err(|_| "token session is invalid")?;
-        Ok((user, session))
+        let impersonation = match (&data.claims.imp, &data.claims.act) {
+            (None, None) => None,
+            (Some(imp), Some(act)) => Some(ImpersonationClaim {
+                session_id: Uuid::parse_str(imp).map_err(|_| "token impersonation is invalid")?,
+                admin_id: Uuid::parse_str(&act.sub).map_err(|_| "token actor is invalid")?,
+            }),
+            _ => return Err("token impersonation is invalid"),
+        };
+        Ok(Verified { user_id: user, session_id: session, impersonation })
     }
 }
 
@@ -157,7 +223,8 @@ mod tests {
     fn issued_tokens_verify_and_carry_user_and_session() {
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
         let token = tokens("s3cret").issue(user, session).unwrap();
-        assert_eq!(tokens("s3cret").verify(&token), Ok((user, session)));
+        let verified = tokens("s3cret").verify(&token).unwrap();
+        assert_eq!((verified.user_id, verified.session_id, verified.impersonation), (user, session, None));
         assert_eq!(peek_issuer(&token).as_deref(), Some("omnistack"));
         let expiry = peek_expiry(&token).unwrap();
         assert!((expiry - chrono::Utc::now().timestamp() - 900).abs() <= 1);
@@ -169,6 +236,19 @@ mod tests {
         assert_eq!(tokens("other").verify(&token), Err("token signature is invalid"));
         let foreign = AccessTokens::new("s3cret", "someone-else", Duration::from_secs(60));
         assert!(foreign.verify(&token).is_err());
+    }
+
+    #[test]
+    fn impersonation_tokens_carry_the_act_claim_and_their_session() {
+        let (user, imp, admin) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let token = tokens("s3cret").issue_impersonation(user, imp, admin, Duration::from_secs(300)).unwrap();
+        let verified = tokens("s3cret").verify(&token).unwrap();
+        assert_eq!(verified.user_id, user);
+        assert_eq!(verified.impersonation, Some(ImpersonationClaim { session_id: imp, admin_id: admin }));
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["act"], serde_json::json!({"sub": admin.to_string()}));
+        assert!((peek_expiry(&token).unwrap() - chrono::Utc::now().timestamp() - 300).abs() <= 1);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 use omnistack_db::Db;
 use omnistack_db::contact::{self as db_contact, ContactSubmission};
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::admin::audit::{self, AuditContext, AuditEntry};
 use crate::auth::{CurrentUser, Role};
 use crate::error::{Error, FieldError, Result};
 
@@ -55,14 +57,28 @@ pub async fn find_submission(db: &Db, caller: &CurrentUser, id: &str) -> Result<
     db_contact::find_submission(db, id).await?.ok_or_else(not_found)
 }
 
-/// Sets a submission's status (`new`, `read`, `replied`, `spam` or `archived`).
-pub async fn set_status(db: &Db, caller: &CurrentUser, id: &str, status: &str) -> Result<ContactSubmission> {
+/// Sets a submission's status (`new`, `read`, `replied`, `spam` or `archived`), audited
+/// (`contact.status_changed`) in the change's transaction.
+pub async fn set_status(
+    db: &Db,
+    caller: &CurrentUser,
+    context: &AuditContext,
+    id: &str,
+    status: &str,
+) -> Result<ContactSubmission> {
     caller.require(Role::Admin)?;
     let id = parse_id(id)?;
     if !STATUSES.contains(&status) {
         return Err(Error::Validation(vec![status_error()]));
     }
-    db_contact::set_submission_status(db, id, status).await?.ok_or_else(not_found)
+    let before = db_contact::find_submission(db, id).await?.ok_or_else(not_found)?;
+    let mut tx = db.begin().await?;
+    let submission = db_contact::set_submission_status(&mut tx, id, status).await?.ok_or_else(not_found)?;
+    let details = json!({"reference_id": submission.reference_id, "from": before.status, "to": status});
+    let entry = AuditEntry::by(caller, context, "contact.status_changed", "contact_submission", id, details);
+    audit::record(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(submission)
 }
 
 fn parse_id(id: &str) -> Result<Uuid> {

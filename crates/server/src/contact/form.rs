@@ -190,8 +190,8 @@ fn check(value: Option<String>, rule: Rule) -> Result<Option<String>, String> {
     Ok(Some(value))
 }
 
-/// Whether `c` may appear in a trimmed text field.
-fn allowed(c: char, multiline: bool) -> bool {
+/// Whether `c` may appear in a trimmed text field (the admin console applies the same rule).
+pub(crate) fn allowed(c: char, multiline: bool) -> bool {
     if c.is_control() {
         return multiline && matches!(c, '\n' | '\r' | '\t');
     }

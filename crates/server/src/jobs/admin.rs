@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use omnistack_db::Db;
 use omnistack_db::jobs::{self as db_jobs, Job, JobFilter, JobState};
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::admin::audit::{self, AuditContext, AuditEntry};
 use crate::auth::{CurrentUser, Role};
 use crate::error::{Error, FieldError, Result};
 
@@ -72,29 +73,44 @@ pub async fn find_job(db: &Db, caller: &CurrentUser, id: &str) -> Result<Job> {
 }
 
 /// Puts a `dead`, `failed` or `cancelled` job back in the queue now; 409 for any other state.
-pub async fn retry_job(db: &Db, caller: &CurrentUser, id: &str) -> Result<Job> {
+/// Audited (`job.retried`) in the change's transaction.
+pub async fn retry_job(db: &Db, caller: &CurrentUser, context: &AuditContext, id: &str) -> Result<Job> {
     caller.require(Role::Admin)?;
     let id = parse_id(id)?;
-    match db_jobs::retry_job(db, id).await? {
+    let mut tx = db.begin().await?;
+    match db_jobs::retry_job(&mut tx, id).await? {
         Some(job) => {
+            let details = json!({"kind": job.kind, "from": "retryable", "to": job.state});
+            audit::record(&mut tx, AuditEntry::by(caller, context, "job.retried", "job", id, details)).await?;
+            tx.commit().await?;
             tracing::info!(job.id = %id, admin.id = %caller.user.id, "job retried by an admin");
             Ok(job)
         }
-        None => Err(conflict(db, id, "only dead, failed or cancelled jobs can be retried").await),
+        None => {
+            drop(tx);
+            Err(conflict(db, id, "only dead, failed or cancelled jobs can be retried").await)
+        }
     }
 }
 
 /// Cancels a job that has not started (queued, or failed and waiting for its retry); 409 when
-/// it is running or finished.
-pub async fn cancel_job(db: &Db, caller: &CurrentUser, id: &str) -> Result<Job> {
+/// it is running or finished. Audited (`job.cancelled`) in the change's transaction.
+pub async fn cancel_job(db: &Db, caller: &CurrentUser, context: &AuditContext, id: &str) -> Result<Job> {
     caller.require(Role::Admin)?;
     let id = parse_id(id)?;
-    match db_jobs::cancel_job(db, id).await? {
+    let mut tx = db.begin().await?;
+    match db_jobs::cancel_job(&mut tx, id).await? {
         Some(job) => {
+            let details = json!({"kind": job.kind, "to": job.state});
+            audit::record(&mut tx, AuditEntry::by(caller, context, "job.cancelled", "job", id, details)).await?;
+            tx.commit().await?;
             tracing::info!(job.id = %id, admin.id = %caller.user.id, "job cancelled by an admin");
             Ok(job)
         }
-        None => Err(conflict(db, id, "only queued jobs (or failed ones waiting for a retry) can be cancelled").await),
+        None => {
+            drop(tx);
+            Err(conflict(db, id, "only queued jobs (or failed ones waiting for a retry) can be cancelled").await)
+        }
     }
 }
 

@@ -28,9 +28,12 @@ pub struct Ticket {
     pub expires_in: u64,
 }
 
-/// Authenticates an access token (own or external; deactivated accounts get 403).
+/// Authenticates an access token (own or external; deactivated accounts get 403, impersonation
+/// tokens 403: sockets are not open to them).
 pub async fn with_token(state: &AppState, token: &str) -> Result<Admitted> {
     let user = guard::authenticate_token(state, token).await?;
+    // An impersonation is checked per HTTP request; a socket would outlive its stop.
+    user.refuse_impersonation()?;
     state.activity.note(user.user.id);
     Ok(Admitted { user, expires_at: peek_expiry(token) })
 }
@@ -38,6 +41,7 @@ pub async fn with_token(state: &AppState, token: &str) -> Result<Admitted> {
 /// Issues a ticket for `caller`, who authenticated with the access `token`: the ticket belongs
 /// to the token's session and expires no later than the token.
 pub async fn issue_ticket(state: &AppState, caller: &CurrentUser, token: &str) -> Result<Ticket> {
+    caller.refuse_impersonation()?;
     let (ticket, hash) = new_opaque_token()?;
     let claims =
         TicketClaims { user_id: caller.user.id, expires_at: peek_expiry(token), session_id: caller.session_id };

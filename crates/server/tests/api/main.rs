@@ -2,6 +2,7 @@
 //! They run on SQLite, and on PostgreSQL (+ Redis) when `TEST_DATABASE_URL` (`TEST_REDIS_URL`) is set.
 
 mod accounts;
+mod admin;
 mod binary;
 mod bounded;
 mod cli;

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use super::users::UserResponse;
 use crate::accounts::{self, Registration, SignedIn};
+use crate::admin::audit::AuditContext;
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::Json;
 use crate::rate_limit;
@@ -181,8 +182,12 @@ pub async fn login(
         (status = UNAUTHORIZED, description = "Invalid, expired or reused refresh token", body = ErrorBody),
         (status = TOO_MANY_REQUESTS, body = ErrorBody),
     ))]
-pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> Result<Json<TokenResponse>> {
-    Ok(Json(accounts::refresh(&state, &body.refresh_token).await?.into()))
+pub async fn refresh(
+    State(state): State<AppState>,
+    context: AuditContext,
+    Json(body): Json<RefreshRequest>,
+) -> Result<Json<TokenResponse>> {
+    Ok(Json(accounts::refresh(&state, &body.refresh_token, &context).await?.into()))
 }
 
 /// Signs out: revokes the session of the refresh token.
@@ -214,9 +219,10 @@ pub async fn forgot_password(
     ))]
 pub async fn reset_password(
     State(state): State<AppState>,
+    context: AuditContext,
     Json(body): Json<ResetPasswordRequest>,
 ) -> Result<StatusCode> {
-    accounts::reset_password(&state, &body.token, body.new_password).await?;
+    accounts::reset_password(&state, &body.token, body.new_password, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

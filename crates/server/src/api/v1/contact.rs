@@ -16,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::admin::audit::AuditContext;
 use crate::auth::AdminUser;
 use crate::contact::submit::THANKS;
 use crate::contact::{self, ContactDeps, ContactForm, Origin, admin};
@@ -408,8 +409,9 @@ pub async fn get_submission(
 pub async fn update_submission(
     State(db): State<Db>,
     AdminUser(admin): AdminUser,
+    context: AuditContext,
     Path(id): Path<String>,
     Json(body): Json<ContactStatusUpdate>,
 ) -> Result<Json<ContactSubmissionResponse>> {
-    Ok(Json(admin::set_status(&db, &admin, &id, &body.status).await?.into()))
+    Ok(Json(admin::set_status(&db, &admin, &context, &id, &body.status).await?.into()))
 }

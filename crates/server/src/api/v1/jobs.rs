@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::admin::audit::AuditContext;
 use crate::auth::AdminUser;
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::{Json, Query};
@@ -212,9 +213,10 @@ pub async fn get_job(
 pub async fn retry_job(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
+    context: AuditContext,
     Path(id): Path<String>,
 ) -> Result<Json<JobDetail>> {
-    let job = admin::retry_job(&state.db, &admin, &id).await?;
+    let job = admin::retry_job(&state.db, &admin, &context, &id).await?;
     state.jobs.wake();
     Ok(Json(job.into()))
 }
@@ -233,7 +235,8 @@ pub async fn retry_job(
 pub async fn cancel_job(
     State(db): State<Db>,
     AdminUser(admin): AdminUser,
+    context: AuditContext,
     Path(id): Path<String>,
 ) -> Result<Json<JobDetail>> {
-    Ok(Json(admin::cancel_job(&db, &admin, &id).await?.into()))
+    Ok(Json(admin::cancel_job(&db, &admin, &context, &id).await?.into()))
 }

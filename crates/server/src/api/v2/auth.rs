@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::envelope::{Envelope, enveloped};
 use super::users::UserResponse;
 use crate::accounts::{self, Registration, SignedIn};
+use crate::admin::audit::AuditContext;
 use crate::api::v1;
 use crate::api::v1::auth::{LoginRequest, RefreshRequest, RegisterRequest, origin};
 use crate::error::{ErrorBody, Result};
@@ -112,7 +113,8 @@ pub async fn login(
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
+    context: AuditContext,
     Json(body): Json<RefreshRequest>,
 ) -> Result<Json<Envelope<TokenResponse>>> {
-    Ok(enveloped(accounts::refresh(&state, &body.refresh_token).await?.into()))
+    Ok(enveloped(accounts::refresh(&state, &body.refresh_token, &context).await?.into()))
 }

@@ -1,0 +1,21 @@
+//! The admin console (v1 only), in the `admin` route group: services check the caller again.
+//!
+//! | module             | routes                                                         |
+//! |--------------------|----------------------------------------------------------------|
+//! | [`users`]          | `/admin/users[/{id}[/deactivate, /activate]]`                  |
+//! | [`impersonations`] | `/admin/impersonations[/{id}/stop]`                            |
+//! | [`audit`]          | `/admin/audit-logs[/{id}, /export, /verify]`                   |
+
+pub mod audit;
+pub mod impersonations;
+pub mod users;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// The admin console's routes, for the `admin` group (an active admin, never an
+/// impersonation token).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(users::routes()).merge(impersonations::routes()).merge(audit::routes())
+}
