@@ -8,7 +8,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::CorsOrigins;
 
 /// Response headers browsers may read.
-const EXPOSED: [&str; 10] = [
+const EXPOSED: [&str; 11] = [
     "x-request-id",
     "x-ratelimit-limit",
     "x-ratelimit-remaining",
@@ -19,6 +19,7 @@ const EXPOSED: [&str; 10] = [
     "deprecation",
     "sunset",
     "link",
+    "x-impersonated-by",
 ];
 
 /// Request headers browsers may send.

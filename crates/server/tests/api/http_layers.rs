@@ -86,9 +86,16 @@ async fn cors_headers_are_on_successes_and_errors_for_allowed_origins() {
         let res = app.client.send(req).await;
         assert_eq!(res.header("access-control-allow-origin"), Some("http://allowed.example"), "{path}");
         let exposed = res.header("access-control-expose-headers").unwrap();
-        for name in
-            ["x-request-id", "x-ratelimit-limit", "retry-after", "x-api-version", "deprecation", "sunset", "link"]
-        {
+        for name in [
+            "x-request-id",
+            "x-ratelimit-limit",
+            "retry-after",
+            "x-api-version",
+            "deprecation",
+            "sunset",
+            "link",
+            "x-impersonated-by",
+        ] {
             assert!(exposed.contains(name), "{name} exposed");
         }
     }
