@@ -114,3 +114,25 @@ pub async fn lock_active_super_admins(tx: &mut crate::Tx) -> Result<Vec<uuid::Uu
         crate::traced_conn!(conn, "SELECT", "users", sql, |e| sqlx::query_as(sql).fetch_all(e).await?);
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
+
+/// Holds the account's row for the rest of `tx` and returns its subscription, so that two
+/// concurrent changes compare and write one at a time. SQLite's single writer serialises them
+/// already.
+pub async fn lock_subscription(
+    tx: &mut crate::Tx,
+    user_id: uuid::Uuid,
+) -> Result<Option<crate::billing::SubscriptionRow>> {
+    const POSTGRES: &str = "SELECT subscription_plan, subscription_status, subscription_store, current_period_end,
+        cancel_at_period_end FROM users WHERE id = $1 FOR UPDATE";
+    let conn = crate::Conn::from(tx);
+    match conn.engine() {
+        crate::Engine::Postgres => Ok(crate::traced_conn!(conn, "SELECT", "users", POSTGRES, |e| sqlx::query_as::<
+            _,
+            crate::billing::SubscriptionRow,
+        >(POSTGRES)
+        .bind(user_id)
+        .fetch_optional(e)
+        .await?)),
+        crate::Engine::Sqlite => crate::billing::find_subscription(conn, user_id).await,
+    }
+}

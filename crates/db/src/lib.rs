@@ -7,6 +7,7 @@
 pub mod action_tokens;
 pub mod admin_users;
 pub mod audit;
+pub mod billing;
 mod connect;
 pub mod contact;
 pub mod dialect;

@@ -400,3 +400,27 @@ async fn an_owned_resource_without_soft_delete_loses_its_row_on_delete() {
         .unwrap());
     assert_eq!(rows, 0, "the row is gone, not marked");
 }
+
+#[tokio::test]
+async fn a_subscription_is_read_locked_and_written_on_the_account() {
+    use omnistack_db::billing::{SubscriptionRow, find_subscription, write_subscription};
+    let database = TestDatabase::create().await;
+    let db = migrated(&database).await;
+    let user = omnistack_db::users::insert_user(&db, &new_user(Some("sub@example.com"))).await.unwrap();
+    let none = find_subscription(&db, user.id).await.unwrap().unwrap();
+    assert_eq!((none.plan.as_str(), none.status.as_str(), none.store.as_deref()), ("free", "inactive", None));
+    let next = SubscriptionRow {
+        plan: "pro".into(),
+        status: "active".into(),
+        store: Some("apple".into()),
+        current_period_end: Some(omnistack_db::time::now()),
+        cancel_at_period_end: true,
+    };
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(dialect::lock_subscription(&mut tx, user.id).await.unwrap(), Some(none));
+    assert!(write_subscription(&mut tx, user.id, &next).await.unwrap());
+    assert!(!write_subscription(&mut tx, uuid::Uuid::now_v7(), &next).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(find_subscription(&db, user.id).await.unwrap(), Some(next));
+    assert_eq!(find_subscription(&db, uuid::Uuid::now_v7()).await.unwrap(), None);
+}

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod api_version;
+mod billing;
 mod cidr;
 mod contact;
 mod cron;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 pub use accounts::AccountSettings;
 pub use api_version::ApiVersion;
+pub use billing::{BillingSettings, Plan};
 pub use cidr::Cidr;
 pub use contact::{CaptchaProvider, CaptchaSettings, ContactSettings, WebhookSettings, webhook_key};
 pub use cron::Cron;
@@ -136,6 +138,9 @@ pub struct Config {
     pub jobs: JobSettings,
     /// The public contact form (`CONTACT_*`, `CAPTCHA_*`).
     pub contact: ContactSettings,
+    /// Plans by store product (`STRIPE_PRICES`, `APPLE_PRODUCTS`, `GOOGLE_PRODUCTS`) and the
+    /// billing pages' redirect origins.
+    pub billing: BillingSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -199,7 +204,9 @@ impl Config {
         // In production the API's map is not published unless asked for.
         let docs_default = if production { "false" } else { "true" };
         let realtime = realtime::settings(&mut vars);
+        let billing = billing::settings(&mut vars, &accounts.frontend_url);
         let config = Config {
+            billing,
             accounts,
             contact,
             mail,

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod billing;
 pub mod contact;
 pub mod exports;
 pub mod health;
@@ -33,6 +34,7 @@ use crate::state::AppState;
         (name = "realtime", description = "WebSockets: tickets, status, broadcast"),
         (name = "jobs", description = "Background jobs (admins)"),
         (name = "contact", description = "The public contact form, and its submissions (admins)"),
+        (name = "billing", description = "The caller's subscription: plans, Stripe, App Store, Google Play"),
         (name = "admin", description = "The admin console: users, impersonation, the audit log"),
     )
 )]
@@ -52,7 +54,8 @@ pub fn groups() -> Groups {
             .merge(users::routes())
             .merge(projects::routes())
             .merge(exports::routes())
-            .merge(realtime::routes()),
+            .merge(realtime::routes())
+            .merge(billing::routes()),
         admin: OpenApiRouter::new()
             .merge(realtime::admin_routes())
             .merge(jobs::routes())

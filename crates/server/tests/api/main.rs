@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod billing;
 mod binary;
 mod bounded;
 mod cli;
