@@ -39,6 +39,16 @@ impl Tx {
         Ok(())
     }
 
+    /// Undoes every write of the transaction now. Dropping it does the same, but lazily: the
+    /// connection runs the rollback when it is next used, holding its locks until then.
+    pub async fn rollback(self) -> Result<()> {
+        match self {
+            Tx::Postgres(tx) => tx.rollback().await?,
+            Tx::Sqlite(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+
     /// The engine the transaction runs on.
     pub fn engine(&self) -> Engine {
         match self {

@@ -421,6 +421,10 @@ async fn a_subscription_is_read_locked_and_written_on_the_account() {
     assert!(write_subscription(&mut tx, user.id, &next).await.unwrap());
     assert!(!write_subscription(&mut tx, uuid::Uuid::now_v7(), &next).await.unwrap());
     tx.commit().await.unwrap();
+    let mut undone = db.begin().await.unwrap();
+    let gone = SubscriptionRow { plan: "free".into(), ..next.clone() };
+    assert!(write_subscription(&mut undone, user.id, &gone).await.unwrap());
+    undone.rollback().await.unwrap();
     assert_eq!(find_subscription(&db, user.id).await.unwrap(), Some(next));
     assert_eq!(find_subscription(&db, uuid::Uuid::now_v7()).await.unwrap(), None);
 }

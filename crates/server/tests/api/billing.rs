@@ -107,5 +107,8 @@ async fn a_change_for_an_unknown_account_is_not_found_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let mut tx = app.state.db.begin().await.unwrap();
     let err = billing::apply(&mut tx, Uuid::now_v7(), &pro(SubscriptionStatus::Active), &webhook_cause()).await;
+    // Ended here: a transaction merely dropped rolls back lazily, and would hold its locks
+    // while the test database is removed.
+    tx.rollback().await.unwrap();
     assert!(matches!(err, Err(omnistack::error::Error::NotFound(_))));
 }
