@@ -54,9 +54,12 @@ env_args=(
   DATABASE_URL="sqlite://$workdir/omnistack.db"
   WS_MAX_CONNECTIONS_PER_USER="$per_account"
   WS_MESSAGES_PER_SECOND=1000
-  # The load tool signs up its accounts from one address: lift the sign-up and API limits.
+  # The load tool signs up its accounts and opens every socket from one address: lift the
+  # sign-up, API, handshake and room-join limits.
   RATE_LIMIT_AUTH=1000000/minute
   RATE_LIMIT_APP=1000000/minute
+  RATE_LIMIT_WEBSOCKET=1000000/minute
+  RATE_LIMIT_ROOMS=1000000/minute
 )
 [ -n "${BENCH_REDIS_URL:-}" ] && env_args+=(REDIS_URL="$BENCH_REDIS_URL" REDIS_KEY_PREFIX="omnistack-bench-$$:")
 

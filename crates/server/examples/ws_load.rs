@@ -68,25 +68,55 @@ async fn main() -> anyhow::Result<()> {
 
     let before = rss_kib(options.pid);
     let started = Instant::now();
-    let receivers: Vec<Socket> = stream::iter(0..options.connections)
-        .map(|i| {
-            let url = &options.urls[i % options.urls.len()];
-            open(url, &tokens[i / options.per_account], &options.channel)
-        })
-        .buffer_unordered(64)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+    // Sockets open in steps (1,000, 5,000, 10,000, then every 10,000): the server's RSS is read
+    // at each, so the cost of the later sockets shows apart from what the first ones set up.
+    let mut steps: Vec<usize> = [1_000, 5_000].into_iter().filter(|&n| n < options.connections).collect();
+    steps.extend((1..).map(|n| n * 10_000).take_while(|&n| n < options.connections));
+    steps.push(options.connections);
+    let mut receivers: Vec<Socket> = Vec::with_capacity(options.connections);
+    let mut readings: Vec<(usize, u64)> = Vec::new();
+    for step in steps {
+        let opened: Vec<Socket> = stream::iter(receivers.len()..step)
+            .map(|i| {
+                let url = &options.urls[i % options.urls.len()];
+                open(url, &tokens[i / options.per_account], &options.channel)
+            })
+            .buffer_unordered(64)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<anyhow::Result<_>>()?;
+        receivers.extend(opened);
+        if options.pid.is_some() {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if let Some(rss) = rss_kib(options.pid) {
+                readings.push((step, rss));
+            }
+        }
+    }
     println!("opened and subscribed {} sockets in {:.1} s", receivers.len(), started.elapsed().as_secs_f64());
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    if let (Some(before), Some(after)) = (before, rss_kib(options.pid)) {
+    if let Some(before) = before {
         // The measured server is the first URL's, which holds every n-th socket.
-        let held = options.connections.div_ceil(options.urls.len());
-        let per = (after.saturating_sub(before)) as f64 * 1024.0 / held as f64;
-        println!(
-            "server RSS: {before} KiB before, {after} KiB with its {held} sockets idle: {per:.0} bytes per socket"
-        );
+        let held = |sockets: usize| sockets.div_ceil(options.urls.len());
+        let mut previous = (0, before);
+        for &(sockets, rss) in &readings {
+            let per = rss.saturating_sub(before) as f64 * 1024.0 / held(sockets) as f64;
+            let added = (held(sockets) - held(previous.0)).max(1);
+            let marginal = rss.saturating_sub(previous.1) as f64 * 1024.0 / added as f64;
+            println!(
+                "server RSS with {sockets} sockets idle: {rss} KiB ({per:.0} bytes per socket; \
+                 {marginal:.0} per socket since {} sockets)",
+                previous.0
+            );
+            previous = (sockets, rss);
+        }
+        if let Some(&(_, after)) = readings.last() {
+            let held = held(options.connections);
+            let per = (after.saturating_sub(before)) as f64 * 1024.0 / held as f64;
+            println!(
+                "server RSS: {before} KiB before, {after} KiB with its {held} sockets idle: {per:.0} bytes per socket"
+            );
+        }
     }
 
     let (stop, stopped) = watch::channel(false);

@@ -4,6 +4,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`hub`] | [`Hub`]: this instance's sockets, publishing, shutdown, counters |
+//! | `engine` | the hub's state and fan-out, shared with its background work (modules below the hub import it, never the hub) |
 //! | [`event`] | [`Event`]: what services publish; admin broadcast validation |
 //! | [`protocol`] | the wire format, close codes, error codes |
 //! | [`channel`] | channel names and the [`ChannelPolicy`] (who may subscribe and post) |
@@ -11,6 +12,7 @@
 //! | [`connection`] | the socket driver: upgrade to close |
 //! | [`admission`] | token, first-message and ticket authentication |
 //! | `registry` | local subscriptions and the non-blocking fan-out |
+//! | `mailbox` | a socket's queue of channel messages, its standing, its eviction |
 //! | `shared`, `bridge` | state in Redis, and the pub/sub link between instances |
 //! | [`history`] | offsets, epochs, replay |
 //! | `presence`, `heartbeat` | who is in a room; refreshing and sweeping presence |
@@ -24,10 +26,12 @@ pub mod admission;
 mod bridge;
 pub mod channel;
 pub mod connection;
+mod engine;
 pub mod event;
 mod heartbeat;
 pub mod history;
 pub mod hub;
+mod mailbox;
 mod presence;
 pub mod protocol;
 mod rate_limit;

@@ -7,38 +7,37 @@
 //! subscribers here it replays from the shared history what was published meanwhile. The
 //! registry drops offsets it has already delivered, so nothing arrives twice.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::watch;
 
-use super::hub::{Hub, until_stopped};
+use super::engine::{Engine, until_stopped};
 use super::protocol::Delivery;
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Starts the bridge; it ends when the hub stops.
-pub(super) fn spawn(hub: &Hub, client: redis::Client) {
-    let weak = Arc::downgrade(&hub.inner);
-    let mut stopping = hub.stopping();
-    let Some(channel) = hub.inner.shared.as_ref().map(|shared| shared.events_channel()) else { return };
+/// Starts the bridge; it ends when the hub stops or is dropped.
+pub(super) fn spawn(engine: &Arc<Engine>, client: redis::Client) {
+    let weak: Weak<Engine> = Arc::downgrade(engine);
+    let mut stopping = engine.stopping();
+    let Some(channel) = engine.shared.as_ref().map(|shared| shared.events_channel()) else { return };
     tokio::spawn(async move {
         let mut retry = FIRST_RETRY;
         loop {
-            let Some(inner) = weak.upgrade() else { return };
-            let hub = Hub { inner };
+            let Some(engine) = weak.upgrade() else { return };
             match connect(&client, &channel).await {
                 Ok((sink, stream)) => {
                     retry = FIRST_RETRY;
-                    hub.set_bridged(true);
-                    tracing::info!(instance.id = %hub.instance_id(), "realtime: Redis bridge connected");
-                    hub.catch_up().await;
-                    let stopped = relay(&hub, sink, stream, &mut stopping).await;
-                    hub.set_bridged(false);
+                    engine.set_bridged(true);
+                    tracing::info!(instance.id = %engine.instance_id, "realtime: Redis bridge connected");
+                    catch_up(&engine).await;
+                    let stopped = relay(&engine, sink, stream, &mut stopping).await;
+                    engine.set_bridged(false);
                     if stopped {
                         return;
                     }
@@ -48,7 +47,7 @@ pub(super) fn spawn(hub: &Hub, client: redis::Client) {
                     tracing::warn!(error = %err, retry_ms = retry.as_millis() as u64, "realtime: Redis bridge cannot connect");
                 }
             }
-            drop(hub);
+            drop(engine);
             tokio::select! {
                 () = until_stopped(&mut stopping) => return,
                 () = tokio::time::sleep(retry) => {}
@@ -70,12 +69,12 @@ async fn connect(client: &redis::Client, channel: &str) -> redis::RedisResult<(P
 /// few seconds (`WS_PING_INTERVAL_SECONDS`, at most 10) notices a connection that died
 /// silently: no reply within the connect timeout.
 async fn relay(
-    hub: &Hub,
+    engine: &Engine,
     mut sink: PubSubSink,
     mut stream: PubSubStream,
     stopping: &mut watch::Receiver<bool>,
 ) -> bool {
-    let every = hub.settings().ping_interval.min(Duration::from_secs(10));
+    let every = engine.settings.ping_interval.min(Duration::from_secs(10));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
@@ -83,7 +82,7 @@ async fn relay(
             message = stream.next() => {
                 let Some(message) = message else { return false };
                 match message.get_payload::<String>().ok().and_then(Delivery::decode) {
-                    Some(delivery) => hub.fan_out(&Arc::new(delivery)),
+                    Some(delivery) => engine.fan_out(&Arc::new(delivery)),
                     None => tracing::warn!("realtime: ignored a malformed message on the events channel"),
                 }
             }
@@ -99,22 +98,20 @@ async fn relay(
     }
 }
 
-impl Hub {
-    /// Replays, from the shared history, what this instance's channels missed.
-    async fn catch_up(&self) {
-        let Some(shared) = &self.inner.shared else { return };
-        let ttl = self.inner.settings.history_ttl;
-        for (channel, last) in self.inner.registry.positions() {
-            match shared.snapshot(channel.as_str(), true, ttl).await {
-                Ok(snapshot) => {
-                    for delivery in snapshot.entries.iter().filter(|d| d.offset.is_some_and(|o| o > last)) {
-                        self.fan_out(delivery);
-                    }
+/// Replays, from the shared history, what this instance's channels missed.
+async fn catch_up(engine: &Engine) {
+    let Some(shared) = &engine.shared else { return };
+    let ttl = engine.settings.history_ttl;
+    for (channel, last) in engine.registry.positions() {
+        match shared.snapshot(channel.as_str(), true, ttl).await {
+            Ok(snapshot) => {
+                for delivery in snapshot.entries.iter().filter(|d| d.offset.is_some_and(|o| o > last)) {
+                    engine.fan_out(delivery);
                 }
-                Err(err) => {
-                    self.redis_failed("catch up a channel", &err);
-                    return;
-                }
+            }
+            Err(err) => {
+                engine.redis_failed("catch up a channel", &err);
+                return;
             }
         }
     }

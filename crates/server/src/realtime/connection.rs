@@ -1,5 +1,5 @@
 //! One socket from upgrade to close. The socket is split: the stream feeds the [`Session`],
-//! the sink is written only here. Channel messages arrive through the socket's bounded queue;
+//! the sink is written only here. Channel messages arrive through the socket's bounded mailbox;
 //! a write that cannot finish within `WS_IDLE_TIMEOUT_SECONDS`, or an eviction by the
 //! fan-out (queue full), ends the socket without touching anyone else's: it leaves the hub at
 //! once, and its close frame, queued behind all the client has not read, then has as long as
@@ -14,14 +14,15 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::admission::{self, Admitted};
 use super::channel::{Caller, ChannelKind, ChannelName};
-use super::hub::{Hub, until_stopped};
+use super::engine::until_stopped;
+use super::hub::Hub;
 use super::protocol::{self, ClientMessage, Delivery, close, error_code};
-use super::registry::Attached;
+use super::registry::{Attached, Standing};
 use super::session::{Outbound, Session, SessionLimits, Step};
 use super::stats::Counters;
 use crate::error::Error;
@@ -47,8 +48,7 @@ enum End {
 enum Wake {
     End(End),
     Frame(Option<Result<Message, axum::Error>>),
-    Delivery(Arc<Delivery>),
-    Standing,
+    Mail,
     Ping,
 }
 
@@ -59,22 +59,42 @@ struct Socket {
 
 /// Runs an upgraded socket to its end. `admitted` is `None` when the client must authenticate
 /// with its first message.
+///
+/// The socket's task lives as long as the socket, and a future is as large as its largest
+/// state: authentication, registering with the hub, subscribing, every client request and the
+/// close all wait on the database or Redis, so they run in futures of their own (boxed, freed
+/// when done). What an idle socket keeps is only the loop's own state (see
+/// `docs/adr/0009-websocket-memory.md`).
 pub async fn serve(state: AppState, socket: WebSocket, admitted: Option<Admitted>) {
-    let hub = state.realtime.clone();
     let (sink, stream) = socket.split();
-    let mut socket = Socket { sink, stream };
+    let socket = Socket { sink, stream };
+    let Some(mut driver) = Box::pin(open(&state, socket, admitted)).await else { return };
+    let end = driver.run().await;
+    Box::pin(driver.finish(end)).await;
+}
+
+/// Authenticates (unless `admitted`) and registers the socket with the hub; `None` when it
+/// ended meanwhile (closed here, with the reason).
+async fn open(state: &AppState, mut socket: Socket, admitted: Option<Admitted>) -> Option<Driver<'_>> {
+    let hub = state.realtime.clone();
     let mut stopping = hub.stopping();
     let admitted = match admitted {
         Some(admitted) => admitted,
-        None => match first_message(&state, &mut socket, &mut stopping).await {
+        None => match first_message(state, &mut socket, &mut stopping).await {
             Ok(admitted) => admitted,
-            Err(End::Close(code, reason)) => return socket.close(code, reason, CLOSE_SEND).await,
-            Err(End::Gone) => return,
+            Err(End::Close(code, reason)) => {
+                socket.close(code, reason, CLOSE_SEND).await;
+                return None;
+            }
+            Err(End::Gone) => return None,
         },
     };
+    // Only these outlive the admission: the account row itself is dropped here.
     let caller = Caller { user_id: admitted.user.user.id, role: admitted.user.role };
+    let (session_id, expires_at) = (admitted.user.session_id, admitted.expires_at);
+    drop(admitted);
     crate::telemetry::set_attribute("user.id", caller.user_id.to_string());
-    let Some(attached) = hub.attach(caller, admitted.user.session_id).await else {
+    let Some(attached) = hub.attach(caller, session_id).await else {
         let limit = hub.settings().max_connections_per_user;
         let text = protocol::error(
             error_code::TOO_MANY_CONNECTIONS,
@@ -84,36 +104,20 @@ pub async fn serve(state: AppState, socket: WebSocket, admitted: Option<Admitted
         if socket.sink.send(Message::Text(text.into())).await.is_ok() {
             socket.close(close::POLICY, "too many connections", CLOSE_SEND).await;
         }
-        return;
+        return None;
     };
-    let id = attached.id;
     let settings = hub.settings();
     let limits = SessionLimits {
         max_channels: settings.max_channels_per_connection,
         messages_per_second: settings.messages_per_second,
     };
-    let session = Session::new(caller, id, admitted.expires_at, limits, hub.policy(), std::time::Instant::now());
-    let mut driver = Driver { state: &state, hub: hub.clone(), socket, session, attached, stopping };
-    let end = driver.run().await;
-    let mut socket = driver.socket;
-    match end {
-        End::Close(close::RESTART, reason) => {
-            // On shutdown the hub is drained only once every socket has had its 1012.
-            socket.close(close::RESTART, reason, CLOSE_SEND).await;
-            hub.detach(id).await;
-        }
-        End::Close(code, reason) => {
-            if code == close::SLOW_CONSUMER {
-                Counters::add(&hub.inner.counters.slow_consumers, 1);
-            }
-            // The close frame queues behind everything the client has not read yet (for a slow
-            // consumer, megabytes): the socket leaves the hub first, so nothing waits for it and
-            // the account may reconnect, then the frame gets as long as any write.
-            hub.detach(id).await;
-            socket.close(code, reason, settings.idle_timeout).await;
-        }
-        End::Gone => hub.detach(id).await,
+    let session = Session::new(caller, attached.id, expires_at, limits, hub.policy(), std::time::Instant::now());
+    let mut driver = Driver { state, hub, socket, session, attached, stopping };
+    if let Err(end) = driver.greet().await {
+        driver.finish(end).await;
+        return None;
     }
+    Some(driver)
 }
 
 /// Waits (at most `WS_AUTH_TIMEOUT_SECONDS`) for `{"type":"auth","token"}`.
@@ -155,19 +159,47 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    async fn run(&mut self) -> End {
-        let settings = self.hub.settings().clone();
+    /// Sends `connected` and subscribes the socket to its account's personal channel.
+    async fn greet(&mut self) -> Result<(), End> {
         let caller = self.session.caller();
-        if let Err(end) = self.send(self.session.connected()).await {
-            return end;
-        }
+        self.send(self.session.connected()).await?;
         let personal = ChannelName::user(caller.user_id);
-        match self.hub.subscribe(self.attached.id, caller, &personal, false).await {
-            Some(subscription) => self.session.track(personal, subscription.snapshot.offset),
-            None => return End::Gone,
+        let subscription = self.hub.subscribe(self.attached.id, caller, &personal, false).await.ok_or(End::Gone)?;
+        self.session.track(personal, subscription.snapshot.offset);
+        Ok(())
+    }
+
+    /// Unregisters the socket and closes it (see the module's documentation for the order).
+    async fn finish(self, end: End) {
+        let Driver { hub, mut socket, attached, .. } = self;
+        let id = attached.id;
+        drop(attached);
+        match end {
+            End::Close(close::RESTART, reason) => {
+                // On shutdown the hub is drained only once every socket has had its 1012.
+                socket.close(close::RESTART, reason, CLOSE_SEND).await;
+                hub.detach(id).await;
+            }
+            End::Close(code, reason) => {
+                if code == close::SLOW_CONSUMER {
+                    Counters::add(&hub.inner.counters.slow_consumers, 1);
+                }
+                // The close frame queues behind everything the client has not read yet (for a
+                // slow consumer, megabytes): the socket leaves the hub first, so nothing waits
+                // for it and the account may reconnect, then the frame gets as long as any write.
+                hub.detach(id).await;
+                socket.close(code, reason, hub.settings().idle_timeout).await;
+            }
+            End::Gone => hub.detach(id).await,
         }
-        let mut ping = tokio::time::interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
-        let idle = tokio::time::sleep(settings.idle_timeout);
+    }
+
+    /// The socket's loop, until it ends. Everything that waits on something other than the
+    /// socket, its queue and its timers runs boxed (see [`serve`]).
+    async fn run(&mut self) -> End {
+        let (ping_every, idle_timeout) = (self.hub.settings().ping_interval, self.hub.settings().idle_timeout);
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        let idle = tokio::time::sleep(idle_timeout);
         let mut expires_at = self.session.expires_at();
         let expiry = tokio::time::sleep_until(deadline(expires_at));
         tokio::pin!(idle, expiry);
@@ -175,22 +207,20 @@ impl Driver<'_> {
             let wake = tokio::select! {
                 biased;
                 () = until_stopped(&mut self.stopping) => Wake::End(End::Close(close::RESTART, "server restarting")),
-                () = self.attached.evicted.notified() => Wake::End(slow_consumer()),
-                Ok(()) = self.attached.standing.changed() => Wake::Standing,
+                () = self.attached.mailbox.evicted() => Wake::End(slow_consumer()),
                 () = &mut expiry => Wake::End(End::Close(close::UNAUTHENTICATED, "token expired")),
                 () = &mut idle => Wake::End(End::Close(close::IDLE, "idle timeout")),
                 frame = self.socket.stream.next() => Wake::Frame(frame),
-                Some(first) = self.attached.deliveries.recv() => Wake::Delivery(first),
+                () = self.attached.mailbox.ready() => Wake::Mail,
                 _ = ping.tick() => Wake::Ping,
             };
             let result = match wake {
                 Wake::End(end) => Err(end),
                 Wake::Frame(frame) => {
-                    idle.as_mut().reset(Instant::now() + settings.idle_timeout);
-                    self.on_frame(frame).await
+                    idle.as_mut().reset(Instant::now() + idle_timeout);
+                    Box::pin(self.on_frame(frame)).await
                 }
-                Wake::Delivery(first) => self.deliver(first).await,
-                Wake::Standing => self.on_standing().await,
+                Wake::Mail => self.on_mail().await,
                 Wake::Ping => self.write(vec![Message::Ping(Default::default())]).await,
             };
             if let Err(end) = result {
@@ -272,10 +302,19 @@ impl Driver<'_> {
         }
     }
 
+    /// Handles a changed standing, then writes the channel messages taken with it (one batch;
+    /// the mailbox wakes the loop again for the rest).
+    async fn on_mail(&mut self) -> Result<(), End> {
+        let mail = self.attached.mailbox.take(BATCH);
+        if let Some(standing) = mail.standing {
+            Box::pin(self.on_standing(standing)).await?;
+        }
+        self.deliver(mail.deliveries).await
+    }
+
     /// The revocation feed changed this socket's standing: close it when revoked, else drop the
     /// subscriptions (and posting rights) the new role no longer allows, telling the client.
-    async fn on_standing(&mut self) -> Result<(), End> {
-        let standing = *self.attached.standing.borrow_and_update();
+    async fn on_standing(&mut self, standing: Standing) -> Result<(), End> {
         if let Some(revoked) = standing.revoked {
             return Err(End::Close(close::FORBIDDEN, revoked.reason()));
         }
@@ -308,18 +347,14 @@ impl Driver<'_> {
         Some(protocol::error(error_code::TOO_MANY_ROOMS, &message, Some(channel.as_str())))
     }
 
-    /// Writes one queued channel message and whatever else is already waiting (up to a batch).
-    async fn deliver(&mut self, first: Arc<Delivery>) -> Result<(), End> {
-        let mut batch = Vec::new();
-        let mut next = Some(first);
-        while let Some(delivery) = next.take() {
-            if self.session.accept(&delivery) {
-                batch.push(Message::Text(delivery.text.clone()));
-            }
-            if batch.len() < BATCH {
-                next = self.attached.deliveries.try_recv().ok();
-            }
-        }
+    /// Writes queued channel messages the session accepts (not duplicates of a replay), in one
+    /// flush.
+    async fn deliver(&mut self, deliveries: Vec<Arc<Delivery>>) -> Result<(), End> {
+        let batch: Vec<Message> = deliveries
+            .iter()
+            .filter(|delivery| self.session.accept(delivery))
+            .map(|delivery| Message::Text(delivery.text.clone()))
+            .collect();
         if batch.is_empty() { Ok(()) } else { self.write(batch).await }
     }
 
@@ -339,7 +374,7 @@ impl Driver<'_> {
             }
             sink.flush().await
         };
-        let evicted: &Notify = &self.attached.evicted;
+        let mailbox = &self.attached.mailbox;
         tokio::select! {
             biased;
             written = timeout(limit, work) => match written {
@@ -349,7 +384,7 @@ impl Driver<'_> {
                 }
                 _ => Err(End::Gone),
             },
-            () = evicted.notified() => Err(slow_consumer()),
+            () = mailbox.evicted() => Err(slow_consumer()),
         }
     }
 }

@@ -18,14 +18,15 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::channel::{Caller, ChannelName, ChannelPolicy, DefaultPolicy};
+use super::engine::Engine;
 use super::event::{Event, Published};
 use super::history::{Bounds, Snapshot};
 use super::protocol::{self, Delivery};
-use super::registry::{Attached, FanOut, Holder, Registry};
+use super::registry::{Attached, Holder, Registry};
 use super::shared::Shared;
 use super::stats::{Counters, HubStats};
-use super::tickets::LocalTickets;
-use super::{bridge, heartbeat};
+use super::tickets::{LocalTickets, TicketClaims};
+use super::{bridge, heartbeat, revocation};
 use crate::config::{Config, RealtimeSettings};
 use crate::error::{Error, FieldError, Result};
 use crate::redis_pool::RedisPool;
@@ -33,21 +34,7 @@ use crate::redis_pool::RedisPool;
 /// The realtime hub of this instance.
 #[derive(Clone)]
 pub struct Hub {
-    pub(super) inner: Arc<Inner>,
-}
-
-pub(super) struct Inner {
-    pub instance_id: Uuid,
-    pub settings: RealtimeSettings,
-    pub registry: Registry,
-    pub shared: Option<Shared>,
-    pub tickets: LocalTickets,
-    pub counters: Counters,
-    policy: RwLock<Arc<dyn ChannelPolicy>>,
-    stopping: watch::Sender<bool>,
-    bridged: AtomicBool,
-    /// Times the Redis bridge connected (1 while it stays up).
-    pub bridge_connections: AtomicU64,
+    pub(super) inner: Arc<Engine>,
 }
 
 /// A subscription the hub registered, and what the socket needs to answer `subscribe`.
@@ -78,7 +65,7 @@ impl Hub {
             (Some(url), Some(_)) => Some(redis::Client::open(url.expose())?),
             _ => None,
         };
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Engine {
             instance_id,
             settings: config.realtime.clone(),
             registry: Registry::default(),
@@ -90,12 +77,11 @@ impl Hub {
             bridged: AtomicBool::new(false),
             bridge_connections: AtomicU64::new(0),
         });
-        let hub = Hub { inner };
-        heartbeat::spawn(&hub);
+        heartbeat::spawn(&inner);
         if let Some(client) = client {
-            bridge::spawn(&hub, client);
+            bridge::spawn(&inner, client);
         }
-        Ok(hub)
+        Ok(Hub { inner })
     }
 
     /// This instance's id (as reported in status).
@@ -110,7 +96,7 @@ impl Hub {
 
     /// The channel policy in force.
     pub fn policy(&self) -> Arc<dyn ChannelPolicy> {
-        self.inner.policy.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.inner.policy()
     }
 
     /// Replaces the channel policy (an application's own channel kinds). Applies to every
@@ -145,13 +131,6 @@ impl Hub {
         self.inner.bridged.load(Ordering::Relaxed)
     }
 
-    pub(super) fn set_bridged(&self, up: bool) {
-        if up {
-            self.inner.bridge_connections.fetch_add(1, Ordering::Relaxed);
-        }
-        self.inner.bridged.store(up, Ordering::Relaxed);
-    }
-
     /// How many times the Redis bridge has connected since start (a healthy Redis keeps it
     /// at 1; each reconnect adds one).
     pub fn bridge_connections(&self) -> u64 {
@@ -169,9 +148,9 @@ impl Hub {
         self.inner.stopping.send_replace(true);
     }
 
-    /// A receiver to pass to [`until_stopped`].
+    /// A receiver to pass to [`until_stopped`](super::engine::until_stopped).
     pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
-        self.inner.stopping.subscribe()
+        self.inner.stopping()
     }
 
     /// Closes every socket with 1012 and waits until they are gone (see
@@ -191,7 +170,7 @@ impl Hub {
         if let Some(shared) = &self.inner.shared
             && let Err(err) = shared.forget_instance().await
         {
-            self.redis_failed("withdraw the instance", &err);
+            self.inner.redis_failed("withdraw the instance", &err);
         }
     }
 
@@ -209,10 +188,10 @@ impl Hub {
                     self.inner.registry.detach(attached.id);
                     return None;
                 }
-                Err(err) => self.redis_failed("claim a socket slot", &err),
+                Err(err) => self.inner.redis_failed("claim a socket slot", &err),
             }
             if first && let Err(err) = shared.join(None, caller.user_id, settings.presence_ttl).await {
-                self.redis_failed("mark the account online", &err);
+                self.inner.redis_failed("mark the account online", &err);
             }
         }
         Counters::add(&self.inner.counters.connections_opened, 1);
@@ -231,16 +210,16 @@ impl Hub {
         self.inner.counters.connections_current.fetch_sub(1, Ordering::Relaxed);
         let policy = self.policy();
         for channel in gone.left.iter().filter(|channel| policy.has_presence(channel)) {
-            self.leave_presence(channel, gone.user_id).await;
+            self.inner.leave_presence(channel, gone.user_id).await;
         }
         if let Some(shared) = &self.inner.shared {
             if let Err(err) = shared.release_socket(gone.user_id, id).await {
-                self.redis_failed("release a socket slot", &err);
+                self.inner.redis_failed("release a socket slot", &err);
             }
             if gone.last_of_user
                 && let Err(err) = shared.leave(None, gone.user_id).await
             {
-                self.redis_failed("mark the account offline", &err);
+                self.inner.redis_failed("mark the account offline", &err);
             }
         }
     }
@@ -265,16 +244,16 @@ impl Hub {
                     snapshot
                 }
                 Err(err) => {
-                    self.redis_failed("read a channel position", &err);
+                    self.inner.redis_failed("read a channel position", &err);
                     Snapshot::default()
                 }
             },
         };
         let members = if self.policy().has_presence(channel) {
             if joined {
-                self.join_presence(channel, caller.user_id).await;
+                self.inner.join_presence(channel, caller.user_id).await;
             }
-            Some(self.members(channel).await)
+            Some(self.inner.members(channel).await)
         } else {
             None
         };
@@ -284,7 +263,7 @@ impl Hub {
     /// Unsubscribes socket `id`.
     pub(crate) async fn unsubscribe(&self, id: Uuid, caller: Caller, channel: &ChannelName) {
         if self.inner.registry.unsubscribe(id, channel) && self.policy().has_presence(channel) {
-            self.leave_presence(channel, caller.user_id).await;
+            self.inner.leave_presence(channel, caller.user_id).await;
         }
     }
 
@@ -303,7 +282,7 @@ impl Hub {
                 sent_at_ms: now.timestamp_millis(),
                 text: protocol::encode_at(kind, data, Some(channel.as_str()), Some(offset), now).into(),
             });
-            self.record(fan_out);
+            self.inner.record(fan_out);
             return delivery.offset;
         };
         let body = protocol::encode_at(kind, data, Some(channel.as_str()), None, now);
@@ -311,37 +290,51 @@ impl Hub {
         match shared.publish(channel.as_str(), &body, bounds, settings.history_ttl).await {
             Ok(offset) => Some(offset),
             Err(err) => {
-                self.redis_failed("publish", &err);
+                self.inner.redis_failed("publish", &err);
                 let delivery = Delivery {
                     channel: channel.as_str().into(),
                     offset: None,
                     sent_at_ms: now.timestamp_millis(),
                     text: body.into(),
                 };
-                self.fan_out(&Arc::new(delivery));
+                self.inner.fan_out(&Arc::new(delivery));
                 None
             }
         }
     }
 
-    /// Queues a message for this instance's subscribers.
-    pub(super) fn fan_out(&self, delivery: &Arc<Delivery>) {
-        let fan_out = self.inner.registry.deliver(delivery);
-        self.record(fan_out);
+    /// Starts reading the revocation feed from `db`; it ends when the hub stops or is dropped.
+    /// `app` calls it once, after building the hub.
+    pub fn watch_revocations(&self, db: omnistack_db::Db) {
+        revocation::watch(&self.inner, db);
     }
 
-    fn record(&self, fan_out: FanOut) {
-        Counters::add(&self.inner.counters.dropped, fan_out.dropped);
+    /// Keeps a ticket (by hash) for `WS_TICKET_TTL_SECONDS`: in Redis when configured and
+    /// reachable, else in process.
+    pub(crate) async fn store_ticket(&self, hash: String, claims: TicketClaims) {
+        let ttl = self.inner.settings.ticket_ttl;
+        if let Some(shared) = &self.inner.shared {
+            let text = serde_json::to_string(&claims).unwrap_or_default();
+            match shared.store_ticket(&hash, &text, ttl).await {
+                Ok(()) => return,
+                Err(err) => self.inner.redis_failed("store a ticket", &err),
+            }
+        }
+        self.inner.tickets.store(hash, claims, ttl);
     }
 
-    /// Counts and logs a failed Redis operation; the caller falls back to this instance.
-    pub(super) fn redis_failed(&self, what: &str, err: &redis::RedisError) {
-        Counters::add(&self.inner.counters.redis_errors, 1);
-        tracing::warn!(error = %err, "realtime: could not {what} in Redis; continuing on this instance");
+    /// Takes a ticket (by hash), wherever it was kept.
+    pub(crate) async fn redeem_ticket(&self, hash: &str) -> Option<TicketClaims> {
+        if let Some(claims) = self.inner.tickets.redeem(hash) {
+            return Some(claims);
+        }
+        let shared = self.inner.shared.as_ref()?;
+        match shared.redeem_ticket(hash).await {
+            Ok(text) => serde_json::from_str(&text?).ok(),
+            Err(err) => {
+                self.inner.redis_failed("redeem a ticket", &err);
+                None
+            }
+        }
     }
-}
-
-/// Resolves once [`Hub::begin_shutdown`] was called (or the hub is gone).
-pub(crate) async fn until_stopped(stopping: &mut watch::Receiver<bool>) {
-    let _ = stopping.wait_for(|stop| *stop).await;
 }

@@ -9,23 +9,21 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::channel::ChannelName;
-use super::hub::Hub;
+use super::engine::Engine;
 use super::protocol::{self, Delivery};
 
-impl Hub {
+impl Engine {
     /// The account's first socket here joined `channel`.
     pub(super) async fn join_presence(&self, channel: &ChannelName, user_id: Uuid) {
-        let first = match &self.inner.shared {
+        let first = match &self.shared {
             None => true,
-            Some(shared) => {
-                match shared.join(Some(channel.as_str()), user_id, self.inner.settings.presence_ttl).await {
-                    Ok(first) => first,
-                    Err(err) => {
-                        self.redis_failed("record presence", &err);
-                        true
-                    }
+            Some(shared) => match shared.join(Some(channel.as_str()), user_id, self.settings.presence_ttl).await {
+                Ok(first) => first,
+                Err(err) => {
+                    self.redis_failed("record presence", &err);
+                    true
                 }
-            }
+            },
         };
         if first {
             self.announce(channel, "user_online", user_id).await;
@@ -34,7 +32,7 @@ impl Hub {
 
     /// The account's last socket here left `channel`.
     pub(super) async fn leave_presence(&self, channel: &ChannelName, user_id: Uuid) {
-        let last = match &self.inner.shared {
+        let last = match &self.shared {
             None => true,
             Some(shared) => match shared.leave(Some(channel.as_str()), user_id).await {
                 Ok(last) => last,
@@ -58,7 +56,7 @@ impl Hub {
             sent_at_ms: Utc::now().timestamp_millis(),
             text: text.into(),
         });
-        if let Some(shared) = &self.inner.shared {
+        if let Some(shared) = &self.shared {
             match shared.relay(&delivery.text).await {
                 Ok(()) => return,
                 Err(err) => self.redis_failed("relay a presence event", &err),
@@ -69,13 +67,13 @@ impl Hub {
 
     /// The accounts present in `channel`, on every instance.
     pub(super) async fn members(&self, channel: &ChannelName) -> Vec<Uuid> {
-        if let Some(shared) = &self.inner.shared {
+        if let Some(shared) = &self.shared {
             match shared.present(Some(channel.as_str())).await {
                 Ok(members) => return members,
                 Err(err) => self.redis_failed("read presence", &err),
             }
         }
-        let mut members = self.inner.registry.members(channel);
+        let mut members = self.registry.members(channel);
         members.sort_unstable();
         members
     }

@@ -1,8 +1,8 @@
 //! This instance's sockets, their subscriptions and the fan-out.
 //!
 //! Everything sits behind one short-lived mutex that is never held across an `.await`. The
-//! fan-out only `try_send`s into each socket's bounded queue: a socket whose queue is full is
-//! evicted (its driver closes it with 1013) and nobody else waits for it.
+//! fan-out only pushes into each socket's bounded [`Mailbox`], never waiting: a socket whose
+//! queue is full is evicted (its driver closes it with 1013) and nobody else waits for it.
 //!
 //! In local mode the registry also keeps each channel's history, bounded per channel and, over
 //! every channel, by `WS_HISTORY_TOTAL_BYTES` (the least recently published channels lose
@@ -13,13 +13,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use super::channel::ChannelName;
 use super::history::{Bounds, LocalHistory, Snapshot};
+use super::mailbox::{Mailbox, Pushed};
 use super::protocol::Delivery;
-use super::revocation::{Revoked, Standing};
 use crate::auth::Role;
 
 /// A socket's end of the registry.
@@ -27,12 +26,8 @@ use crate::auth::Role;
 pub(crate) struct Attached {
     /// The connection id.
     pub id: Uuid,
-    /// Channel messages for this socket.
-    pub deliveries: mpsc::Receiver<Arc<Delivery>>,
-    /// Notified when the socket fell behind and must close with 1013.
-    pub evicted: Arc<Notify>,
-    /// The account's standing as the revocation feed last saw it.
-    pub standing: watch::Receiver<Standing>,
+    /// Channel messages for this socket, its standing, and whether it was evicted.
+    pub mailbox: Arc<Mailbox>,
 }
 
 /// What a detached socket leaves behind.
@@ -76,10 +71,8 @@ pub(crate) struct LocalConnection {
 struct Connection {
     user_id: Uuid,
     session_id: Option<Uuid>,
-    standing: watch::Sender<Standing>,
     connected_at: DateTime<Utc>,
-    queue: mpsc::Sender<Arc<Delivery>>,
-    evicted: Arc<Notify>,
+    mailbox: Arc<Mailbox>,
     channels: HashSet<ChannelName>,
 }
 
@@ -139,21 +132,17 @@ impl Registry {
         }
         *count += 1;
         let first = *count == 1;
-        let (sender, deliveries) = mpsc::channel(queue);
-        let evicted = Arc::new(Notify::new());
+        let mailbox = Mailbox::new(queue, Standing { role: holder.role, revoked: None });
         let id = Uuid::now_v7();
-        let (standing, standing_rx) = watch::channel(Standing { role: holder.role, revoked: None });
         let connection = Connection {
             user_id,
             session_id: holder.session_id,
-            standing,
             connected_at: Utc::now(),
-            queue: sender,
-            evicted: evicted.clone(),
+            mailbox: mailbox.clone(),
             channels: HashSet::new(),
         };
         state.connections.insert(id, connection);
-        Some((Attached { id, deliveries, evicted, standing: standing_rx }, first))
+        Some((Attached { id, mailbox }, first))
     }
 
     /// A socket proved itself again with a fresh token: its role and session are now these.
@@ -161,7 +150,7 @@ impl Registry {
         let mut state = self.lock();
         let Some(connection) = state.connections.get_mut(&id) else { return };
         connection.session_id = session_id;
-        connection.standing.send_if_modified(|standing| {
+        connection.mailbox.update_standing(|standing| {
             let changed = standing.role != role;
             standing.role = role;
             changed
@@ -180,7 +169,7 @@ impl Registry {
                 Some((_, false)) => Some(Revoked::Deactivated),
                 _ => connection.session_id.filter(|id| sessions.contains(id)).map(|_| Revoked::SessionRevoked),
             };
-            let modified = connection.standing.send_if_modified(|standing| {
+            let modified = connection.mailbox.update_standing(|standing| {
                 if standing.revoked.is_some() {
                     return false;
                 }
@@ -419,14 +408,38 @@ fn fan_out(state: &mut State, delivery: &Arc<Delivery>) -> FanOut {
     }
     for id in &entry.subscribers {
         let Some(connection) = connections.get(id) else { continue };
-        match connection.queue.try_send(delivery.clone()) {
-            Ok(()) => result.queued += 1,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                result.dropped += 1;
-                connection.evicted.notify_one();
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        match connection.mailbox.push(delivery) {
+            Pushed::Queued => result.queued += 1,
+            Pushed::Evicted | Pushed::Gone => result.dropped += 1,
         }
     }
     result
+}
+
+/// What a socket's account may still do, as the revocation feed last reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Standing {
+    /// The account's role now.
+    pub role: Role,
+    /// Set once the socket must close.
+    pub revoked: Option<Revoked>,
+}
+
+/// Why a socket must close (with 4003).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Revoked {
+    /// The account was deactivated (or erased).
+    Deactivated,
+    /// The socket's sign-in session was revoked (logout, password reset, token reuse).
+    SessionRevoked,
+}
+
+impl Revoked {
+    /// The close reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Revoked::Deactivated => "account deactivated",
+            Revoked::SessionRevoked => "session revoked",
+        }
+    }
 }

@@ -79,7 +79,7 @@ impl Hub {
                         channels: None,
                     },
                 )),
-                Err(err) => self.redis_failed("list the account's sockets", &err),
+                Err(err) => self.inner.redis_failed("list the account's sockets", &err),
             }
         }
         let global = if global { Some(self.global_status().await) } else { None };
@@ -98,11 +98,11 @@ impl Hub {
         if let Some(shared) = &self.inner.shared {
             match shared.instances().await {
                 Ok(list) => counts = list,
-                Err(err) => self.redis_failed("read instance counts", &err),
+                Err(err) => self.inner.redis_failed("read instance counts", &err),
             }
             match shared.present(None).await {
                 Ok(online) => users_online = online.len() as u64,
-                Err(err) => self.redis_failed("count online accounts", &err),
+                Err(err) => self.inner.redis_failed("count online accounts", &err),
             }
         }
         counts.retain(|count| count.instance_id != here.instance_id);

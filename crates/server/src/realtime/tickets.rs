@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::hub::Hub;
-
 /// What a ticket stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketClaims {
@@ -72,37 +70,6 @@ impl LocalTickets {
     pub fn prune(&self) {
         let now = Instant::now();
         self.tickets.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).retain(|_, (_, d)| *d > now);
-    }
-}
-
-impl Hub {
-    /// Keeps a ticket (by hash) for `WS_TICKET_TTL_SECONDS`: in Redis when configured and
-    /// reachable, else in process.
-    pub(crate) async fn store_ticket(&self, hash: String, claims: TicketClaims) {
-        let ttl = self.inner.settings.ticket_ttl;
-        if let Some(shared) = &self.inner.shared {
-            let text = serde_json::to_string(&claims).unwrap_or_default();
-            match shared.store_ticket(&hash, &text, ttl).await {
-                Ok(()) => return,
-                Err(err) => self.redis_failed("store a ticket", &err),
-            }
-        }
-        self.inner.tickets.store(hash, claims, ttl);
-    }
-
-    /// Takes a ticket (by hash), wherever it was kept.
-    pub(crate) async fn redeem_ticket(&self, hash: &str) -> Option<TicketClaims> {
-        if let Some(claims) = self.inner.tickets.redeem(hash) {
-            return Some(claims);
-        }
-        let shared = self.inner.shared.as_ref()?;
-        match shared.redeem_ticket(hash).await {
-            Ok(text) => serde_json::from_str(&text?).ok(),
-            Err(err) => {
-                self.redis_failed("redeem a ticket", &err);
-                None
-            }
-        }
     }
 }
 

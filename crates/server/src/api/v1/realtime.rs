@@ -26,8 +26,13 @@ use crate::realtime::{self, Event, HubStats, Status, admission, connection};
 use crate::state::AppState;
 use crate::telemetry;
 
-/// Read buffer per socket: small, since most sockets are idle; larger messages grow it.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Read buffer per socket, allocated with the socket and kept as long as it: most sockets are
+/// idle, and a client's ordinary messages (subscribe, a short post) fit in one read. A larger
+/// message reserves its own length.
+const READ_BUFFER_BYTES: usize = 1024;
+/// Writes are buffered up to this many bytes before they go to the socket (each batch is
+/// flushed anyway). Not allocated ahead: the write buffer grows with what is written.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// The WebSocket route, for the `sockets` group: it authenticates by itself, and the group
 /// limits handshakes per client IP before any upgrade.
@@ -104,7 +109,7 @@ pub async fn connect(
         .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             if !request_span.is_sampled() {
                 return connection::serve(state, socket, admitted).await;
