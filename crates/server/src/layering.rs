@@ -1,5 +1,6 @@
 //! The lower layers import nothing above them: a test reads their sources and fails on any
-//! `crate::` path that leaves the allowed set (see "Layers" in `docs/ARCHITECTURE.md`).
+//! `crate::` path that leaves the allowed set (see "Layers" in `docs/ARCHITECTURE.md`). Inside
+//! `realtime`, what the hub is built from never imports the hub.
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +64,31 @@ fn lower_layers_import_nothing_above_them() {
         }
     }
     assert!(upward.is_empty(), "upward imports from a lower layer:\n{}", upward.join("\n"));
+}
+
+/// The realtime modules the hub is built from.
+const BELOW_THE_HUB: &[&str] = &[
+    "bridge",
+    "channel",
+    "engine",
+    "event",
+    "heartbeat",
+    "history",
+    "protocol",
+    "registry",
+    "revocation",
+    "shared",
+    "stats",
+    "tickets",
+];
+
+#[test]
+fn what_the_realtime_hub_is_built_from_never_imports_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/realtime");
+    for module in BELOW_THE_HUB {
+        let text = std::fs::read_to_string(src.join(format!("{module}.rs"))).unwrap();
+        assert!(!text.contains("hub::"), "realtime/{module}.rs imports the hub");
+    }
 }
 
 #[test]
