@@ -17,7 +17,7 @@ use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Groups, metrics, mount};
+use super::{Groups, metrics, mount, socket};
 use crate::config::ApiVersion;
 use crate::error::ErrorBody;
 use crate::state::AppState;
@@ -49,7 +49,7 @@ pub fn groups() -> Groups {
             .merge(auth::token_routes())
             .merge(contact::routes()),
         credentials: auth::credential_routes(),
-        sockets: realtime::socket_routes(),
+        sockets: socket::routes(),
         app: OpenApiRouter::new()
             .merge(users::routes())
             .merge(projects::routes())

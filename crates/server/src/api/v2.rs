@@ -18,7 +18,7 @@ use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Groups, metrics, mount};
+use super::{Groups, metrics, mount, socket};
 use crate::config::ApiVersion;
 use crate::error::ErrorBody;
 use crate::state::AppState;
@@ -47,7 +47,7 @@ pub fn groups() -> Groups {
             .routes(routes!(metrics::scrape))
             .merge(auth::token_routes()),
         credentials: auth::credential_routes(),
-        sockets: super::v1::realtime::socket_routes(),
+        sockets: socket::routes(),
         app: OpenApiRouter::new()
             .merge(users::routes())
             .merge(projects::routes())
