@@ -12,6 +12,8 @@ mod cleanup;
 mod contact;
 #[path = "contract/jobs.rs"]
 mod jobs;
+#[path = "contract/webhook_events.rs"]
+mod webhook_events;
 
 pub(crate) async fn migrated(database: &TestDatabase) -> Db {
     let db = Db::connect(database.url(), &DbOptions::default()).await.expect("connect");
