@@ -31,3 +31,4 @@ mod telemetry;
 mod users;
 mod v1_frozen;
 mod versions;
+mod webhooks;
