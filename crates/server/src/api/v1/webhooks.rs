@@ -31,7 +31,7 @@ pub struct WebhookReceipt {
 
 /// Receives one event from a provider: verified (Stripe `Stripe-Signature`; Clerk Svix
 /// headers; Supabase `Authorization: Bearer`), stored once per event id, processed in the
-/// background. The body is read raw, at most 256 KiB.
+/// background. The body is read raw (JSON, at most 256 KiB) and verified as sent.
 #[utoipa::path(post, path = "/public/webhooks/{provider}", tag = "webhooks",
     params(("provider" = String, Path, description = "stripe, clerk, supabase, apple or google",
         max_length = 8, pattern = "^(stripe|clerk|supabase|apple|google)$")),
@@ -42,6 +42,7 @@ pub struct WebhookReceipt {
         (status = UNAUTHORIZED, description = "Supabase: the bearer secret is missing or wrong", body = ErrorBody),
         (status = NOT_FOUND, description = "Not a provider", body = ErrorBody),
         (status = PAYLOAD_TOO_LARGE, description = "The body is over 256 KiB", body = ErrorBody),
+        (status = UNSUPPORTED_MEDIA_TYPE, description = "The body is not declared JSON", body = ErrorBody),
         (status = UNPROCESSABLE_ENTITY, description = "A verified body without a usable event id or type", body = ErrorBody),
         (status = TOO_MANY_REQUESTS, description = "Rate limited (`webhooks` class)", body = ErrorBody),
         (status = SERVICE_UNAVAILABLE, description = "This provider's webhooks are not configured", body = ErrorBody),
@@ -53,6 +54,9 @@ pub async fn receive_webhook(
     body: Body,
 ) -> Result<Json<WebhookReceipt>> {
     let provider = Provider::parse(&provider).ok_or_else(|| Error::NotFound("no webhooks for this provider".into()))?;
+    if !crate::http::extract::is_json(&headers) {
+        return Err(Error::UnsupportedMediaType("expected a request body with Content-Type: application/json".into()));
+    }
     let limit = webhooks::MAX_BODY_BYTES.min(state.config.max_body_bytes);
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| Error::PayloadTooLarge)?;
     let deps = IntakeDeps { db: &state.db, jobs: &state.jobs, config: &state.config };

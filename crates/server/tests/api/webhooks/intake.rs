@@ -165,6 +165,15 @@ async fn oversized_and_unusable_bodies_are_refused_without_storing() {
     assert_refused(&post_stripe(&app, no_id, STRIPE_SECRET, now()).await, 422, "VALIDATION_ERROR");
     let odd_id = serde_json::to_vec(&json!({"id": "evt\u{202e}1", "type": "invoice.paid"})).unwrap();
     assert_refused(&post_stripe(&app, odd_id, STRIPE_SECRET, now()).await, 422, "VALIDATION_ERROR");
+    let form = b"id=evt_form&type=invoice.paid".to_vec();
+    let signature = omnistack::webhooks::stripe::sign(STRIPE_SECRET, now(), &form);
+    let request = app
+        .client
+        .request(reqwest::Method::POST, "/api/v1/public/webhooks/stripe")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("stripe-signature", signature)
+        .body(form);
+    assert_refused(&app.client.send(request).await, 415, "UNSUPPORTED_MEDIA_TYPE");
     let not_json = b"id=evt_1&type=invoice.paid".to_vec();
     assert_refused(&post_stripe(&app, not_json, STRIPE_SECRET, now()).await, 422, "VALIDATION_ERROR");
     // A NUL is stored as JSON escapes it, and processed.
