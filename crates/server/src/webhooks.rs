@@ -84,12 +84,16 @@ impl fmt::Display for Provider {
 
 /// Creates the webhook counters at zero for every provider, so dashboards show 0 rather than
 /// nothing before the first delivery.
-pub fn describe_metrics() {
+pub fn register_metric_series() {
     for provider in Provider::ALL {
         let name = provider.as_str();
         metrics::counter!("omnistack_webhooks_received_total", "provider" => name, "outcome" => "stored").absolute(0);
         metrics::counter!("omnistack_webhooks_received_total", "provider" => name, "outcome" => "duplicate")
             .absolute(0);
         metrics::counter!("omnistack_webhooks_rejected_total", "provider" => name).absolute(0);
+        for outcome in ["processed", "failed"] {
+            metrics::counter!("omnistack_webhooks_processed_total", "provider" => name, "outcome" => outcome)
+                .absolute(0);
+        }
     }
 }
