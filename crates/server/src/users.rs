@@ -90,7 +90,7 @@ pub async fn authenticate_external(state: &AppState, token: &str, issuer: &str) 
     }
     let identity = state.external.verify(token).await?;
     let provider = identity.provider;
-    let (user, provisioned) = sync_external_identity(&state.db, identity).await?;
+    let (user, provisioned) = sync_external_identity(&state.db, identity, true).await?;
     if provisioned {
         metrics::counter!("omnistack_logins_total", "provider" => provider).increment(1);
     }
@@ -100,8 +100,9 @@ pub async fn authenticate_external(state: &AppState, token: &str, issuer: &str) 
 /// The account of an identity the provider vouches for (a verified token, or a verified
 /// webhook of the provider's user directory): provisioned on first sight (race-free), its
 /// profile re-synced when the identity differs from it. A deactivated account is returned as
-/// it is. The flag says whether the account was created now.
-pub async fn sync_external_identity(db: &Db, mut identity: ExternalIdentity) -> Result<(User, bool)> {
+/// it is. `signed_in`: this is a sign-in (a created account records its first login). The
+/// flag returned says whether the account was created now.
+pub async fn sync_external_identity(db: &Db, mut identity: ExternalIdentity, signed_in: bool) -> Result<(User, bool)> {
     identity.email = identity.email.map(|email| email.to_lowercase());
     let stored = identities::find_user_by_identity(db, identity.provider, &identity.subject).await?;
     let user = match stored {
@@ -117,7 +118,7 @@ pub async fn sync_external_identity(db: &Db, mut identity: ExternalIdentity) -> 
                 email_verified: verified.is_some(),
                 hashed_password: None,
             };
-            let user = identities::provision_user(db, identity.provider, &identity.subject, &new).await?;
+            let user = identities::provision_user(db, identity.provider, &identity.subject, &new, signed_in).await?;
             tracing::info!(user.id = %user.id, auth.provider = identity.provider, "external account provisioned");
             metrics::counter!("omnistack_signups_total", "provider" => identity.provider).increment(1);
             return Ok((user, true));

@@ -70,8 +70,8 @@ pub async fn replay_event(
 ) -> Result<WebhookEvent> {
     caller.require(Role::Admin)?;
     let id = parse_id(id)?;
-    let mut tx = db.begin().await?;
     let before = webhook_events::find_event(db, id).await?.ok_or_else(not_found)?;
+    let mut tx = db.begin().await?;
     let event = webhook_events::mark_replayed(&mut tx, id).await?.ok_or_else(not_found)?;
     jobs.enqueue::<ProcessWebhookEvent>(&mut tx, &WebhookEventArgs { event: id }, Enqueue::default()).await?;
     let details = json!({

@@ -28,7 +28,7 @@ impl Processor for ClerkUsers {
             match event.event_type.as_str() {
                 "user.created" | "user.updated" => {
                     let identity = identity(data)?;
-                    let (user, created) = sync_external_identity(&ctx.db, identity).await.map_err(retry)?;
+                    let (user, created) = sync_external_identity(&ctx.db, identity, false).await.map_err(retry)?;
                     tracing::info!(user.id = %user.id, created, "account synced from a Clerk webhook");
                     Ok(())
                 }

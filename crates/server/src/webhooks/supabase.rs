@@ -76,7 +76,7 @@ impl Processor for SupabaseUsers {
             match event.event_type.as_str() {
                 "auth.users.INSERT" | "auth.users.UPDATE" if !deleted(&payload["record"]) => {
                     let identity = identity(&payload["record"])?;
-                    let (user, created) = sync_external_identity(&ctx.db, identity).await.map_err(retry)?;
+                    let (user, created) = sync_external_identity(&ctx.db, identity, false).await.map_err(retry)?;
                     tracing::info!(user.id = %user.id, created, "account synced from a Supabase webhook");
                     Ok(())
                 }

@@ -47,6 +47,7 @@ async fn clerk_user_events_create_update_and_deactivate_the_linked_account() {
     assert_eq!((user.email.as_deref(), user.email_verified), (Some("ada@example.com"), true));
     assert_eq!(user.full_name.as_deref(), Some("Ada Lovelace"));
     assert_eq!(user.role, "user");
+    assert_eq!((user.login_count, user.last_login_at), (0, None), "created by the directory, not a sign-in");
 
     let updated = clerk_user("user.updated", "user_2clerk", "ada@example.com", true, "Augusta Ada");
     assert_eq!(post_clerk(&app, "msg_updated", &updated).await.status, 200);
