@@ -246,3 +246,18 @@ async fn a_processing_failure_is_recorded_and_retried_by_the_queue_to_success() 
     assert_eq!((failed.status.as_str(), failed.attempts), ("failed", 2));
     assert_eq!(failed.last_error.as_deref(), Some("the users table write failed (2)"));
 }
+
+#[tokio::test]
+async fn deliveries_are_limited_per_client_ip_by_the_webhooks_class() {
+    let app = configured().env("RATE_LIMIT_WEBHOOKS", "2/minute").env("RATE_LIMIT_PUBLIC", "100/minute").spawn().await;
+    for n in 0..2 {
+        let res = post_stripe(&app, stripe_event(&format!("evt_rl_{n}"), "invoice.paid"), STRIPE_SECRET, now()).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+    let res = post_stripe(&app, stripe_event("evt_rl_2", "invoice.paid"), STRIPE_SECRET, now()).await;
+    assert_refused(&res, 429, "RATE_LIMIT_EXCEEDED");
+    // Forgeries spend the same budget: a flood of them cannot be sent faster than real events.
+    assert_refused(&post(&app, "stripe", &[], stripe_event("evt_rl_3", "x")).await, 429, "RATE_LIMIT_EXCEEDED");
+    assert_eq!(app.client.get("/api/v1/public/health").await.status, 200, "another class is untouched");
+    assert_eq!(stored(&app).await.len(), 2);
+}
