@@ -32,23 +32,18 @@ pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config:
     let hsts = config.environment == Environment::Production;
     router.layer(
         ServiceBuilder::new()
-            .layer(middleware::from_fn_with_state(
-                observe::Observe {
-                    metrics: Arc::default(),
-                    sampling: config.telemetry.export.is_some().then_some(config.telemetry.sampler),
-                },
-                observe::track_request,
-            ))
-            .layer(middleware::map_response(move |res| security_headers::add(hsts, res)))
+            .layer(observe::Observe {
+                metrics: Arc::default(),
+                sampling: config.telemetry.export.is_some().then_some(config.telemetry.sampler),
+            })
+            .layer(security_headers::layer(hsts))
             .layer(cors::layer(&config.cors_origins))
             .layer(CompressionLayer::new())
-            .layer(middleware::from_fn(move |req: Request, next: Next| {
-                error_body::ensure_error_body(req, next, timeout_seconds)
-            }))
+            .layer(error_body::layer(timeout_seconds))
             .layer(CatchPanicLayer::custom(error_body::panic_response))
             .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
             .layer(DefaultBodyLimit::max(config.max_body_bytes))
-            .layer(middleware::from_fn(versioning::reject_unsupported)),
+            .layer(versioning::reject_unsupported()),
     )
 }
 

@@ -10,11 +10,15 @@
 //! when none did: the 400, or a path under a version this server lacks) and
 //! `X-API-Latest-Version`.
 
+use std::task::{Context, Poll};
+
 use axum::extract::{OriginalUri, Request};
 use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::future::{Either, Ready, ready};
+use tower::{Layer, Service};
 
 use crate::api::version::ApiVersion;
 use crate::error::Error;
@@ -60,12 +64,50 @@ pub async fn negotiate(mut request: Request, next: Next, default: ApiVersion) ->
     response
 }
 
-/// Answers 400 `BAD_REQUEST`, listing the supported versions, when [`negotiate`] found an
-/// unsupported version. Runs inside the service's layers, whatever route matched.
-pub async fn reject_unsupported(request: Request, next: Next) -> Response {
-    match request.extensions().get::<UnsupportedVersion>() {
-        Some(UnsupportedVersion(requested)) => Error::UnsupportedVersion(requested.clone()).into_response(),
-        None => next.run(request).await,
+/// The layer that answers 400 `BAD_REQUEST`, listing the supported versions, when
+/// [`negotiate`] found an unsupported version. Runs inside the service's layers, whatever
+/// route matched; a plain service around the inner one, so nothing is cloned per request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RejectUnsupported;
+
+/// The layer: [`RejectUnsupported`].
+pub fn reject_unsupported() -> RejectUnsupported {
+    RejectUnsupported
+}
+
+impl<S> Layer<S> for RejectUnsupported {
+    type Service = RejectUnsupportedService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RejectUnsupportedService { inner }
+    }
+}
+
+/// The service [`RejectUnsupported`] makes.
+#[derive(Clone, Debug)]
+pub struct RejectUnsupportedService<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RejectUnsupportedService<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match request.extensions().get::<UnsupportedVersion>() {
+            Some(UnsupportedVersion(requested)) => {
+                Either::Left(ready(Ok(Error::UnsupportedVersion(requested.clone()).into_response())))
+            }
+            None => Either::Right(self.inner.call(request)),
+        }
     }
 }
 
