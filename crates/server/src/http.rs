@@ -3,6 +3,7 @@
 //! compression → error bodies → panic catcher → timeout → body limit (enforced by the body
 //! extractors) → unsupported-version rejection → route.
 
+mod compression;
 mod cors;
 pub mod deprecation;
 pub mod error_body;
@@ -16,12 +17,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{Config, Environment};
@@ -38,7 +36,7 @@ pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config:
             })
             .layer(security_headers::layer(hsts))
             .layer(cors::layer(&config.cors_origins))
-            .layer(CompressionLayer::new())
+            .layer(compression::layer())
             .layer(error_body::layer(timeout_seconds))
             .layer(CatchPanicLayer::custom(error_body::panic_response))
             .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
@@ -52,7 +50,5 @@ pub fn apply_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config:
 /// [`apply_layers`]), so the access log knows the matched route.
 pub fn negotiate_versions(router: Router, config: &Config) -> Router {
     let default = config.api_versions.default_version;
-    Router::new()
-        .fallback_service(router)
-        .layer(middleware::from_fn(move |request: Request, next: Next| versioning::negotiate(request, next, default)))
+    Router::new().fallback_service(router).layer(versioning::negotiate(default))
 }

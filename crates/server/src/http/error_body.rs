@@ -22,6 +22,9 @@ pub struct ErrorBodies {
     timeout_seconds: u64,
 }
 
+/// About how many headers a response carries when it leaves the service.
+const RESPONSE_HEADERS: usize = 24;
+
 /// The layer: [`ErrorBodies`]; `timeout_seconds` is what a 504 says.
 pub fn layer(timeout_seconds: u64) -> ErrorBodies {
     ErrorBodies { timeout_seconds }
@@ -60,7 +63,13 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let future = self.inner.call(request);
         let timeout_seconds = self.timeout_seconds;
-        Box::pin(async move { Ok(ensure_error_body(future.await?.map(Body::new), timeout_seconds)) })
+        Box::pin(async move {
+            let mut response = future.await?.map(Body::new);
+            // Room for the headers the outer layers add (CORS, security, version, request id,
+            // rate limit), so the map grows once rather than at every power of two.
+            response.headers_mut().reserve(RESPONSE_HEADERS);
+            Ok(ensure_error_body(response, timeout_seconds))
+        })
     }
 }
 

@@ -15,9 +15,9 @@ use std::task::{Context, Poll};
 use axum::extract::{OriginalUri, Request};
 use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::future::{Either, Ready, ready};
+use futures::FutureExt;
+use futures::future::{Either, Map, Ready, ready};
 use tower::{Layer, Service};
 
 use crate::api::version::ApiVersion;
@@ -35,11 +35,79 @@ pub const LATEST_VERSION: HeaderName = HeaderName::from_static("x-api-latest-ver
 struct UnsupportedVersion(String);
 
 /// The outermost step: resolves the version, rewrites unversioned paths, and tags `/api/…`
-/// responses with `X-API-Version` and `X-API-Latest-Version`.
-pub async fn negotiate(mut request: Request, next: Next, default: ApiVersion) -> Response {
-    let Some(rest) = request.uri().path().strip_prefix("/api/") else {
-        return next.run(request).await;
-    };
+/// responses with `X-API-Version` and `X-API-Latest-Version`. A plain service around the
+/// router, so nothing is cloned per request.
+#[derive(Clone, Copy, Debug)]
+pub struct Negotiate {
+    default: ApiVersion,
+}
+
+/// The layer: [`Negotiate`], with `default` for requests that name no version.
+pub fn negotiate(default: ApiVersion) -> Negotiate {
+    Negotiate { default }
+}
+
+impl<S> Layer<S> for Negotiate {
+    type Service = NegotiateService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        NegotiateService { inner, default: self.default }
+    }
+}
+
+/// The service [`Negotiate`] makes.
+#[derive(Clone, Debug)]
+pub struct NegotiateService<S> {
+    inner: S,
+    default: ApiVersion,
+}
+
+impl<S> Service<Request> for NegotiateService<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Map<S::Future, Tag<S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        match resolve(&mut request, self.default) {
+            None => Either::Left(self.inner.call(request)),
+            Some(version) => {
+                let tag: Tag<S::Error> = match version {
+                    ApiVersion::V1 => tag::<S::Error, 0>,
+                    ApiVersion::V2 => tag::<S::Error, 1>,
+                };
+                Either::Right(self.inner.call(request).map(tag))
+            }
+        }
+    }
+}
+
+type Tag<E> = fn(Result<Response, E>) -> Result<Response, E>;
+
+/// Adds `X-API-Version` (the version at `INDEX` of [`ApiVersion::ALL`]) and
+/// `X-API-Latest-Version`: a function per version, so the response future needs no closure
+/// and no box.
+fn tag<E, const INDEX: usize>(result: Result<Response, E>) -> Result<Response, E> {
+    let version = ApiVersion::ALL[INDEX];
+    result.map(|mut response| {
+        let headers = response.headers_mut();
+        headers.insert(VERSION, HeaderValue::from_static(version.as_str()));
+        headers.insert(LATEST_VERSION, HeaderValue::from_static(ApiVersion::LATEST.as_str()));
+        response
+    })
+}
+
+/// The version serving an `/api/…` request (rewriting an unversioned path, or marking an
+/// unsupported version for [`reject_unsupported`]); `None` for any other path.
+fn resolve(request: &mut Request, default: ApiVersion) -> Option<ApiVersion> {
+    let rest = request.uri().path().strip_prefix("/api/")?;
     let segment = rest.split('/').next().unwrap_or_default();
     let version = if is_version_segment(segment) {
         // Routed as it is: a version this server lacks simply has no routes (404), and an
@@ -48,7 +116,7 @@ pub async fn negotiate(mut request: Request, next: Next, default: ApiVersion) ->
     } else {
         match requested(request.headers()).unwrap_or(Ok(default)) {
             Ok(version) => {
-                rewrite(&mut request, version);
+                rewrite(request, version);
                 version
             }
             Err(requested) => {
@@ -57,11 +125,7 @@ pub async fn negotiate(mut request: Request, next: Next, default: ApiVersion) ->
             }
         }
     };
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(VERSION, HeaderValue::from_static(version.as_str()));
-    headers.insert(LATEST_VERSION, HeaderValue::from_static(ApiVersion::LATEST.as_str()));
-    response
+    Some(version)
 }
 
 /// The layer that answers 400 `BAD_REQUEST`, listing the supported versions, when
