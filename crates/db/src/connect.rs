@@ -103,9 +103,13 @@ impl Db {
                 {
                     std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
                 }
+                // No liveness ping on every acquire: an embedded database cannot drop a
+                // connection the way a server can, and the ping is a round trip to the
+                // connection's worker thread before each query.
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
+                    .test_before_acquire(false)
                     .connect_with(connect)
                     .await?;
                 Ok(Db::Sqlite(pool))

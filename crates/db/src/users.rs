@@ -1,5 +1,7 @@
 //! Accounts: creation, lookup, profile, roles, login bookkeeping and erasure.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -103,8 +105,9 @@ pub async fn insert_user(conn: impl Into<Conn<'_>>, new: &NewUser<'_>) -> Result
 
 /// The account with this id.
 pub async fn find_user(db: &Db, id: Uuid) -> Result<Option<User>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    Ok(traced_pool!(db, "SELECT", "users", &sql, |pool| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.as_str()))
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLUMNS} FROM users WHERE id = $1"));
+    let sql: &'static str = &SQL;
+    Ok(traced_pool!(db, "SELECT", "users", sql, |pool| sqlx::query_as::<_, User>(sql)
         .bind(id)
         .fetch_optional(pool)
         .await?))
@@ -122,23 +125,27 @@ pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
 /// The account behind an access token, with whether its sign-in session is still live:
 /// one read, no write.
 pub async fn find_user_with_session(db: &Db, id: Uuid, session_id: Uuid) -> Result<Option<(User, bool)>> {
-    let sql = format!(
-        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM sessions s
-                            WHERE s.id = $2 AND s.user_id = users.id AND s.revoked_at IS NULL) AS live_sessions
-         FROM users WHERE id = $1"
-    );
+    // Built once: this runs on every authenticated request, and a `'static` statement is
+    // neither formatted nor copied per call.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {COLUMNS}, (SELECT COUNT(*) FROM sessions s
+                                WHERE s.id = $2 AND s.user_id = users.id AND s.revoked_at IS NULL) AS live_sessions
+             FROM users WHERE id = $1"
+        )
+    });
+    let sql: &'static str = &SQL;
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         user: User,
         live_sessions: i64,
     }
-    let row =
-        traced_pool!(db, "SELECT", "users", &sql, |pool| sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(id)
-            .bind(session_id)
-            .fetch_optional(pool)
-            .await?);
+    let row = traced_pool!(db, "SELECT", "users", sql, |pool| sqlx::query_as::<_, Row>(sql)
+        .bind(id)
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await?);
     Ok(row.map(|r| (r.user, r.live_sessions > 0)))
 }
 

@@ -101,6 +101,17 @@ pub fn set_attribute(key: &'static str, value: impl Into<Value>) {
     Context::map_current(|cx| cx.span().set_attribute(KeyValue::new(key, value)));
 }
 
+/// [`set_attribute`] with a value made only when the request is traced, for values that cost
+/// an allocation to build (ids as strings).
+pub fn set_attribute_with<V: Into<Value>>(key: &'static str, value: impl FnOnce() -> V) {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        if span.is_recording() {
+            span.set_attribute(KeyValue::new(key, value()));
+        }
+    });
+}
+
 fn log_layer<S>(config: &Config) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,

@@ -110,14 +110,17 @@ pub async fn require_admin(State(state): State<AppState>, request: Request, next
     guard(&state, request, next, Role::Admin).await
 }
 
+/// The database and limiter calls are boxed where they are awaited: their futures are large
+/// (SQL and Redis clients), and inline they would make this middleware's future, which is
+/// moved as a whole when it starts, several kilobytes in size.
 async fn guard(state: &AppState, request: Request, next: Next, minimum: Role) -> Result<Response> {
-    let caller = match authenticate(state, request.headers()).await {
+    let caller = match Box::pin(authenticate(state, request.headers())).await {
         Ok(caller) => caller,
         Err(refused) => {
             record_failure(&refused);
             // A refused credential costs its client IP like any other unauthenticated request,
             // so guessing tokens is limited as guessing anything else is.
-            rate_limit::check_client(LimitClass::Public, request.extensions(), request.headers()).await?;
+            Box::pin(rate_limit::check_client(LimitClass::Public, request.extensions(), request.headers())).await?;
             return Err(refused);
         }
     };
@@ -151,7 +154,8 @@ async fn admit_request(
     let id = caller.user.id;
     // Authenticated traffic is limited per account (the `app` class), whatever the path and
     // whether or not the role suffices.
-    let decision = state.limiter.check(LimitClass::App, &id.to_string()).await;
+    let mut key = uuid::Uuid::encode_buffer();
+    let decision = Box::pin(state.limiter.check(LimitClass::App, id.hyphenated().encode_lower(&mut key))).await;
     if !decision.allowed {
         return Err(Error::RateLimited(decision));
     }
@@ -161,7 +165,7 @@ async fn admit_request(
         state.activity.note(id);
     }
     request_id::set_user(id);
-    telemetry::set_attribute("user.id", id.to_string());
+    telemetry::set_attribute_with("user.id", || id.to_string());
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
     response.extensions_mut().insert(CallerId(id));

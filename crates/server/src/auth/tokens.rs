@@ -72,6 +72,8 @@ struct Keys {
     ttl: Duration,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// What [`AccessTokens::verify`] checks, built once.
+    validation: Validation,
 }
 
 impl std::fmt::Debug for AccessTokens {
@@ -86,12 +88,17 @@ impl std::fmt::Debug for AccessTokens {
 impl AccessTokens {
     /// Keys from the secret.
     pub fn new(secret: &str, issuer: &str, ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
         AccessTokens {
             inner: std::sync::Arc::new(Keys {
                 issuer: issuer.to_owned(),
                 ttl,
                 encoding: EncodingKey::from_secret(secret.as_bytes()),
                 decoding: DecodingKey::from_secret(secret.as_bytes()),
+                validation,
             }),
         }
     }
@@ -147,19 +154,14 @@ impl AccessTokens {
 
     /// Checks signature (HS256 only), issuer and expiry; returns what the token says.
     pub fn verify(&self, token: &str) -> Result<Verified, &'static str> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.inner.issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 0;
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, &self.inner.decoding, &validation).map_err(|err| match err
-                .kind()
-            {
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.inner.decoding, &self.inner.validation).map_err(
+            |err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => "token signature is invalid",
                 jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => "token algorithm is not accepted",
                 _ => "token is malformed",
-            })?;
+            },
+        )?;
         let user = Uuid::parse_str(&data.claims.sub).map_err(|_| "token subject is invalid")?;
         let session = Uuid::parse_str(&data.claims.sid).map_err(|_| "token session is invalid")?;
         let impersonation = match (&data.claims.imp, &data.claims.act) {

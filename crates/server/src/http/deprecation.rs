@@ -8,13 +8,15 @@
 //! `API_VERSION_SUNSET`, with the same headers, unless enforcement is off.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::extract::{MatchedPath, OriginalUri, Request, State};
+use axum::extract::{MatchedPath, OriginalUri, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, Either};
+use tower::{Layer, Service};
 
 use crate::config::ApiVersion;
 use crate::config::{Config, Deprecation};
@@ -34,29 +36,71 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
     version: ApiVersion,
     config: Arc<Config>,
 ) -> Router<S> {
-    router.layer(middleware::from_fn_with_state((version, config), announce))
+    router.layer(Announce { version, config })
 }
 
-async fn announce(
-    State((version, config)): State<(ApiVersion, Arc<Config>)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-    let Some(deprecation) = config.api_versions.deprecation(version, request.method().as_str(), route) else {
-        return next.run(request).await;
-    };
-    let path = request.extensions().get::<OriginalUri>().map_or(request.uri().path(), |uri| uri.path());
-    let successor = successor_path(version, path);
-    let headers = headers(&deprecation, successor.as_deref(), config.docs_enabled);
-    let mut response = match deprecation.sunset {
-        Some(sunset) if config.api_versions.sunset_enforced && deprecation.is_retired(Utc::now()) => {
-            Error::VersionSunset(Retirement { version, sunset, successor }).into_response()
-        }
-        _ => next.run(request).await,
-    };
-    response.headers_mut().extend(headers);
-    response
+/// The deprecation layer of one version's routes: a plain service around the inner one, so an
+/// operation that is not deprecated costs one lookup, with nothing cloned or boxed.
+#[derive(Clone, Debug)]
+struct Announce {
+    version: ApiVersion,
+    config: Arc<Config>,
+}
+
+impl<S> Layer<S> for Announce {
+    type Service = AnnounceService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AnnounceService { announce: self.clone(), inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct AnnounceService<S> {
+    announce: Announce,
+    inner: S,
+}
+
+impl<S> Service<Request> for AnnounceService<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Announce { version, config } = &self.announce;
+        let version = *version;
+        let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+        let Some(deprecation) = config.api_versions.deprecation(version, request.method().as_str(), route) else {
+            return Either::Left(self.inner.call(request));
+        };
+        let path = request.extensions().get::<OriginalUri>().map_or(request.uri().path(), |uri| uri.path());
+        let successor = successor_path(version, path);
+        let headers = headers(&deprecation, successor.as_deref(), config.docs_enabled);
+        let retired = match deprecation.sunset {
+            Some(sunset) if config.api_versions.sunset_enforced && deprecation.is_retired(Utc::now()) => {
+                Some(Retirement { version, sunset, successor })
+            }
+            _ => None,
+        };
+        let future = match retired {
+            // Answered when polled, so the error body is made inside the request's scope.
+            Some(retirement) => Either::Left(async move { Ok(Error::VersionSunset(retirement).into_response()) }),
+            None => Either::Right(self.inner.call(request)),
+        };
+        Either::Right(Box::pin(async move {
+            let mut response = future.await?;
+            response.headers_mut().extend(headers);
+            Ok(response)
+        }))
+    }
 }
 
 /// `path` under the latest version; `None` for the latest version itself.

@@ -2,21 +2,80 @@
 //! tower's 413 and timeouts, and panics.
 
 use std::any::Any;
+use std::task::{Context, Poll};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
+use futures::future::BoxFuture;
 use serde_json::json;
+use tower::{Layer, Service};
 
 use crate::error::error_response;
 use crate::telemetry::request_id;
 
+/// The layer that gives every 4xx/5xx response the error shape ([`ensure_error_body`]). A
+/// plain service around the inner one: nothing is cloned per request.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorBodies {
+    timeout_seconds: u64,
+}
+
+/// About how many headers a response carries when it leaves the service.
+const RESPONSE_HEADERS: usize = 24;
+
+/// The layer: [`ErrorBodies`]; `timeout_seconds` is what a 504 says.
+pub fn layer(timeout_seconds: u64) -> ErrorBodies {
+    ErrorBodies { timeout_seconds }
+}
+
+impl<S> Layer<S> for ErrorBodies {
+    type Service = ErrorBodiesService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ErrorBodiesService { inner, timeout_seconds: self.timeout_seconds }
+    }
+}
+
+/// The service [`ErrorBodies`] makes.
+#[derive(Clone, Debug)]
+pub struct ErrorBodiesService<S> {
+    inner: S,
+    timeout_seconds: u64,
+}
+
+impl<S, B> Service<Request> for ErrorBodiesService<S>
+where
+    S: Service<Request, Response = axum::http::Response<B>>,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let future = self.inner.call(request);
+        let timeout_seconds = self.timeout_seconds;
+        Box::pin(async move {
+            let mut response = future.await?.map(Body::new);
+            // Room for the headers the outer layers add (CORS, security, version, request id,
+            // rate limit), so the map grows once rather than at every power of two.
+            response.headers_mut().reserve(RESPONSE_HEADERS);
+            Ok(ensure_error_body(response, timeout_seconds))
+        })
+    }
+}
+
 /// Replaces the body of any 4xx/5xx response that is not already JSON with the error shape,
 /// keeping its status and headers (such as `Allow` on a 405).
-pub async fn ensure_error_body(request: Request, next: Next, timeout_seconds: u64) -> Response {
-    let response = next.run(request).await;
+pub fn ensure_error_body(response: Response, timeout_seconds: u64) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
         return response;

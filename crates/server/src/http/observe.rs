@@ -6,17 +6,21 @@
 //! lines find its ids. Nothing span-related happens for an unsampled request.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
+use futures::TryFutureExt;
+use futures::future::BoxFuture;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tower::{Layer, Service};
 
 use crate::auth::guard::CallerId;
 use crate::config::SamplerSettings;
@@ -78,54 +82,109 @@ fn unit_draw() -> f64 {
     })
 }
 
+impl<S> Layer<S> for Observe {
+    type Service = ObserveService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ObserveService { observe: self.clone(), inner }
+    }
+}
+
+/// The service [`Observe`] makes: [`track`] around the inner one, which is called in place
+/// (a plain service, not a `from_fn` middleware, so the layers below are not cloned per request).
+#[derive(Clone, Debug)]
+pub struct ObserveService<S> {
+    observe: Observe,
+    inner: S,
+}
+
+impl<S, B> Service<Request> for ObserveService<S>
+where
+    S: Service<Request, Response = axum::http::Response<B>>,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        track(self.observe.clone(), request, |request| {
+            self.inner.call(request).map_ok(|response| response.map(Body::new))
+        })
+    }
+}
+
 /// Assigns the request id, runs the request in its scope and span, records metrics, tags the
 /// response and logs one line.
-pub async fn track_request(State(observe): State<Observe>, request: Request, next: Next) -> Response {
+fn track<F, E>(
+    observe: Observe,
+    request: Request,
+    call: impl FnOnce(Request) -> F,
+) -> BoxFuture<'static, Result<Response, E>>
+where
+    F: Future<Output = Result<Response, E>> + Send + 'static,
+{
     let started = Instant::now();
     let id = request_id::from_headers(request.headers());
     let method = method_label(request.method());
-    let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned();
-    let traced =
-        !is_untraced(&route) && observe.sampling.is_some_and(|sampling| is_sampled(request.headers(), sampling));
-    let trace = traced.then(|| server_span(&request, &route, &id));
+    // The matched template is shared (`MatchedPath` holds an `Arc<str>`): cloning it copies no text.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let traced = !is_untraced(matched.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str))
+        && observe.sampling.is_some_and(|sampling| is_sampled(request.headers(), sampling));
+    let trace =
+        traced.then(|| server_span(&request, matched.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str), &id));
 
-    let in_flight = &observe.metrics.in_flight;
-    in_flight.increment(1.0);
-    let scoped = request_id::scope(id.clone(), next.run(request));
-    let mut response = match &trace {
-        Some(trace) => scoped.with_context(trace.clone()).await,
-        None => scoped.await,
+    observe.metrics.in_flight.increment(1.0);
+    // The layers below start the request here, in its scope and span like the rest of it.
+    let future = {
+        let _attached = trace.as_ref().map(|trace| trace.clone().attach());
+        request_id::sync_scope(id.clone(), || call(request))
     };
-    in_flight.decrement(1.0);
+    Box::pin(async move {
+        let scoped = request_id::scope(id.clone(), future);
+        let result = match &trace {
+            Some(trace) => scoped.with_context(trace.clone()).await,
+            None => scoped.await,
+        };
+        observe.metrics.in_flight.decrement(1.0);
+        let mut response = result?;
 
-    let status = response.status().as_u16();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(request_id::HEADER, value);
-    }
-    let elapsed = started.elapsed();
-    observe.metrics.record(method, &route, status, elapsed.as_secs_f64());
+        let route = matched.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        observe.metrics.record(method, route, status, elapsed.as_secs_f64());
 
-    let user = response.extensions().get::<CallerId>().map(|caller| caller.0.to_string()).unwrap_or_default();
-    // Inside the span's context, so a JSON line carries its trace and span ids.
-    let _attached = trace.as_ref().map(|trace| trace.clone().attach());
-    tracing::info!(
-        http.method = method,
-        http.route = %route,
-        http.status = status,
-        latency_ms = format_args!("{:.2}", elapsed.as_secs_f64() * 1000.0),
-        request.id = %id,
-        user.id = %user,
-        "request completed"
-    );
-    if let Some(trace) = trace {
-        let span = trace.span();
-        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
-        if status >= 500 {
-            span.set_status(Status::error(""));
+        let user = response.extensions().get::<CallerId>().map(|caller| caller.0);
+        // Inside the span's context, so a JSON line carries its trace and span ids.
+        let _attached = trace.as_ref().map(|trace| trace.clone().attach());
+        tracing::info!(
+            http.method = method,
+            http.route = %route,
+            http.status = status,
+            latency_ms = format_args!("{:.2}", elapsed.as_secs_f64() * 1000.0),
+            request.id = %id,
+            user.id = %OptionalId(user),
+            "request completed"
+        );
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(request_id::HEADER, value);
         }
-        span.end();
-    }
-    response
+        if let Some(trace) = trace {
+            let span = trace.span();
+            span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+            if status >= 500 {
+                span.set_status(Status::error(""));
+            }
+            span.end();
+        }
+        Ok(response)
+    })
 }
 
 /// The server span, named `"{method} {route}"`, child of the caller's trace when a valid
@@ -154,6 +213,19 @@ fn server_span(request: &Request, route: &str, id: &str) -> Context {
         ])
         .start_with_context(tracer, &parent);
     parent.with_span(span)
+}
+
+/// A caller id for the access log, empty when there is none; formatted only when the line is
+/// written.
+struct OptionalId(Option<uuid::Uuid>);
+
+impl std::fmt::Display for OptionalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(id) => id.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);

@@ -10,11 +10,15 @@
 //! when none did: the 400, or a path under a version this server lacks) and
 //! `X-API-Latest-Version`.
 
+use std::task::{Context, Poll};
+
 use axum::extract::{OriginalUri, Request};
 use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+use futures::future::{Either, Map, Ready, ready};
+use tower::{Layer, Service};
 
 use crate::config::ApiVersion;
 use crate::error::Error;
@@ -31,11 +35,79 @@ pub const LATEST_VERSION: HeaderName = HeaderName::from_static("x-api-latest-ver
 struct UnsupportedVersion(String);
 
 /// The outermost step: resolves the version, rewrites unversioned paths, and tags `/api/…`
-/// responses with `X-API-Version` and `X-API-Latest-Version`.
-pub async fn negotiate(mut request: Request, next: Next, default: ApiVersion) -> Response {
-    let Some(rest) = request.uri().path().strip_prefix("/api/") else {
-        return next.run(request).await;
-    };
+/// responses with `X-API-Version` and `X-API-Latest-Version`. A plain service around the
+/// router, so nothing is cloned per request.
+#[derive(Clone, Copy, Debug)]
+pub struct Negotiate {
+    default: ApiVersion,
+}
+
+/// The layer: [`Negotiate`], with `default` for requests that name no version.
+pub fn negotiate(default: ApiVersion) -> Negotiate {
+    Negotiate { default }
+}
+
+impl<S> Layer<S> for Negotiate {
+    type Service = NegotiateService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        NegotiateService { inner, default: self.default }
+    }
+}
+
+/// The service [`Negotiate`] makes.
+#[derive(Clone, Debug)]
+pub struct NegotiateService<S> {
+    inner: S,
+    default: ApiVersion,
+}
+
+impl<S> Service<Request> for NegotiateService<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Map<S::Future, Tag<S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        match resolve(&mut request, self.default) {
+            None => Either::Left(self.inner.call(request)),
+            Some(version) => {
+                let tag: Tag<S::Error> = match version {
+                    ApiVersion::V1 => tag::<S::Error, 0>,
+                    ApiVersion::V2 => tag::<S::Error, 1>,
+                };
+                Either::Right(self.inner.call(request).map(tag))
+            }
+        }
+    }
+}
+
+type Tag<E> = fn(Result<Response, E>) -> Result<Response, E>;
+
+/// Adds `X-API-Version` (the version at `INDEX` of [`ApiVersion::ALL`]) and
+/// `X-API-Latest-Version`: a function per version, so the response future needs no closure
+/// and no box.
+fn tag<E, const INDEX: usize>(result: Result<Response, E>) -> Result<Response, E> {
+    let version = ApiVersion::ALL[INDEX];
+    result.map(|mut response| {
+        let headers = response.headers_mut();
+        headers.insert(VERSION, HeaderValue::from_static(version.as_str()));
+        headers.insert(LATEST_VERSION, HeaderValue::from_static(ApiVersion::LATEST.as_str()));
+        response
+    })
+}
+
+/// The version serving an `/api/…` request (rewriting an unversioned path, or marking an
+/// unsupported version for [`reject_unsupported`]); `None` for any other path.
+fn resolve(request: &mut Request, default: ApiVersion) -> Option<ApiVersion> {
+    let rest = request.uri().path().strip_prefix("/api/")?;
     let segment = rest.split('/').next().unwrap_or_default();
     let version = if is_version_segment(segment) {
         // Routed as it is: a version this server lacks simply has no routes (404), and an
@@ -44,7 +116,7 @@ pub async fn negotiate(mut request: Request, next: Next, default: ApiVersion) ->
     } else {
         match requested(request.headers()).unwrap_or(Ok(default)) {
             Ok(version) => {
-                rewrite(&mut request, version);
+                rewrite(request, version);
                 version
             }
             Err(requested) => {
@@ -53,19 +125,53 @@ pub async fn negotiate(mut request: Request, next: Next, default: ApiVersion) ->
             }
         }
     };
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(VERSION, HeaderValue::from_static(version.as_str()));
-    headers.insert(LATEST_VERSION, HeaderValue::from_static(ApiVersion::LATEST.as_str()));
-    response
+    Some(version)
 }
 
-/// Answers 400 `BAD_REQUEST`, listing the supported versions, when [`negotiate`] found an
-/// unsupported version. Runs inside the service's layers, whatever route matched.
-pub async fn reject_unsupported(request: Request, next: Next) -> Response {
-    match request.extensions().get::<UnsupportedVersion>() {
-        Some(UnsupportedVersion(requested)) => Error::UnsupportedVersion(requested.clone()).into_response(),
-        None => next.run(request).await,
+/// The layer that answers 400 `BAD_REQUEST`, listing the supported versions, when
+/// [`negotiate`] found an unsupported version. Runs inside the service's layers, whatever
+/// route matched; a plain service around the inner one, so nothing is cloned per request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RejectUnsupported;
+
+/// The layer: [`RejectUnsupported`].
+pub fn reject_unsupported() -> RejectUnsupported {
+    RejectUnsupported
+}
+
+impl<S> Layer<S> for RejectUnsupported {
+    type Service = RejectUnsupportedService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RejectUnsupportedService { inner }
+    }
+}
+
+/// The service [`RejectUnsupported`] makes.
+#[derive(Clone, Debug)]
+pub struct RejectUnsupportedService<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RejectUnsupportedService<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match request.extensions().get::<UnsupportedVersion>() {
+            Some(UnsupportedVersion(requested)) => {
+                Either::Left(ready(Ok(Error::UnsupportedVersion(requested.clone()).into_response())))
+            }
+            None => Either::Right(self.inner.call(request)),
+        }
     }
 }
 

@@ -103,7 +103,7 @@ mod tests {
         let subscriber = tracing_subscriber::fmt().event_format(JsonLines).with_writer(move || writer.clone()).finish();
         let _default = tracing::subscriber::set_default(subscriber);
         let user = uuid::Uuid::now_v7();
-        request_id::scope("req-1".into(), async {
+        request_id::scope(std::sync::Arc::from("req-1"), async {
             tracing::info!(answer = 42, "before sign-in");
             request_id::set_user(user);
             tracing::warn!("after sign-in");

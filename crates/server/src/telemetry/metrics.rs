@@ -185,28 +185,34 @@ impl RequestMetrics {
     /// Counts one finished request and its duration. `route` must come from a bounded set (the
     /// router's templates), `method` from [`method_label`].
     pub fn record(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
-        let find = |handles: &Vec<RouteHandles>| {
-            handles
-                .iter()
-                .find(|h| h.status == status && h.method == method)
-                .map(|h| (h.requests.clone(), h.duration.clone()))
+        let count = |handles: &RouteHandles| {
+            handles.requests.increment(1);
+            handles.duration.record(seconds);
         };
-        let cached = self.routes.read().ok().and_then(|routes| routes.get(route).and_then(find));
-        let (requests, duration) = cached.unwrap_or_else(|| {
-            let handles = RouteHandles {
-                method,
-                status,
-                requests: metrics::counter!("http_requests_total", "method" => method, "route" => route.to_owned(), "status" => status.to_string()),
-                duration: metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route.to_owned()),
-            };
-            let pair = (handles.requests.clone(), handles.duration.clone());
-            if let Ok(mut routes) = self.routes.write() {
-                routes.entry(route.to_owned()).or_default().push(handles);
-            }
-            pair
+        // The usual case: the handles exist, and are used under the read lock (no clones).
+        let found = self.routes.read().ok().is_some_and(|routes| {
+            routes
+                .get(route)
+                .and_then(|handles| handles.iter().find(|h| h.status == status && h.method == method))
+                .map(count)
+                .is_some()
         });
-        requests.increment(1);
-        duration.record(seconds);
+        if found {
+            return;
+        }
+        let handles = RouteHandles {
+            method,
+            status,
+            requests: metrics::counter!("http_requests_total", "method" => method, "route" => route.to_owned(), "status" => status.to_string()),
+            duration: metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route.to_owned()),
+        };
+        count(&handles);
+        if let Ok(mut routes) = self.routes.write() {
+            let known = routes.entry(route.to_owned()).or_default();
+            if !known.iter().any(|h| h.status == status && h.method == method) {
+                known.push(handles);
+            }
+        }
     }
 }
 

@@ -140,3 +140,13 @@ async fn responses_are_gzip_compressed_when_asked() {
     assert_eq!(res.status, 200);
     assert_eq!(res.header("content-encoding"), Some("gzip"));
 }
+
+#[tokio::test]
+async fn small_bodies_are_sent_uncompressed_even_when_gzip_is_accepted() {
+    let app = TestApp::spawn().await;
+    let req = app.client.request(Method::GET, "/api/v1/public/health").header("accept-encoding", "gzip");
+    let res = app.client.send(req).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-encoding"), None);
+    assert_eq!(res.json()["status"], "healthy");
+}
