@@ -28,7 +28,7 @@ async fn submissions_are_stored_listed_newest_first_by_status_and_triaged() {
 
     let mut tx = db.begin().await.unwrap();
     contact::insert_submission(&mut tx, &submission("CNT-AAAAAAAA", "new")).await.unwrap();
-    drop(tx);
+    tx.rollback().await.unwrap();
     assert_eq!(contact::list_submissions(&db, None, 0, 10).await.unwrap().1, 0, "rolled back");
 
     let mut tx = db.begin().await.unwrap();

@@ -33,7 +33,7 @@ async fn a_job_enqueued_in_a_transaction_exists_only_if_it_commits() {
     let payload = json!({"to": "a@example.com"});
     let mut tx = db.begin().await.unwrap();
     jobs::enqueue(&mut tx, &job("email", &payload, None)).await.unwrap().unwrap();
-    drop(tx);
+    tx.rollback().await.unwrap();
     assert_eq!(jobs::list_jobs(&db, JobFilter::default(), 0, 10).await.unwrap().1, 0, "rolled back");
     let mut tx = db.begin().await.unwrap();
     let enqueued = jobs::enqueue(&mut tx, &job("email", &payload, None)).await.unwrap().unwrap();

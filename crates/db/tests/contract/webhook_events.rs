@@ -23,7 +23,7 @@ async fn events_are_stored_once_per_provider_and_event_id() {
 
     let mut tx = db.begin().await.unwrap();
     webhook_events::insert_event(&mut tx, &event("stripe", "evt_1")).await.unwrap().unwrap();
-    drop(tx);
+    tx.rollback().await.unwrap();
     assert_eq!(webhook_events::list_events(&db, WebhookEventFilter::default(), 0, 10).await.unwrap().1, 0);
 
     let mut tx = db.begin().await.unwrap();

@@ -66,7 +66,7 @@ async fn a_unique_key_enqueues_one_job_and_a_rolled_back_transaction_none() {
     assert!(jobs.enqueue::<Noop>(&app.state.db, &Value::Null, keyed()).await.unwrap().is_none());
     let mut tx = app.state.db.begin().await.unwrap();
     let job = jobs.enqueue::<Noop>(&mut tx, &Value::Null, Enqueue::default()).await.unwrap().unwrap();
-    drop(tx);
+    tx.rollback().await.unwrap();
     assert!(omnistack_db::jobs::find_job(&app.state.db, job.id).await.unwrap().is_none());
 }
 
