@@ -8,6 +8,8 @@ use omnistack_db::{Db, DbOptions, Engine, dialect};
 mod cleanup;
 #[path = "contract/contact.rs"]
 mod contact;
+#[path = "contract/feature_flags.rs"]
+mod feature_flags;
 #[path = "contract/jobs.rs"]
 mod jobs;
 

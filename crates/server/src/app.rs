@@ -11,6 +11,7 @@ use omnistack_db::{Db, DbOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::admin::flags::FeatureFlags;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
@@ -84,6 +85,8 @@ impl App {
         }
         let jobs = Jobs::new(config.jobs.clone(), registry);
         let captcha = CaptchaVerifier::new(config.contact.captcha.clone()).context("building the captcha client")?;
+        let flags = FeatureFlags::load(&db).await.context("loading the feature flags")?;
+        flags.spawn_watcher(db.clone());
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),
@@ -97,6 +100,7 @@ impl App {
             realtime: realtime.clone(),
             jobs: jobs.clone(),
             captcha,
+            flags,
         };
         telemetry::samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);

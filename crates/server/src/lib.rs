@@ -3,6 +3,7 @@
 //! Start at [`router`] for the URL map and at `docs/ARCHITECTURE.md` for the request path.
 
 pub mod accounts;
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -1,8 +1,10 @@
 //! API v1: the Python original's shapes, frozen.
 
+pub mod admin;
 pub mod auth;
 pub mod contact;
 pub mod exports;
+pub mod flags;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
@@ -125,7 +127,7 @@ pub fn route_groups(state: &AppState, endpoints: Endpoints) -> OpenApiRouter<App
 /// v1's routes under `/api/v1`, and its OpenAPI document, with the deprecation schedule applied.
 pub fn router(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", route_groups(state, Endpoints::v1()))
+        .nest("/api/v1", route_groups(state, Endpoints::v1()).merge(admin::routes(state)).merge(flags::routes(state)))
         .split_for_parts();
     lifecycle::apply(ApiVersion::V1, (router, openapi::complete(doc)), &state.config)
 }

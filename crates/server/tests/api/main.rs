@@ -12,6 +12,7 @@ mod errors;
 mod external_emails;
 mod external_tokens;
 mod external_users;
+mod flags;
 mod health;
 mod http_layers;
 mod input;
