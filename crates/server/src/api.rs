@@ -5,6 +5,7 @@
 //! version's OpenAPI document.
 
 pub mod lifecycle;
+pub mod ofrep;
 pub mod openapi;
 pub mod v1;
 pub mod v2;

@@ -17,6 +17,7 @@
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |
 //! | `/docs`                       | browsable docs (Swagger UI)            |
 //! | `/metrics`, `/api/v1/public/metrics` | Prometheus scrape (`METRICS_TOKEN`) |
+//! | `/ofrep/v1/evaluate/flags[/{key}]` | OpenFeature remote flag evaluation (`FLAGS_API_KEY` or admins) |
 
 use axum::{Extension, Router};
 
@@ -31,6 +32,7 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     let (v1, v1_doc) = api::v1::router(&state);
     let (v2, v2_doc) = api::v2::router(&state);
     let mut router = Router::new().merge(v1).merge(v2).merge(extra);
+    router = router.merge(api::ofrep::routes(&state));
     if state.config.docs_enabled {
         router = router.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
     }

@@ -233,6 +233,64 @@ pub async fn evaluate_for(
     Ok(flag.evaluate(&subject, Utc::now().timestamp_millis()))
 }
 
+/// Who may evaluate flags remotely (OFREP): a server holding `FLAGS_API_KEY`, or an admin.
+#[derive(Clone, Debug)]
+pub enum FlagReader {
+    /// The bearer sent the configured `FLAGS_API_KEY` (compared in constant time).
+    ApiKey,
+    /// The bearer's token is an admin's.
+    Admin(CurrentUser),
+}
+
+impl FlagReader {
+    /// 403 unless the reader may evaluate flags (an admin token must still hold the role).
+    pub fn require(&self) -> Result<()> {
+        match self {
+            FlagReader::ApiKey => Ok(()),
+            FlagReader::Admin(caller) => caller.require(Role::Admin),
+        }
+    }
+}
+
+/// The subject of a remote evaluation: the targeting key, with the account's effective plan
+/// looked up when some flag to evaluate has a `plans` rule and the key is an account id.
+async fn remote_subject(db: &Db, needs_plan: bool, targeting_key: &str) -> Result<Option<String>> {
+    let Some(id) = Uuid::try_parse(targeting_key).ok().filter(|_| needs_plan) else { return Ok(None) };
+    Ok(omnistack_db::users::find_user(db, id).await?.map(|user| effective_plan(&user).to_owned()))
+}
+
+/// Flag `key` for `targeting_key` (checked by the caller with [`check_targeting_key`]);
+/// `None` when there is no such flag.
+pub async fn evaluate_remote(
+    db: &Db,
+    flags: &FeatureFlags,
+    reader: &FlagReader,
+    key: &str,
+    targeting_key: &str,
+) -> Result<Option<Evaluation>> {
+    reader.require()?;
+    let set = flags.snapshot();
+    let Some(flag) = set.get(key) else { return Ok(None) };
+    let plan = remote_subject(db, flag.has_plan_rule(), targeting_key).await?;
+    let subject = Subject { plan: plan.as_deref(), ..Subject::from_key(targeting_key) };
+    Ok(Some(flag.evaluate(&subject, Utc::now().timestamp_millis())))
+}
+
+/// Every flag for `targeting_key`, by key.
+pub async fn evaluate_all_remote(
+    db: &Db,
+    flags: &FeatureFlags,
+    reader: &FlagReader,
+    targeting_key: &str,
+) -> Result<Vec<(String, Evaluation)>> {
+    reader.require()?;
+    let set = flags.snapshot();
+    let plan = remote_subject(db, set.needs_plans(), targeting_key).await?;
+    let subject = Subject { plan: plan.as_deref(), ..Subject::from_key(targeting_key) };
+    let now = Utc::now().timestamp_millis();
+    Ok(set.iter().map(|flag| (flag.key.clone(), flag.evaluate(&subject, now))).collect())
+}
+
 /// Every flag's value for the signed-in caller, by key.
 pub fn evaluate_all_for_account(flags: &FeatureFlags, caller: &CurrentUser) -> Vec<(String, bool)> {
     let set = flags.snapshot();

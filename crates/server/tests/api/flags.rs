@@ -8,15 +8,17 @@ use serde_json::{Value, json};
 
 use crate::jobs::admin_client;
 
-const FLAGS: &str = "/api/v1/admin/feature-flags";
+mod ofrep;
+
+pub const FLAGS: &str = "/api/v1/admin/feature-flags";
 
 /// A signed-in user: its client and account id.
-async fn user(app: &TestApp) -> (TestClient, String) {
+pub async fn user(app: &TestApp) -> (TestClient, String) {
     let (client, session) = app.signed_in_client().await;
     (client, session["user"]["id"].as_str().unwrap().to_owned())
 }
 
-async fn create(admin: &TestClient, body: Value) -> Value {
+pub async fn create(admin: &TestClient, body: Value) -> Value {
     let res = admin.post_json(FLAGS, &body).await;
     assert_eq!(res.status, 201, "{}", res.text);
     res.json()
