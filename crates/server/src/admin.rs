@@ -3,6 +3,8 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`dashboard`] | the dashboard's stats, cached and single-flight, pushed on `admin:dashboard` |
 //! | [`flags`] | feature flags: admin writes (audited), evaluation from memory, propagation |
 
+pub mod dashboard;
 pub mod flags;

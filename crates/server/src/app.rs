@@ -11,6 +11,7 @@ use omnistack_db::{Db, DbOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::admin::dashboard::Dashboard;
 use crate::admin::flags::FeatureFlags;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
@@ -87,6 +88,8 @@ impl App {
         let captcha = CaptchaVerifier::new(config.contact.captcha.clone()).context("building the captcha client")?;
         let flags = FeatureFlags::load(&db).await.context("loading the feature flags")?;
         flags.spawn_watcher(db.clone());
+        let dashboard = Dashboard::default();
+        dashboard.spawn_publisher(db.clone(), redis.clone(), realtime.clone());
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),
@@ -101,9 +104,11 @@ impl App {
             jobs: jobs.clone(),
             captcha,
             flags,
+            dashboard: dashboard.clone(),
         };
         telemetry::samplers::spawn(state.clone());
-        let router = router::build(state.clone(), extra);
+        // The request-metrics layer finds the dashboard's counter in every request.
+        let router = router::build(state.clone(), extra).layer(axum::Extension(dashboard.requests()));
         let workers = Workers::spawn(JobContext { db, config, mailer, hub: realtime, jobs });
         Ok(App { state, router, workers })
     }

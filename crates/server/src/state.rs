@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use omnistack_db::Db;
 
+use crate::admin::dashboard::Dashboard;
 use crate::admin::flags::FeatureFlags;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
@@ -44,4 +45,6 @@ pub struct AppState {
     pub captcha: CaptchaVerifier,
     /// Feature flags, evaluated from memory.
     pub flags: FeatureFlags,
+    /// The admin dashboard: request counts and the cached reading.
+    pub dashboard: Dashboard,
 }

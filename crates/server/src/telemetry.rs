@@ -6,7 +6,7 @@
 //!   collector (`OTEL_*`); nothing is exported without an endpoint. Spans are made with the
 //!   OpenTelemetry SDK directly and travel in the OpenTelemetry context of the request
 //!   (`tracing` carries log events only).
-//! - Metrics: Prometheus, see [`metrics`].
+//! - Metrics: Prometheus, see [`metrics`]; the dashboard's request counts, see [`requests`].
 //!
 //! Add an attribute to the current request's span from any handler or service in one line:
 //! `telemetry::set_attribute("project.id", id.to_string());`
@@ -20,6 +20,7 @@ pub mod metrics;
 mod otlp;
 pub mod outbound;
 mod process;
+pub mod requests;
 pub mod samplers;
 
 use opentelemetry::global::{self, BoxedTracer};

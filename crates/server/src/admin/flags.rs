@@ -239,7 +239,7 @@ pub enum FlagReader {
     /// The bearer sent the configured `FLAGS_API_KEY` (compared in constant time).
     ApiKey,
     /// The bearer's token is an admin's.
-    Admin(CurrentUser),
+    Admin(Box<CurrentUser>),
 }
 
 impl FlagReader {

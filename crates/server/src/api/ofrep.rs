@@ -171,5 +171,5 @@ async fn reader(state: &AppState, headers: &HeaderMap) -> Result<FlagReader> {
     {
         return Ok(FlagReader::ApiKey);
     }
-    Ok(FlagReader::Admin(guard::authenticate_token(state, token).await?))
+    Ok(FlagReader::Admin(Box::new(guard::authenticate_token(state, token).await?)))
 }

@@ -22,6 +22,7 @@ use super::request_id;
 use crate::auth::guard::CallerId;
 use crate::config::SamplerSettings;
 use crate::telemetry::metrics::{RequestMetrics, method_label};
+use crate::telemetry::requests::RequestCounts;
 
 /// The label used for requests that matched no route, so log and metric cardinality stays bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -89,6 +90,7 @@ pub async fn track_request(State(observe): State<Observe>, request: Request, nex
         !is_untraced(&route) && observe.sampling.is_some_and(|sampling| is_sampled(request.headers(), sampling));
     let trace = traced.then(|| server_span(&request, &route, &id));
 
+    let counts = request.extensions().get::<RequestCounts>().cloned();
     let in_flight = &observe.metrics.in_flight;
     in_flight.increment(1.0);
     let scoped = request_id::scope(id.clone(), next.run(request));
@@ -99,6 +101,9 @@ pub async fn track_request(State(observe): State<Observe>, request: Request, nex
     in_flight.decrement(1.0);
 
     let status = response.status().as_u16();
+    if let Some(counts) = counts {
+        counts.record(status);
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(request_id::HEADER, value);
     }

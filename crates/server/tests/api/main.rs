@@ -6,6 +6,7 @@ mod binary;
 mod bounded;
 mod cli;
 mod contact;
+mod dashboard;
 mod dashboards;
 mod docs;
 mod errors;

@@ -2,8 +2,10 @@
 //!
 //! | module | paths |
 //! |---|---|
+//! | [`dashboard`] | `/admin/dashboard/stats` |
 //! | [`flags`] | `/admin/feature-flags[/{key}[/evaluate]]` |
 
+pub mod dashboard;
 pub mod flags;
 
 use std::net::SocketAddr;
@@ -25,6 +27,7 @@ const MAX_USER_AGENT: usize = 512;
 pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(flags::routes())
+        .merge(dashboard::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_admin))
 }
 
