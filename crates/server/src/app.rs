@@ -11,7 +11,7 @@ use omnistack_db::{Db, DbOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::admin::dashboard::Dashboard;
+use crate::admin::dashboard::{Dashboard, Sources};
 use crate::admin::flags::FeatureFlags;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
@@ -89,7 +89,7 @@ impl App {
         let flags = FeatureFlags::load(&db).await.context("loading the feature flags")?;
         flags.spawn_watcher(db.clone());
         let dashboard = Dashboard::default();
-        dashboard.spawn_publisher(db.clone(), redis.clone(), realtime.clone());
+        dashboard.spawn_publisher(Sources { db: db.clone(), redis: redis.clone(), hub: realtime.clone() });
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),

@@ -1,10 +1,13 @@
 //! The admin dashboard: accounts, subscriptions, jobs, requests, realtime and system health
-//! in one reading. A reading is kept for [`CACHE_TTL`] and taken by one request at a time
-//! (the others wait for it), so a burst of dashboards runs the queries once; every instance
-//! also pushes a reading to its own subscribers of `admin:dashboard` every [`PUSH_INTERVAL`],
-//! and does nothing while nobody there listens.
+//! in one reading. A reading is served for [`CACHE_TTL`]; until [`MAX_STALE`] it is still
+//! served while one new reading is taken in the background, so a steady stream of dashboards
+//! never waits for the queries; an older or missing reading is taken by one request while the
+//! others wait for it (single flight). Every instance also pushes a reading to its own
+//! subscribers of `admin:dashboard` every [`PUSH_INTERVAL`], and does nothing while nobody
+//! there listens.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -22,8 +25,11 @@ use crate::realtime::{ChannelName, Hub};
 use crate::redis_pool::RedisPool;
 use crate::telemetry::requests::RequestCounts;
 
-/// How long a reading is served before the next request takes a new one.
-pub const CACHE_TTL: Duration = Duration::from_secs(2);
+/// How long a reading is served as it is.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+/// Until this age a reading is still served while a new one is taken in the background;
+/// past it, a request waits for a new one.
+pub const MAX_STALE: Duration = Duration::from_secs(15);
 /// How often subscribers of [`CHANNEL`] receive a reading.
 pub const PUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// The realtime channel of the dashboard (admins only, as every `admin:` channel).
@@ -144,7 +150,12 @@ pub struct Dashboard {
 struct Inner {
     requests: RequestCounts,
     started: Instant,
-    cached: Mutex<Option<(Instant, Arc<DashboardStats>)>>,
+    /// The last reading and when it was taken.
+    cached: std::sync::Mutex<Option<(Instant, Arc<DashboardStats>)>>,
+    /// Held while a reading is taken: one at a time.
+    reading: Mutex<()>,
+    /// Whether a background reading is under way.
+    refreshing: AtomicBool,
 }
 
 impl Default for Dashboard {
@@ -153,21 +164,23 @@ impl Default for Dashboard {
             inner: Arc::new(Inner {
                 requests: RequestCounts::default(),
                 started: Instant::now(),
-                cached: Mutex::new(None),
+                cached: std::sync::Mutex::new(None),
+                reading: Mutex::new(()),
+                refreshing: AtomicBool::new(false),
             }),
         }
     }
 }
 
-/// What a reading is taken from.
-#[derive(Clone, Copy, Debug)]
-pub struct Sources<'a> {
+/// What a reading is taken from (cheap handles).
+#[derive(Clone, Debug)]
+pub struct Sources {
     /// The database.
-    pub db: &'a Db,
+    pub db: Db,
     /// Redis, when configured.
-    pub redis: Option<&'a RedisPool>,
+    pub redis: Option<RedisPool>,
     /// The realtime hub.
-    pub hub: &'a Hub,
+    pub hub: Hub,
 }
 
 impl Dashboard {
@@ -177,38 +190,69 @@ impl Dashboard {
     }
 
     /// The stats, for an admin.
-    pub async fn stats(&self, caller: &CurrentUser, sources: Sources<'_>) -> Result<Arc<DashboardStats>> {
+    pub async fn stats(&self, caller: &CurrentUser, sources: &Sources) -> Result<Arc<DashboardStats>> {
         caller.require(Role::Admin)?;
         self.reading(sources).await
     }
 
-    /// The cached reading while fresh, else a new one; one reading at a time.
-    async fn reading(&self, sources: Sources<'_>) -> Result<Arc<DashboardStats>> {
-        let mut cached = self.inner.cached.lock().await;
-        if let Some((at, stats)) = cached.as_ref()
+    fn cached(&self) -> Option<(Instant, Arc<DashboardStats>)> {
+        self.inner.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// A fresh reading as it is; a stale one while a new one is taken in the background; else a
+    /// new one, taken by one caller at a time.
+    async fn reading(&self, sources: &Sources) -> Result<Arc<DashboardStats>> {
+        if let Some((at, stats)) = self.cached() {
+            let age = at.elapsed();
+            if age < CACHE_TTL {
+                return Ok(stats);
+            }
+            if age < MAX_STALE {
+                if !self.inner.refreshing.swap(true, Ordering::AcqRel) {
+                    let (dashboard, sources) = (self.clone(), sources.clone());
+                    tokio::spawn(async move {
+                        if let Err(err) = dashboard.refresh(&sources).await {
+                            tracing::warn!(error = %err, "dashboard: could not read the stats");
+                        }
+                        dashboard.inner.refreshing.store(false, Ordering::Release);
+                    });
+                }
+                return Ok(stats);
+            }
+        }
+        self.refresh(sources).await
+    }
+
+    /// Takes a new reading unless one taken meanwhile is fresh.
+    async fn refresh(&self, sources: &Sources) -> Result<Arc<DashboardStats>> {
+        let _one_at_a_time = self.inner.reading.lock().await;
+        if let Some((at, stats)) = self.cached()
             && at.elapsed() < CACHE_TTL
         {
-            return Ok(stats.clone());
+            return Ok(stats);
         }
         let stats = Arc::new(self.read(sources).await?);
+        let mut cached = self.inner.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         *cached = Some((Instant::now(), stats.clone()));
         Ok(stats)
     }
 
-    async fn read(&self, sources: Sources<'_>) -> Result<DashboardStats> {
-        let db = sources.db;
+    async fn read(&self, sources: &Sources) -> Result<DashboardStats> {
+        let db = &sources.db;
         let now = Utc::now();
-        let (users, subscriptions, jobs, readiness, realtime) = tokio::join!(
-            omnistack_db::users::count_for_dashboard(db, now),
-            omnistack_db::users::count_by_subscription(db),
-            omnistack_db::jobs::count_jobs(db),
-            health::check_readiness(db, sources.redis),
-            sources.hub.global_status(),
-        );
-        let users = users?;
-        let (by_plan, by_status) = subscriptions?;
+        // The scans run one after the other, on one connection at a time: a reading then
+        // takes one core for a moment instead of both, and leaves the pool to the requests.
+        let counts = async {
+            let users = omnistack_db::users::count_for_dashboard(db, now).await?;
+            let subscriptions = omnistack_db::users::count_by_subscription(db).await?;
+            let jobs = omnistack_db::jobs::count_jobs(db).await?;
+            Ok::<_, omnistack_db::DbError>((users, subscriptions, jobs))
+        };
+        let (counts, readiness, realtime) =
+            tokio::join!(counts, health::check_readiness(db, sources.redis.as_ref()), sources.hub.global_status());
+        let (users, (by_plan, by_status), jobs) = counts?;
         let mut by_state: BTreeMap<String, i64> = JobState::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
-        for (state, _kind, count) in jobs? {
+        for (state, _kind, count) in jobs {
             *by_state.entry(state).or_default() += count;
         }
         let (total, errors_5xx) = self.inner.requests.read();
@@ -244,7 +288,7 @@ impl Dashboard {
 
     /// Every [`PUSH_INTERVAL`], sends a reading to this instance's subscribers of [`CHANNEL`]
     /// when there are any; ends when the dashboard or the pool is dropped.
-    pub fn spawn_publisher(&self, db: Db, redis: Option<RedisPool>, hub: Hub) {
+    pub fn spawn_publisher(&self, sources: Sources) {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let channel = ChannelName::parse(CHANNEL).expect("the dashboard channel name is valid");
         tokio::spawn(async move {
@@ -253,16 +297,15 @@ impl Dashboard {
             loop {
                 interval.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                if db.is_closed() {
+                if sources.db.is_closed() {
                     return;
                 }
-                if !hub.has_local_subscribers(&channel) {
+                if !sources.hub.has_local_subscribers(&channel) {
                     continue;
                 }
                 let dashboard = Dashboard { inner };
-                let sources = Sources { db: &db, redis: redis.as_ref(), hub: &hub };
-                match dashboard.reading(sources).await.map(|stats| serde_json::to_value(&*stats)) {
-                    Ok(Ok(data)) => hub.publish_local(&channel, MESSAGE_TYPE, &data),
+                match dashboard.reading(&sources).await.map(|stats| serde_json::to_value(&*stats)) {
+                    Ok(Ok(data)) => sources.hub.publish_local(&channel, MESSAGE_TYPE, &data),
                     Ok(Err(err)) => tracing::warn!(error = %err, "dashboard: could not encode the stats"),
                     Err(err) => tracing::warn!(error = %err, "dashboard: could not read the stats"),
                 }

@@ -15,8 +15,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(dashboard_stats))
 }
 
-/// Accounts, subscriptions, jobs, requests, realtime and system health (a reading at most
-/// 2 s old). Subscribers of the realtime channel `admin:dashboard` receive the same body
+/// Accounts, subscriptions, jobs, requests, realtime and system health (a reading taken at
+/// most 5 s before, or up to 15 s before while a new one is being taken). Subscribers of the realtime channel `admin:dashboard` receive the same body
 /// every 5 s as a `dashboard.stats` message.
 #[utoipa::path(get, path = "/admin/dashboard/stats", tag = "dashboard", security(("bearer" = [])),
     responses(
@@ -29,6 +29,6 @@ pub async fn dashboard_stats(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
 ) -> Result<Json<DashboardStats>> {
-    let sources = Sources { db: &state.db, redis: state.redis.as_ref(), hub: &state.realtime };
-    Ok(Json(DashboardStats::clone(&*state.dashboard.stats(&admin, sources).await?)))
+    let sources = Sources { db: state.db.clone(), redis: state.redis.clone(), hub: state.realtime.clone() };
+    Ok(Json(DashboardStats::clone(&*state.dashboard.stats(&admin, &sources).await?)))
 }
