@@ -292,7 +292,8 @@ impl Dashboard {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let channel = ChannelName::parse(CHANNEL).expect("the dashboard channel name is valid");
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(PUSH_INTERVAL);
+            // The first tick one period from now: there is nothing to do at start.
+            let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + PUSH_INTERVAL, PUSH_INTERVAL);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;

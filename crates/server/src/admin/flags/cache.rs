@@ -117,7 +117,8 @@ impl FeatureFlags {
     pub fn spawn_watcher(&self, db: Db) {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(POLL_INTERVAL);
+            // The first tick one period from now: there is nothing to do at start.
+            let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + POLL_INTERVAL, POLL_INTERVAL);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;

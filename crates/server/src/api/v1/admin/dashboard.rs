@@ -16,8 +16,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Accounts, subscriptions, jobs, requests, realtime and system health (a reading taken at
-/// most 5 s before, or up to 15 s before while a new one is being taken). Subscribers of the realtime channel `admin:dashboard` receive the same body
-/// every 5 s as a `dashboard.stats` message.
+/// most 5 s before, or up to 15 s before while a new one is being taken). Subscribers of the
+/// realtime channel `admin:dashboard` receive the same body every 5 s as a `dashboard.stats`
+/// message.
 #[utoipa::path(get, path = "/admin/dashboard/stats", tag = "dashboard", security(("bearer" = [])),
     responses(
         (status = OK, description = "The dashboard", body = DashboardStats),
