@@ -12,6 +12,7 @@ mod connect;
 pub mod contact;
 pub mod dialect;
 mod error;
+pub mod feature_flags;
 pub mod identities;
 pub mod impersonations;
 pub mod jobs;

@@ -308,3 +308,59 @@ pub async fn list_super_admin_emails(db: &Db) -> Result<Vec<String>> {
         traced_pool!(db, "SELECT", "users", SQL, |pool| sqlx::query_as(SQL).fetch_all(pool).await?);
     Ok(rows.into_iter().map(|(email,)| email).collect())
 }
+
+/// Account counts for the admin dashboard.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserCounts {
+    /// Every account.
+    pub total: i64,
+    /// Active accounts.
+    pub active: i64,
+    /// Deactivated accounts.
+    pub inactive: i64,
+    /// Accounts with the `admin` or `super_admin` role.
+    pub admins: i64,
+    /// Accounts created in the 7 days before `now`.
+    pub new_7d: i64,
+    /// Accounts created in the 30 days before `now`.
+    pub new_30d: i64,
+}
+
+/// [`UserCounts`] as of `now`, in one pass over the table.
+pub async fn count_for_dashboard(db: &Db, now: DateTime<Utc>) -> Result<UserCounts> {
+    const SQL: &str = "SELECT COUNT(*) AS total,
+            COALESCE(SUM(CASE WHEN is_active THEN 1 ELSE 0 END), 0) AS active,
+            COALESCE(SUM(CASE WHEN is_active THEN 0 ELSE 1 END), 0) AS inactive,
+            COALESCE(SUM(CASE WHEN role IN ('admin', 'super_admin') THEN 1 ELSE 0 END), 0) AS admins,
+            COALESCE(SUM(CASE WHEN created_at >= $1 THEN 1 ELSE 0 END), 0) AS new_7d,
+            COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS new_30d
+         FROM users";
+    Ok(traced_pool!(db, "SELECT", "users", SQL, |pool| sqlx::query_as::<_, UserCounts>(SQL)
+        .bind(now - chrono::Duration::days(7))
+        .bind(now - chrono::Duration::days(30))
+        .fetch_one(pool)
+        .await?))
+}
+
+/// The most distinct plans or statuses [`count_by_subscription`] reports (they come from
+/// billing, a small set; the bound keeps the answer small whatever is stored).
+pub const MAX_SUBSCRIPTION_GROUPS: i64 = 50;
+
+/// Accounts per subscription plan and per subscription status: `(by_plan, by_status)`, each
+/// at most [`MAX_SUBSCRIPTION_GROUPS`] of the largest groups.
+pub async fn count_by_subscription(db: &Db) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {
+    const BY_PLAN: &str = "SELECT subscription_plan, COUNT(*) AS n FROM users GROUP BY subscription_plan
+         ORDER BY n DESC, subscription_plan LIMIT $1";
+    const BY_STATUS: &str = "SELECT subscription_status, COUNT(*) AS n FROM users GROUP BY subscription_status
+         ORDER BY n DESC, subscription_status LIMIT $1";
+    let by_plan = traced_pool!(db, "SELECT", "users", BY_PLAN, |pool| sqlx::query_as::<_, (String, i64)>(BY_PLAN)
+        .bind(MAX_SUBSCRIPTION_GROUPS)
+        .fetch_all(pool)
+        .await?);
+    let by_status =
+        traced_pool!(db, "SELECT", "users", BY_STATUS, |pool| sqlx::query_as::<_, (String, i64)>(BY_STATUS)
+            .bind(MAX_SUBSCRIPTION_GROUPS)
+            .fetch_all(pool)
+            .await?);
+    Ok((by_plan, by_status))
+}

@@ -10,6 +10,8 @@ mod admin;
 mod cleanup;
 #[path = "contract/contact.rs"]
 mod contact;
+#[path = "contract/feature_flags.rs"]
+mod feature_flags;
 #[path = "contract/jobs.rs"]
 mod jobs;
 #[path = "contract/webhook_events.rs"]

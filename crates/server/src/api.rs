@@ -5,6 +5,7 @@
 //! | [`v1`], [`v2`] | each version's handlers and DTOs, by route group ([`Groups`]) |
 //! | [`metrics`] | the Prometheus scrape, the same in every version and at `/metrics` |
 //! | [`socket`] | the realtime WebSocket, the same in every version |
+//! | [`ofrep`] | OpenFeature Remote Evaluation (`/ofrep/v1/…`), unversioned |
 //! | [`lifecycle`] | a version's deprecation schedule, on its routes and its document |
 //! | [`openapi`] | what every version's OpenAPI document states beyond the annotations |
 //!
@@ -14,6 +15,7 @@
 
 pub mod lifecycle;
 pub mod metrics;
+pub mod ofrep;
 pub mod openapi;
 pub mod socket;
 pub mod v1;

@@ -13,6 +13,8 @@ use tokio::sync::Notify;
 
 pub mod samplers;
 
+use crate::admin::dashboard::{Dashboard, Sources};
+use crate::admin::flags::FeatureFlags;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
@@ -87,6 +89,10 @@ impl App {
         }
         let jobs = Jobs::new(config.jobs.clone(), registry);
         let captcha = CaptchaVerifier::new(config.contact.captcha.clone()).context("building the captcha client")?;
+        let flags = FeatureFlags::load(&db).await.context("loading the feature flags")?;
+        flags.spawn_watcher(db.clone());
+        let dashboard = Dashboard::default();
+        dashboard.spawn_publisher(Sources { db: db.clone(), redis: redis.clone(), hub: realtime.clone() });
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),
@@ -100,6 +106,8 @@ impl App {
             realtime: realtime.clone(),
             jobs: jobs.clone(),
             captcha,
+            flags,
+            dashboard: dashboard.clone(),
         };
         samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);

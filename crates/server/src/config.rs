@@ -145,6 +145,9 @@ pub struct Config {
     pub billing: BillingSettings,
     /// Inbound webhook secrets (`STRIPE_WEBHOOK_SECRETS`, `CLERK_WEBHOOK_SECRET`, `SUPABASE_WEBHOOK_SECRET`).
     pub webhooks: InboundWebhookSettings,
+    /// `FLAGS_API_KEY`: a bearer key for the OFREP endpoints (`/ofrep/v1/…`), besides admin
+    /// tokens; unset, only admin tokens are accepted there.
+    pub flags_api_key: Option<Secret>,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -215,6 +218,7 @@ impl Config {
             contact,
             mail,
             realtime,
+            flags_api_key: vars.optional("FLAGS_API_KEY", parse_flags_api_key).flatten(),
             project_name: vars.string("PROJECT_NAME", "OmniStack"),
             host: vars.parse("HOST", "127.0.0.1", parse::host).unwrap_or(IpAddr::from([127, 0, 0, 1])),
             port: vars.parse("PORT", "8000", |v| parse::number(v, 1, 65535)).unwrap_or(8000) as u16,
@@ -337,9 +341,18 @@ impl Config {
         described.extend(self.jobs.describe());
         described.extend(self.contact.describe());
         described.extend(self.webhooks.describe());
+        described.push(("FLAGS_API_KEY", self.flags_api_key.as_ref().map(ToString::to_string).unwrap_or_default()));
         described
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// `FLAGS_API_KEY`: at least 32 characters, so it cannot be guessed.
+fn parse_flags_api_key(value: &str) -> Result<Secret, String> {
+    if value.len() < 32 {
+        return Err("must be at least 32 characters (e.g. `openssl rand -hex 24`)".into());
+    }
+    Ok(Secret::new(value))
+}

@@ -51,6 +51,7 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
                 .layer(observe::Observe {
                     metrics: Arc::default(),
                     sampling: config.telemetry.export.is_some().then_some(config.telemetry.sampler),
+                    counts: state.dashboard.requests(),
                 })
                 .layer(security_headers::layer(hsts))
                 .layer(cors::layer(&config.cors_origins))

@@ -22,6 +22,7 @@
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |
 //! | `/docs`                       | browsable docs (Swagger UI)            |
 //! | `/metrics`, `/api/v1/public/metrics` | Prometheus scrape (`METRICS_TOKEN`) |
+//! | `/ofrep/v1/evaluate/flags[/{key}]` | OpenFeature remote flag evaluation (`FLAGS_API_KEY` or admins) |
 
 use axum::Router;
 use axum::routing::{any, get};
@@ -43,6 +44,7 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
         .merge(v2)
         // Unversioned surfaces.
         .route("/metrics", get(api::metrics::scrape))
+        .merge(api::ofrep::routes(&state))
         .merge(extra);
     if state.config.docs_enabled {
         routes = routes.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));

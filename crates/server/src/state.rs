@@ -5,6 +5,8 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use omnistack_db::Db;
 
+use crate::admin::dashboard::Dashboard;
+use crate::admin::flags::FeatureFlags;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
@@ -41,4 +43,8 @@ pub struct AppState {
     pub jobs: Jobs,
     /// The contact form's captcha verification (`CAPTCHA_*`).
     pub captcha: CaptchaVerifier,
+    /// Feature flags, evaluated from memory.
+    pub flags: FeatureFlags,
+    /// The admin dashboard: request counts and the cached reading.
+    pub dashboard: Dashboard,
 }

@@ -6,7 +6,7 @@
 //!   collector (`OTEL_*`); nothing is exported without an endpoint. Spans are made with the
 //!   OpenTelemetry SDK directly and travel in the OpenTelemetry context of the request
 //!   (`tracing` carries log events only).
-//! - Metrics: Prometheus, see [`metrics`].
+//! - Metrics: Prometheus, see [`metrics`]; the dashboard's request counts, see [`requests`].
 //!
 //! Add an attribute to the current request's span from any handler or service in one line:
 //! `telemetry::set_attribute("project.id", id.to_string());`
@@ -21,6 +21,7 @@ mod otlp;
 pub mod outbound;
 mod process;
 pub mod request_id;
+pub mod requests;
 
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::TraceContextExt;

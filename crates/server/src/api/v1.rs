@@ -5,6 +5,7 @@ pub mod auth;
 pub mod billing;
 pub mod contact;
 pub mod exports;
+pub mod flags;
 pub mod health;
 pub mod jobs;
 pub mod projects;
@@ -58,7 +59,8 @@ pub fn groups() -> Groups {
             .merge(projects::routes())
             .merge(exports::routes())
             .merge(realtime::routes())
-            .merge(billing::routes()),
+            .merge(billing::routes())
+            .merge(flags::routes()),
         admin: OpenApiRouter::new()
             .merge(realtime::admin_routes())
             .merge(jobs::routes())

@@ -186,3 +186,16 @@ fn the_redis_key_prefix_defaults_and_is_checked() {
     let err = load(&[("REDIS_KEY_PREFIX", "has space")]).unwrap_err();
     assert!(err.to_string().contains("REDIS_KEY_PREFIX:"), "{err}");
 }
+
+#[test]
+fn the_flags_api_key_is_optional_long_and_never_printed() {
+    assert!(load(&[]).unwrap().flags_api_key.is_none());
+    let key = "k".repeat(32);
+    let config = load(&[("FLAGS_API_KEY", key.as_str())]).unwrap();
+    assert_eq!(config.flags_api_key.as_ref().map(|k| k.expose()), Some(key.as_str()));
+    let described: HashMap<_, _> = config.describe().into_iter().collect();
+    assert_eq!(described["FLAGS_API_KEY"], "[REDACTED]");
+    assert!(!format!("{config:?}").contains(&key));
+    let err = load(&[("FLAGS_API_KEY", "short")]).unwrap_err();
+    assert!(err.to_string().contains("FLAGS_API_KEY: must be at least 32 characters"), "{err}");
+}

@@ -26,6 +26,7 @@ use crate::auth::guard::CallerId;
 use crate::config::SamplerSettings;
 use crate::telemetry::metrics::{RequestMetrics, method_label};
 use crate::telemetry::request_id;
+use crate::telemetry::requests::RequestCounts;
 
 /// The label used for requests that matched no route, so log and metric cardinality stays bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -46,6 +47,8 @@ pub struct Observe {
     /// When spans are exported: which requests are traced. Decided here, before any span
     /// exists, so an unsampled request costs no span work at all.
     pub sampling: Option<SamplerSettings>,
+    /// The instance's request and 5xx counts, for the admin dashboard.
+    pub counts: RequestCounts,
 }
 
 /// Whether this request is traced: the caller's `traceparent` decides under a parent-based
@@ -159,6 +162,7 @@ where
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         observe.metrics.record(method, route, status, elapsed.as_secs_f64());
+        observe.counts.record(status);
 
         let user = response.extensions().get::<CallerId>().map(|caller| caller.0);
         // Inside the span's context, so a JSON line carries its trace and span ids.

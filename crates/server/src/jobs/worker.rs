@@ -69,7 +69,10 @@ async fn run(ctx: JobContext, mut stopped: watch::Receiver<bool>) {
     let mut running = JoinSet::new();
     let in_flight: InFlight = Arc::default();
     let (completions, recorder) = Completions::start(ctx.db.clone());
-    let lease = chrono::Duration::from_std(ctx.config.jobs.lease).unwrap_or(chrono::Duration::minutes(5));
+    // The claim outlasts the run's cut-off (at `JOBS_LEASE_SECONDS`) by a moment, so the
+    // holder records "ran longer than its lease" before any worker may take the job over.
+    let held = ctx.config.jobs.lease + (ctx.config.jobs.lease / 4).min(Duration::from_secs(1));
+    let lease = chrono::Duration::from_std(held).unwrap_or(chrono::Duration::minutes(5));
     let mut failures = 0u32;
     while !*stopped.borrow() {
         while running.try_join_next().is_some() {}

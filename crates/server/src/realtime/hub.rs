@@ -121,6 +121,27 @@ impl Hub {
         self.publish(ChannelName::user(user_id).as_str(), event).await
     }
 
+    /// Whether any socket on this instance is subscribed to `channel`: lets a periodic
+    /// publisher skip its work when nobody here listens.
+    pub fn has_local_subscribers(&self, channel: &ChannelName) -> bool {
+        self.inner.registry.has_subscribers(channel)
+    }
+
+    /// Delivers a message to this instance's subscribers of `channel` only: not relayed to
+    /// other instances, not kept in history, without an offset. For what every instance
+    /// publishes for itself (the admin dashboard's periodic stats).
+    pub fn publish_local(&self, channel: &ChannelName, kind: &str, data: &Value) {
+        Counters::add(&self.inner.counters.published, 1);
+        let now = Utc::now();
+        let delivery = Delivery {
+            channel: channel.as_str().into(),
+            offset: None,
+            sent_at_ms: now.timestamp_millis(),
+            text: protocol::encode_at(kind, data, Some(channel.as_str()), None, now).into(),
+        };
+        self.inner.fan_out(&Arc::new(delivery));
+    }
+
     /// The hub's counters.
     pub fn stats(&self) -> HubStats {
         self.inner.counters.snapshot()

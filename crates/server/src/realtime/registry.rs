@@ -360,6 +360,11 @@ impl Registry {
         list
     }
 
+    /// Whether any socket here is subscribed to `channel`.
+    pub fn has_subscribers(&self, channel: &ChannelName) -> bool {
+        self.lock().channels.get(channel).is_some_and(|entry| !entry.subscribers.is_empty())
+    }
+
     /// `(sockets, accounts)` here.
     pub fn counts(&self) -> (usize, usize) {
         let state = self.lock();

@@ -86,7 +86,8 @@ impl Hub {
         Status { instance_id: me, connections, global }
     }
 
-    async fn global_status(&self) -> GlobalStatus {
+    /// Sockets and online accounts on every instance (this one's alone without Redis).
+    pub(crate) async fn global_status(&self) -> GlobalStatus {
         let (connections, users) = self.inner.registry.counts();
         let here = InstanceCount {
             instance_id: self.inner.instance_id.to_string(),

@@ -6,8 +6,12 @@
 //! | [`impersonations`] | `/admin/impersonations[/{id}/stop]`                            |
 //! | [`audit`]          | `/admin/audit-logs[/{id}, /export, /verify]`                   |
 //! | [`webhooks`]       | `/admin/webhooks[/{id}[/replay]]`                              |
+//! | [`flags`]          | `/admin/feature-flags[/{key}[/evaluate]]`                      |
+//! | [`dashboard`]      | `/admin/dashboard/stats`                                       |
 
 pub mod audit;
+pub mod dashboard;
+pub mod flags;
 pub mod impersonations;
 pub mod users;
 pub mod webhooks;
@@ -24,4 +28,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(impersonations::routes())
         .merge(audit::routes())
         .merge(webhooks::routes())
+        .merge(flags::routes())
+        .merge(dashboard::routes())
 }
