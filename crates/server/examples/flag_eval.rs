@@ -35,7 +35,7 @@ fn main() {
     flags.push(flag("static", None, vec![], vec![]));
     flags.push(flag("rollout", Some(50), vec![], vec![]));
     flags.push(flag("targeted-rollout", Some(50), targeted, vec![]));
-    flags.push(flag("plans-rollout", Some(50), vec![], vec!["pro".into(), "business".into()]));
+    flags.push(flag("plans-rollout", Some(50), vec![], vec!["pro".into(), "enterprise".into()]));
     let set = FlagSet::new(1, &flags);
     let ids: Vec<(String, Uuid)> = (0..4096)
         .map(|_| {

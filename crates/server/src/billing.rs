@@ -13,7 +13,7 @@ use omnistack_db::{Tx, dialect};
 use serde_json::json;
 use uuid::Uuid;
 
-pub use status::{Store, Subscription, SubscriptionStatus};
+pub use status::{Store, Subscription, SubscriptionStatus, effective_plan};
 
 use crate::admin::audit::{self, Actor, AuditContext, AuditEntry};
 use crate::error::{Error, Result};

@@ -53,14 +53,9 @@ pub async fn update_profile(state: &AppState, caller: &CurrentUser, update: Prof
         .ok_or_else(|| Error::NotFound("account not found".into()))
 }
 
-/// Plans that are not paid for.
-const FREE_PLAN: &str = "free";
-/// Subscription statuses that grant the plan.
-const ACTIVE_STATUSES: [&str; 2] = ["active", "trialing"];
-
 /// Whether the account has an active (or trial) subscription to a paid plan.
 pub fn is_premium(user: &User) -> bool {
-    user.subscription_plan != FREE_PLAN && ACTIVE_STATUSES.contains(&user.subscription_status.as_str())
+    crate::billing::effective_plan(&user.subscription_plan, &user.subscription_status) != crate::config::Plan::Free
 }
 
 /// Whole days from the account's creation to `now` (0 on the first day, never negative).
@@ -259,7 +254,7 @@ mod tests {
         let now = Utc::now();
         for (plan, status, premium) in [
             ("pro", "active", true),
-            ("team", "trialing", true),
+            ("enterprise", "trialing", true),
             ("pro", "canceled", false),
             ("pro", "past_due", false),
             ("pro", "inactive", false),

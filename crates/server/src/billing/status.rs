@@ -91,6 +91,16 @@ impl SubscriptionStatus {
     }
 }
 
+/// The plan an account with the stored `plan` and `status` gets: the plan while the status
+/// grants it, else `free`.
+pub fn effective_plan(plan: &str, status: &str) -> Plan {
+    if SubscriptionStatus::from_stored(status).grants_plan() {
+        Plan::from_name(plan).unwrap_or(Plan::Free)
+    } else {
+        Plan::Free
+    }
+}
+
 /// An account's subscription.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscription {

@@ -91,7 +91,7 @@ async fn the_app_route_evaluates_every_flag_for_the_caller_by_the_one_rule() {
     create(&admin, json!({"key": "off", "enabled": false, "user_ids": [alice]})).await;
     create(&admin, json!({"key": "expired", "enabled": true, "expires_at": past})).await;
     create(&admin, json!({"key": "until-soon", "enabled": true, "expires_at": soon})).await;
-    create(&admin, json!({"key": "pro-only", "enabled": true, "plans": ["pro", "business"]})).await;
+    create(&admin, json!({"key": "pro-only", "enabled": true, "plans": ["pro", "enterprise"]})).await;
     create(&admin, json!({"key": "alice-and-pro", "enabled": true, "plans": ["pro"], "user_ids": [alice]})).await;
     create(&admin, json!({"key": "nobody", "enabled": true, "rollout_percentage": 0})).await;
     create(&admin, json!({"key": "all-rolled", "enabled": true, "rollout_percentage": 100})).await;

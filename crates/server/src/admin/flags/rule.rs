@@ -11,15 +11,10 @@ use uuid::Uuid;
 
 use super::bucket::normalized_value;
 
-/// Subscription statuses under which the account's plan applies; any other counts as `free`.
-const ACTIVE_STATUSES: [&str; 2] = ["active", "trialing"];
-/// The plan of an account without an active subscription.
-pub const FREE_PLAN: &str = "free";
-
 /// The plan a flag's `plans` rule sees: the subscribed plan while the subscription is active
 /// or trialing, `free` otherwise.
-pub fn effective_plan(user: &User) -> &str {
-    if ACTIVE_STATUSES.contains(&user.subscription_status.as_str()) { &user.subscription_plan } else { FREE_PLAN }
+pub fn effective_plan(user: &User) -> &'static str {
+    crate::billing::effective_plan(&user.subscription_plan, &user.subscription_status).as_str()
 }
 
 /// Why a flag evaluated as it did (the OpenFeature reasons).
