@@ -70,6 +70,13 @@ pub struct JobStats {
     pub by_state: BTreeMap<String, i64>,
 }
 
+/// Inbound webhook events by provider and processing status.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WebhookStats {
+    /// Provider → status (`received`, `processed`, `failed`) → events.
+    pub by_provider: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
 /// Requests this instance answered since it started.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct RequestStats {
@@ -132,6 +139,8 @@ pub struct DashboardStats {
     pub subscriptions: SubscriptionStats,
     /// Background jobs.
     pub jobs: JobStats,
+    /// Inbound webhooks.
+    pub webhooks: WebhookStats,
     /// HTTP requests of this instance.
     pub requests: RequestStats,
     /// Realtime.
@@ -246,11 +255,16 @@ impl Dashboard {
             let users = omnistack_db::users::count_for_dashboard(db, now).await?;
             let subscriptions = omnistack_db::users::count_by_subscription(db).await?;
             let jobs = omnistack_db::jobs::count_jobs(db).await?;
-            Ok::<_, omnistack_db::DbError>((users, subscriptions, jobs))
+            let webhooks = omnistack_db::webhook_events::count_by_status(db).await?;
+            Ok::<_, omnistack_db::DbError>((users, subscriptions, jobs, webhooks))
         };
         let (counts, readiness, realtime) =
             tokio::join!(counts, health::check_readiness(db, sources.redis.as_ref()), sources.hub.global_status());
-        let (users, (by_plan, by_status), jobs) = counts?;
+        let (users, (by_plan, by_status), jobs, webhooks) = counts?;
+        let mut by_provider: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        for (provider, status, count) in webhooks {
+            by_provider.entry(provider).or_default().insert(status, count);
+        }
         let mut by_state: BTreeMap<String, i64> = JobState::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
         for (state, _kind, count) in jobs {
             *by_state.entry(state).or_default() += count;
@@ -275,6 +289,7 @@ impl Dashboard {
                 by_status: by_status.into_iter().collect(),
             },
             jobs: JobStats { by_state },
+            webhooks: WebhookStats { by_provider },
             requests: RequestStats { total, errors_5xx, error_rate },
             realtime: RealtimeStats { connections: realtime.connections, users_online: realtime.users_online },
             system: SystemStats {

@@ -23,6 +23,14 @@ async fn the_dashboard_counts_accounts_subscriptions_jobs_requests_and_reports_h
     assert_eq!(gone.delete("/api/v1/app/users/me").await.status, 204);
     enqueue::<Noop>(&app, Enqueue::default()).await;
     assert_eq!(app.client.get("/probe/panic").await.status, 500);
+    let event = omnistack_db::webhook_events::NewWebhookEvent {
+        provider: "clerk",
+        event_id: "msg_1",
+        event_type: "user.created",
+        headers: "{}",
+        payload: "{}",
+    };
+    omnistack_db::webhook_events::insert_event(&app.state.db, &event).await.unwrap();
 
     let res = admin.get(STATS).await;
     assert_eq!(res.status, 200, "{}", res.text);
@@ -33,6 +41,7 @@ async fn the_dashboard_counts_accounts_subscriptions_jobs_requests_and_reports_h
     let by_state = &stats["jobs"]["by_state"];
     assert!(by_state["queued"].as_i64().unwrap() >= 1, "{by_state}");
     assert_eq!(by_state["dead"], 0, "every state is listed");
+    assert_eq!(stats["webhooks"]["by_provider"], json!({"clerk": {"received": 1}}));
     let requests = &stats["requests"];
     let (total, errors) = (requests["total"].as_u64().unwrap(), requests["errors_5xx"].as_u64().unwrap());
     assert!(total >= 5 && errors == 1, "{requests}");
