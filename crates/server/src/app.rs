@@ -16,6 +16,7 @@ pub mod samplers;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
+use crate::billing::stripe::StripeClient;
 use crate::config::Config;
 use crate::contact::CaptchaVerifier;
 use crate::jobs::worker::Workers;
@@ -87,6 +88,8 @@ impl App {
         }
         let jobs = Jobs::new(config.jobs.clone(), registry);
         let captcha = CaptchaVerifier::new(config.contact.captcha.clone()).context("building the captcha client")?;
+        let stripe =
+            config.billing.stripe.as_ref().map(StripeClient::new).transpose().context("building the Stripe client")?;
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),
@@ -100,6 +103,7 @@ impl App {
             realtime: realtime.clone(),
             jobs: jobs.clone(),
             captcha,
+            stripe,
         };
         samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);

@@ -8,6 +8,7 @@ use omnistack_db::Db;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
+use crate::billing::stripe::StripeClient;
 use crate::config::Config;
 use crate::contact::CaptchaVerifier;
 use crate::jobs::Jobs;
@@ -41,4 +42,6 @@ pub struct AppState {
     pub jobs: Jobs,
     /// The contact form's captcha verification (`CAPTCHA_*`).
     pub captcha: CaptchaVerifier,
+    /// Stripe's API, when `STRIPE_SECRET_KEY` is set.
+    pub stripe: Option<StripeClient>,
 }
