@@ -11,8 +11,9 @@
 //! "Synced" means re-read from Stripe (`GET /v1/subscriptions/{id}`) and written if it differs:
 //! the event only says which subscription to look at, never what state to write, so a late,
 //! older event cannot overwrite newer state and a replay is harmless. The account is found by
-//! `users.stripe_customer_id`; an event about a customer no account holds is logged and
-//! marked processed (there is nothing to retry). Stripe unreachable → [`JobError::Retry`].
+//! `users.stripe_customer_id`; an event about a customer no account holds (or without one) is
+//! logged and marked processed (there is nothing to retry). Stripe unreachable →
+//! [`JobError::Retry`].
 
 use std::sync::OnceLock;
 
@@ -37,17 +38,18 @@ pub struct StripeEvents {
 }
 
 impl StripeEvents {
-    fn client(&self, ctx: &JobContext) -> Result<&StripeClient, JobError> {
+    fn client(&self, ctx: &JobContext) -> Option<&StripeClient> {
         if let Some(client) = self.client.get() {
-            return Ok(client);
+            return Some(client);
         }
-        // Events may be stored before the key is set; they wait in the queue (and the admin
-        // log) until it is.
-        let settings = ctx.config.billing.stripe.as_ref().ok_or_else(|| {
-            JobError::Retry(anyhow::anyhow!("STRIPE_SECRET_KEY is not set: the subscription cannot be read"))
-        })?;
-        let client = StripeClient::new(settings)?;
-        Ok(self.client.get_or_init(|| client))
+        let settings = ctx.config.billing.stripe.as_ref()?;
+        match StripeClient::new(settings) {
+            Ok(client) => Some(self.client.get_or_init(|| client)),
+            Err(err) => {
+                tracing::error!(error = %err, "could not build the Stripe client");
+                None
+            }
+        }
     }
 }
 
@@ -57,8 +59,7 @@ impl Processor for StripeEvents {
             if !ACTED_ON.contains(&event.event_type.as_str()) {
                 return Ok(());
             }
-            let client = self.client(ctx)?;
-            process_event(ctx, client, &event.payload).await
+            process_event(ctx, self.client(ctx), &event.payload).await
         })
     }
 }
@@ -74,8 +75,10 @@ pub const ACTED_ON: [&str; 7] = [
     "customer.deleted",
 ];
 
-/// Acts on one Stripe event (see the module documentation). Idempotent.
-pub async fn process_event(ctx: &JobContext, client: &StripeClient, event: &Value) -> Result<(), JobError> {
+/// Acts on one Stripe event (see the module documentation). Idempotent. `client` is `None`
+/// when `STRIPE_SECRET_KEY` is unset: an event about an account then waits in the queue (and
+/// the admin log) for the key, since the subscription cannot be read without it.
+pub async fn process_event(ctx: &JobContext, client: Option<&StripeClient>, event: &Value) -> Result<(), JobError> {
     let kind = event["type"].as_str().unwrap_or_default();
     let event_id = event["id"].as_str().unwrap_or_default();
     let object = &event["data"]["object"];
@@ -92,6 +95,7 @@ pub async fn process_event(ctx: &JobContext, client: &StripeClient, event: &Valu
                 return Ok(());
             }
             let Some(user_id) = link_checkout(ctx, object, customer).await? else { return Ok(()) };
+            let client = required(client)?;
             match id_of(&object["subscription"]) {
                 Some(subscription) => sync(ctx, client, user_id, subscription, &cause).await.map(drop),
                 None => Ok(()),
@@ -99,6 +103,7 @@ pub async fn process_event(ctx: &JobContext, client: &StripeClient, event: &Valu
         }
         "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted" => {
             let Some(user_id) = account_of(ctx, kind, customer).await? else { return Ok(()) };
+            let client = required(client)?;
             match id_of(&object["id"]) {
                 Some(subscription) => sync(ctx, client, user_id, subscription, &cause).await.map(drop),
                 None => Err(malformed(kind, "data.object.id")),
@@ -107,7 +112,7 @@ pub async fn process_event(ctx: &JobContext, client: &StripeClient, event: &Valu
         "invoice.paid" | "invoice.payment_failed" => {
             let Some(user_id) = account_of(ctx, kind, customer).await? else { return Ok(()) };
             let synced = match invoice_subscription(object) {
-                Some(subscription) => sync(ctx, client, user_id, subscription, &cause).await?,
+                Some(subscription) => sync(ctx, required(client)?, user_id, subscription, &cause).await?,
                 None => None,
             };
             if kind == "invoice.payment_failed" {
@@ -164,7 +169,10 @@ async fn sync(
 /// Links a completed checkout's customer to the account it was started for, when the account
 /// has none yet; the account, or `None` (logged) when the session does not fit one.
 async fn link_checkout(ctx: &JobContext, object: &Value, customer: Option<&str>) -> Result<Option<Uuid>, JobError> {
-    let Some(customer) = customer else { return Err(malformed("checkout.session.completed", "customer")) };
+    let Some(customer) = customer else {
+        tracing::info!("a completed checkout without a customer; ignored");
+        return Ok(None);
+    };
     let reference = object["client_reference_id"].as_str().and_then(|r| Uuid::parse_str(r).ok());
     let Some(user_id) = reference else {
         return account_of(ctx, "checkout.session.completed", Some(customer)).await;
@@ -190,7 +198,10 @@ async fn link_checkout(ctx: &JobContext, object: &Value, customer: Option<&str>)
 
 /// The account holding `customer`; `None`, logged, when no account does.
 async fn account_of(ctx: &JobContext, kind: &str, customer: Option<&str>) -> Result<Option<Uuid>, JobError> {
-    let Some(customer) = customer else { return Err(malformed(kind, "customer")) };
+    let Some(customer) = customer else {
+        tracing::info!(stripe.event = kind, "an event without a customer; ignored");
+        return Ok(None);
+    };
     let found = db_billing::find_user_by_stripe_customer(&ctx.db, customer).await?;
     if found.is_none() {
         tracing::info!(stripe.customer = customer, stripe.event = kind, "no account holds this customer; ignored");
@@ -247,6 +258,12 @@ fn id_of(value: &Value) -> Option<&str> {
 
 fn malformed(kind: &str, field: &str) -> JobError {
     JobError::Permanent(anyhow::anyhow!("a {kind} event without a valid {field}"))
+}
+
+fn required(client: Option<&StripeClient>) -> Result<&StripeClient, JobError> {
+    client.ok_or_else(|| {
+        JobError::Retry(anyhow::anyhow!("STRIPE_SECRET_KEY is not set: the subscription cannot be read"))
+    })
 }
 
 fn retry(err: crate::error::Error) -> JobError {
