@@ -49,21 +49,21 @@ fn deps(state: &AppState) -> Result<StripeDeps<'_>> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CheckoutRequest {
     /// A key of `STRIPE_PRICES`, such as `pro_monthly`.
-    #[schema(example = "pro_monthly", min_length = 1, max_length = 200, pattern = r"^[^\\x00-\\x20\\x7f]+$")]
+    #[schema(example = "pro_monthly", min_length = 1, max_length = 200, pattern = r"^[^\x00-\x20\x7f]+$")]
     pub price: String,
     /// Where Stripe sends the browser after payment: must start with `FRONTEND_URL` or an
     /// origin in `BILLING_REDIRECT_ORIGINS`.
     #[schema(
         example = "https://app.example.com/billing/done",
         max_length = 2048,
-        pattern = r"^https?://[^\\x00-\\x20\\x7f]+$"
+        pattern = r"^https?://[^\x00-\x20\x7f]+$"
     )]
     pub success_url: String,
     /// Where Stripe sends the browser when the buyer gives up; same rule.
     #[schema(
         example = "https://app.example.com/billing",
         max_length = 2048,
-        pattern = r"^https?://[^\\x00-\\x20\\x7f]+$"
+        pattern = r"^https?://[^\x00-\x20\x7f]+$"
     )]
     pub cancel_url: String,
 }
@@ -116,7 +116,7 @@ pub async fn start_checkout(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PortalParams {
     /// Must start with `FRONTEND_URL` or an origin in `BILLING_REDIRECT_ORIGINS`.
-    #[param(max_length = 2048, pattern = r"^https?://[^\\x00-\\x20\\x7f]+$")]
+    #[param(max_length = 2048, pattern = r"^https?://[^\x00-\x20\x7f]+$")]
     pub return_url: String,
 }
 
@@ -280,7 +280,7 @@ pub async fn resume_subscription(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChangePlanRequest {
     /// A key of `STRIPE_PRICES`, such as `enterprise_monthly`.
-    #[schema(example = "enterprise_monthly", min_length = 1, max_length = 200, pattern = r"^[^\\x00-\\x20\\x7f]+$")]
+    #[schema(example = "enterprise_monthly", min_length = 1, max_length = 200, pattern = r"^[^\x00-\x20\x7f]+$")]
     pub price: String,
 }
 
