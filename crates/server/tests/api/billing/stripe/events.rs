@@ -190,3 +190,21 @@ async fn changes(app: &omnistack_testkit::TestApp, user_id: &str) -> i64 {
     };
     omnistack_db::audit::list_entries(&app.state.db, &filter, 0, 100).await.unwrap().1
 }
+
+#[tokio::test]
+async fn an_admin_replay_of_a_stripe_event_changes_nothing_twice() {
+    let stand = stand().await;
+    let (client, user_id, subscription) = subscriber(&stand, "pro_monthly").await;
+    let event = FakeStripe::event("customer.subscription.updated", &subscription);
+    deliver(&stand.app, &event).await;
+    let stored = wait_for(&stand.app, event["id"].as_str().unwrap(), "processed").await;
+    let before = changes(&stand.app, &user_id).await;
+    let admin = crate::admin::account(&stand.app, omnistack::auth::Role::Admin).await;
+    let res = admin.client.post_json(&format!("/api/v1/admin/webhooks/{}/replay", stored.id), &json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let replayed = wait_for(&stand.app, event["id"].as_str().unwrap(), "processed").await;
+    assert!(replayed.attempts >= 1);
+    assert_eq!(changes(&stand.app, &user_id).await, before, "the same state is not written again");
+    assert_eq!(status(&client).await["plan"], "pro");
+}

@@ -301,3 +301,31 @@ async fn cancel_resume_and_change_plan_act_on_the_subscription_at_stripe_and_sho
     .1;
     assert_eq!(changes, 5, "checkout, cancel, resume, change, cancel now");
 }
+
+#[tokio::test]
+async fn a_revoked_session_or_a_deactivated_account_loses_the_stripe_routes() {
+    let stand = stand().await;
+    let (client, session) = stand.app.signed_in_client().await;
+    assert_eq!(checkout(&client, "pro_monthly").await.status, 201);
+    let res = stand
+        .app
+        .client
+        .post_json("/api/v1/public/auth/logout", &json!({"refresh_token": session["refresh_token"]}))
+        .await;
+    assert_eq!(res.status, 204);
+    for (method, path) in ROUTES {
+        assert_refused(&call(&client, method, path).await, 401, "AUTHENTICATION_ERROR");
+    }
+
+    let admin = account(&stand.app, Role::Admin).await;
+    let user = account(&stand.app, Role::User).await;
+    assert_eq!(checkout(&user.client, "pro_monthly").await.status, 201);
+    let res = admin.client.post_json(&format!("/api/v1/admin/users/{}/deactivate", user.id), &json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let before = stand.stripe.checkout_sessions().len();
+    for (method, path) in ROUTES {
+        let res = call(&user.client, method, path).await;
+        assert!(matches!(res.status.as_u16(), 401 | 403), "{method} {path}: {}", res.text);
+    }
+    assert_eq!(stand.stripe.checkout_sessions().len(), before);
+}
