@@ -148,6 +148,7 @@ impl Recorded {
 struct Shared {
     upstream: String,
     failing: AtomicBool,
+    refusal: Mutex<Option<(u16, String)>>,
     idempotent: Mutex<HashMap<String, Option<(u16, Value)>>>,
     sessions: Mutex<Vec<Value>>,
     customer_creations: AtomicUsize,
@@ -193,6 +194,12 @@ impl FakeStripe {
     /// Answer every API call with a 500 (`true`) or serve again (`false`).
     pub fn set_failing(&self, failing: bool) {
         self.shared.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Refuse every API call with `status` and Stripe's error `kind` (`card_error`, …), or
+    /// serve again (`None`).
+    pub fn set_refusal(&self, refusal: Option<(u16, &str)>) {
+        *self.shared.refusal.lock().unwrap() = refusal.map(|(status, kind)| (status, kind.to_owned()));
     }
 
     /// Customer creations that reached localstripe (replays of a key do not count).
@@ -326,6 +333,10 @@ async fn handle(
         .is_some_and(|v| v == format!("Bearer {TEST_SECRET_KEY}"));
     if !authorized {
         return stripe_error(StatusCode::UNAUTHORIZED, "invalid_request_error", "Invalid API Key provided");
+    }
+    let refusal = shared.refusal.lock().unwrap().clone();
+    if let Some((status, kind)) = refusal {
+        return stripe_error(StatusCode::from_u16(status).unwrap(), &kind, "Refused by the test");
     }
     if shared.failing.load(Ordering::SeqCst) {
         return stripe_error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "Something went wrong on Stripe's end");

@@ -63,13 +63,17 @@ impl StripeError {
 }
 
 impl From<StripeError> for Error {
-    /// 502 `EXTERNAL_SERVICE_ERROR` either way: a failing Stripe is not the caller's fault,
-    /// and neither is a request of ours that Stripe refuses (the message says which).
+    /// 409 `CONFLICT` for a declined payment (402: the caller can fix it in the Billing
+    /// Portal); otherwise 502 `EXTERNAL_SERVICE_ERROR`: a failing Stripe is not the caller's
+    /// fault, and neither is a request of ours that Stripe refuses (the message says which).
     fn from(err: StripeError) -> Self {
         tracing::warn!(error = %err, "a Stripe call failed");
         match err {
             StripeError::Unreachable(_) => {
                 Error::ExternalService("the payment provider is unavailable; try again".into())
+            }
+            StripeError::Refused { status: 402, .. } => {
+                Error::Conflict("the payment was declined; update the payment method in the billing portal".into())
             }
             StripeError::Refused { kind, .. } => {
                 Error::ExternalService(format!("the payment provider refused the request ({kind})"))

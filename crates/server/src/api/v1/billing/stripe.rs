@@ -291,6 +291,7 @@ pub struct ChangePlanRequest {
         (status = OK, body = BillingStatusResponse),
         (status = FORBIDDEN, description = "An impersonation token", body = ErrorBody),
         (status = NOT_FOUND, description = "No live Stripe subscription", body = ErrorBody),
+        (status = CONFLICT, description = "The prorated payment was declined", body = ErrorBody),
         (status = UNPROCESSABLE_ENTITY, description = "A price key not in STRIPE_PRICES", body = ErrorBody),
         (status = BAD_GATEWAY, description = "Stripe failed", body = ErrorBody),
         (status = SERVICE_UNAVAILABLE, description = "Stripe is not configured (STRIPE_SECRET_KEY)", body = ErrorBody),

@@ -329,3 +329,18 @@ async fn a_revoked_session_or_a_deactivated_account_loses_the_stripe_routes() {
     }
     assert_eq!(stand.stripe.checkout_sessions().len(), before);
 }
+
+#[tokio::test]
+async fn stripe_refusing_our_request_is_502_and_a_declined_payment_409() {
+    let stand = stand().await;
+    let (client, _, _) = subscriber(&stand, "pro_monthly").await;
+    stand.stripe.set_refusal(Some((402, "card_error")));
+    let res = client.post_json("/api/v1/app/billing/change-plan", &json!({"price": "enterprise_monthly"})).await;
+    assert_refused(&res, 409, "CONFLICT");
+    stand.stripe.set_refusal(Some((400, "invalid_request_error")));
+    let res = client.post_json("/api/v1/app/billing/change-plan", &json!({"price": "enterprise_monthly"})).await;
+    assert_refused(&res, 502, "EXTERNAL_SERVICE_ERROR");
+    assert!(res.json()["error"]["message"].as_str().unwrap().contains("invalid_request_error"), "{}", res.text);
+    stand.stripe.set_refusal(None);
+    assert_eq!(status(&client).await["plan"], "pro", "nothing changed");
+}
