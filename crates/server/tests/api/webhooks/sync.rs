@@ -147,3 +147,33 @@ async fn wait_until(app: &TestApp, subject: &str, done: impl Fn(Option<&User>) -
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_clerk_user_deleted_by_webhook_loses_its_tokens_and_sockets_at_once() {
+    use omnistack_testkit::WsClient;
+    use omnistack_testkit::idp::{FakeIdp, SUBJECT};
+
+    let idp = FakeIdp::start().await;
+    let app = configured().env("CLERK_ISSUER_URL", &idp.issuer()).spawn().await;
+    let token = idp.token(idp.claims(json!({"email": "signed-in@example.com", "email_verified": true})));
+    let me = app.client.with_token(&token).get("/api/v1/app/users/me").await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    let (mut socket, _) = WsClient::connected(&app.ws_url(&format!("/api/v1/app/ws?token={token}"))).await;
+
+    // The webhook lands on the account the token created: one identity, whichever came first.
+    let updated = clerk_user("user.updated", SUBJECT, "signed-in@example.com", true, "Signed");
+    assert_eq!(post_clerk(&app, "msg_same_account", &updated).await.status, 200);
+    wait_for(&app, "msg_same_account", "processed").await;
+    let user = linked(&app, "clerk", SUBJECT).await.unwrap();
+    assert_eq!(
+        (user.id.to_string().as_str(), user.full_name.as_deref()),
+        (me.json()["id"].as_str().unwrap(), Some("Signed Lovelace"))
+    );
+
+    let deleted = json!({"type": "user.deleted", "object": "event", "data": {"id": SUBJECT, "deleted": true}});
+    assert_eq!(post_clerk(&app, "msg_gone", &deleted).await.status, 200);
+    wait_for(&app, "msg_gone", "processed").await;
+    let frame = socket.closed_within(std::time::Duration::from_millis(3000)).await.expect("a close frame");
+    assert_eq!((u16::from(frame.code), frame.reason.as_str()), (4003, "account deactivated"));
+    assert_refused(&app.client.with_token(&token).get("/api/v1/app/users/me").await, 403, "AUTHORIZATION_ERROR");
+}
