@@ -57,3 +57,53 @@ pub async fn write_subscription(tx: &mut Tx, user_id: Uuid, row: &SubscriptionRo
         .rows_affected());
     Ok(done > 0)
 }
+
+/// The account's Stripe customer id; `None` when it has none (or there is no such account).
+pub async fn find_stripe_customer<'c>(conn: impl Into<Conn<'c>>, user_id: Uuid) -> Result<Option<String>> {
+    const SQL: &str = "SELECT stripe_customer_id FROM users WHERE id = $1";
+    let conn = conn.into();
+    let found: Option<Option<String>> =
+        traced_conn!(conn, "SELECT", "users", SQL, |e| sqlx::query_scalar(SQL).bind(user_id).fetch_optional(e).await?);
+    Ok(found.flatten())
+}
+
+/// Records `customer_id` as the account's Stripe customer unless it already has one (one
+/// customer per account, ever). True when this call set it; false when the account already
+/// had a customer (re-read it with [`find_stripe_customer`]) or does not exist.
+/// [`DbError::Conflict`](crate::DbError::Conflict) when another account holds `customer_id`.
+pub async fn set_stripe_customer<'c>(conn: impl Into<Conn<'c>>, user_id: Uuid, customer_id: &str) -> Result<bool> {
+    const SQL: &str =
+        "UPDATE users SET stripe_customer_id = $2, updated_at = $3 WHERE id = $1 AND stripe_customer_id IS NULL";
+    let conn = conn.into();
+    let done = traced_conn!(conn, "UPDATE", "users", SQL, |e| sqlx::query(SQL)
+        .bind(user_id)
+        .bind(customer_id)
+        .bind(time::now())
+        .execute(e)
+        .await?
+        .rows_affected());
+    Ok(done > 0)
+}
+
+/// The account whose Stripe customer is `customer_id`.
+pub async fn find_user_by_stripe_customer<'c>(conn: impl Into<Conn<'c>>, customer_id: &str) -> Result<Option<Uuid>> {
+    const SQL: &str = "SELECT id FROM users WHERE stripe_customer_id = $1";
+    let conn = conn.into();
+    Ok(traced_conn!(conn, "SELECT", "users", SQL, |e| sqlx::query_scalar(SQL)
+        .bind(customer_id)
+        .fetch_optional(e)
+        .await?))
+}
+
+/// Forgets a Stripe customer that Stripe deleted; true when an account held it.
+pub async fn clear_stripe_customer<'c>(conn: impl Into<Conn<'c>>, customer_id: &str) -> Result<bool> {
+    const SQL: &str = "UPDATE users SET stripe_customer_id = NULL, updated_at = $2 WHERE stripe_customer_id = $1";
+    let conn = conn.into();
+    let done = traced_conn!(conn, "UPDATE", "users", SQL, |e| sqlx::query(SQL)
+        .bind(customer_id)
+        .bind(time::now())
+        .execute(e)
+        .await?
+        .rows_affected());
+    Ok(done > 0)
+}

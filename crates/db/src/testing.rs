@@ -68,6 +68,17 @@ impl Drop for TestDatabase {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let mut conn = PgConnection::connect(&base).await?;
+                // The test is over: a session still holding a lock in its schema (a transaction
+                // dropped just before the end, whose rollback the pool never got to send) would
+                // make the DROP wait forever.
+                sqlx::query(
+                    "SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+                     JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                )
+                .bind(&schema)
+                .execute(&mut conn)
+                .await?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
                     .execute(&mut conn)
                     .await?;

@@ -434,3 +434,25 @@ async fn a_subscription_is_read_locked_and_written_on_the_account() {
     assert_eq!(find_subscription(&db, user.id).await.unwrap(), Some(next));
     assert_eq!(find_subscription(&db, uuid::Uuid::now_v7()).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn an_account_gets_one_stripe_customer_ever_and_is_found_by_it() {
+    use omnistack_db::billing::{
+        clear_stripe_customer, find_stripe_customer, find_user_by_stripe_customer, set_stripe_customer,
+    };
+    let database = TestDatabase::create().await;
+    let db = migrated(&database).await;
+    let user = omnistack_db::users::insert_user(&db, &new_user(Some("cus@example.com"))).await.unwrap();
+    let other = omnistack_db::users::insert_user(&db, &new_user(Some("cus2@example.com"))).await.unwrap();
+    assert_eq!(find_stripe_customer(&db, user.id).await.unwrap(), None);
+    assert!(set_stripe_customer(&db, user.id, "cus_first").await.unwrap());
+    assert!(!set_stripe_customer(&db, user.id, "cus_second").await.unwrap(), "the first customer stays");
+    assert_eq!(find_stripe_customer(&db, user.id).await.unwrap().as_deref(), Some("cus_first"));
+    assert!(matches!(set_stripe_customer(&db, other.id, "cus_first").await, Err(omnistack_db::DbError::Conflict(_))));
+    assert!(!set_stripe_customer(&db, uuid::Uuid::now_v7(), "cus_x").await.unwrap());
+    assert_eq!(find_user_by_stripe_customer(&db, "cus_first").await.unwrap(), Some(user.id));
+    assert_eq!(find_user_by_stripe_customer(&db, "cus_nobody").await.unwrap(), None);
+    assert!(clear_stripe_customer(&db, "cus_first").await.unwrap());
+    assert!(!clear_stripe_customer(&db, "cus_first").await.unwrap());
+    assert_eq!(find_stripe_customer(&db, user.id).await.unwrap(), None);
+}

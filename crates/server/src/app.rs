@@ -18,6 +18,7 @@ use crate::admin::flags::FeatureFlags;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
+use crate::billing::stripe::StripeClient;
 use crate::config::Config;
 use crate::contact::CaptchaVerifier;
 use crate::jobs::worker::Workers;
@@ -93,6 +94,8 @@ impl App {
         flags.spawn_watcher(db.clone());
         let dashboard = Dashboard::default();
         dashboard.spawn_publisher(Sources { db: db.clone(), redis: redis.clone(), hub: realtime.clone() });
+        let stripe =
+            config.billing.stripe.as_ref().map(StripeClient::new).transpose().context("building the Stripe client")?;
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),
@@ -108,6 +111,7 @@ impl App {
             captcha,
             flags,
             dashboard: dashboard.clone(),
+            stripe,
         };
         samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);

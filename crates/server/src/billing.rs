@@ -5,8 +5,10 @@
 //! | module | what |
 //! |---|---|
 //! | [`status`] | the subscription's vocabulary: plans, statuses, stores, the effective plan |
+//! | [`stripe`] | Stripe: checkout, portal, invoices, cancel/resume/change plan, webhook events |
 
 pub mod status;
+pub mod stripe;
 
 use omnistack_db::billing::{self as db_billing, SubscriptionRow};
 use omnistack_db::{Tx, dialect};

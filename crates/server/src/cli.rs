@@ -49,7 +49,7 @@ pub enum EmailCommand {
     /// Print a template rendered with sample data: subject, plain text, HTML.
     Preview {
         /// The template (welcome, verify_email, password_reset, notification, contact_admin,
-        /// contact_confirmation, daily_report, export_ready).
+        /// contact_confirmation, daily_report, export_ready, payment_failed).
         #[arg(value_parser = parse_template)]
         name: TemplateName,
     },

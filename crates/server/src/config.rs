@@ -26,7 +26,7 @@ use std::time::Duration;
 
 pub use accounts::AccountSettings;
 pub use api_version::ApiVersion;
-pub use billing::{BillingSettings, Plan};
+pub use billing::{BillingSettings, Plan, STRIPE_API_BASE, StripeSettings};
 pub use cidr::Cidr;
 pub use contact::{CaptchaProvider, CaptchaSettings, ContactSettings, WebhookSettings, webhook_key};
 pub use cron::Cron;
@@ -342,6 +342,7 @@ impl Config {
         described.extend(self.contact.describe());
         described.extend(self.webhooks.describe());
         described.push(("FLAGS_API_KEY", self.flags_api_key.as_ref().map(ToString::to_string).unwrap_or_default()));
+        described.extend(self.billing.describe());
         described
     }
 }

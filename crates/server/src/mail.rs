@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 pub use console::{ConsoleMailer, redact_tokens, redact_tokens_in};
 pub use templates::{
-    ContactAdmin, ContactConfirmation, DailyReport, ExportReady, Notification, PasswordReset, RenderError, Rendered,
-    TemplateContext, TemplateData, TemplateName, VerifyEmail, Welcome, escape_html,
+    ContactAdmin, ContactConfirmation, DailyReport, ExportReady, Notification, PasswordReset, PaymentFailed,
+    RenderError, Rendered, TemplateContext, TemplateData, TemplateName, VerifyEmail, Welcome, escape_html,
 };
 
 use crate::config::{MailProvider, MailSettings};

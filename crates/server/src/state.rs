@@ -10,6 +10,7 @@ use crate::admin::flags::FeatureFlags;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
+use crate::billing::stripe::StripeClient;
 use crate::config::Config;
 use crate::contact::CaptchaVerifier;
 use crate::jobs::Jobs;
@@ -47,4 +48,6 @@ pub struct AppState {
     pub flags: FeatureFlags,
     /// The admin dashboard: request counts and the cached reading.
     pub dashboard: Dashboard,
+    /// Stripe's API, when `STRIPE_SECRET_KEY` is set.
+    pub stripe: Option<StripeClient>,
 }

@@ -1,10 +1,15 @@
 //! Billing settings shared by every store: which store product or price is which plan
 //! (`STRIPE_PRICES`, `APPLE_PRODUCTS`, `GOOGLE_PRODUCTS`) and where the billing pages may send a
-//! browser back to (`FRONTEND_URL`, `BILLING_REDIRECT_ORIGINS`).
+//! browser back to (`FRONTEND_URL`, `BILLING_REDIRECT_ORIGINS`); how to reach Stripe
+//! (`STRIPE_SECRET_KEY`, `STRIPE_API_BASE`).
 
 use std::collections::BTreeMap;
 
+use super::Secret;
 use super::parse::Vars;
+
+/// Stripe's API, unless `STRIPE_API_BASE` says otherwise.
+pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
 
 /// The most entries a product map may hold.
 const MAX_ENTRIES: usize = 100;
@@ -50,6 +55,18 @@ pub struct BillingSettings {
     pub google_products: BTreeMap<String, Plan>,
     /// `FRONTEND_URL` and `BILLING_REDIRECT_ORIGINS`: the origins a redirect URL may start with.
     pub redirect_origins: Vec<String>,
+    /// `STRIPE_SECRET_KEY` and `STRIPE_API_BASE`; `None`: Stripe is not configured and its
+    /// routes answer 503.
+    pub stripe: Option<StripeSettings>,
+}
+
+/// How to reach Stripe's API.
+#[derive(Clone, Debug)]
+pub struct StripeSettings {
+    /// `STRIPE_SECRET_KEY` (`sk_live_…`, `sk_test_…` or a restricted `rk_…` key).
+    pub secret_key: Secret,
+    /// `STRIPE_API_BASE`: `https://api.stripe.com`, or a stand-in in tests (no trailing `/`).
+    pub api_base: String,
 }
 
 impl BillingSettings {
@@ -81,7 +98,39 @@ pub(super) fn settings(vars: &mut Vars<'_>, frontend_url: &str) -> BillingSettin
     }) {
         redirect_origins.extend(extra);
     }
-    BillingSettings { stripe_prices, apple_products, google_products, redirect_origins }
+    let secret_key = vars
+        .optional("STRIPE_SECRET_KEY", |v| {
+            let known = ["sk_live_", "sk_test_", "rk_live_", "rk_test_"].iter().any(|p| v.starts_with(p));
+            if !known || v.len() < 16 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err("must be a Stripe secret key (sk_live_…, sk_test_…, rk_live_… or rk_test_…)".into());
+            }
+            Ok(Secret::new(v))
+        })
+        .flatten();
+    let api_base = vars
+        .parse("STRIPE_API_BASE", STRIPE_API_BASE, |v| {
+            check_origin(v.trim_end_matches('/'))
+                .map_err(|_| format!("{v:?} is not a base URL such as {STRIPE_API_BASE}"))
+        })
+        .unwrap_or_else(|| STRIPE_API_BASE.to_owned());
+    let stripe = secret_key.map(|secret_key| StripeSettings { secret_key, api_base });
+    BillingSettings { stripe_prices, apple_products, google_products, redirect_origins, stripe }
+}
+
+impl BillingSettings {
+    /// The billing variables as `describe` shows them (the secret key redacted).
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let prices = self.stripe_prices.iter().map(|(key, (id, _))| format!("{key}={id}")).collect::<Vec<_>>();
+        vec![
+            ("STRIPE_SECRET_KEY", if self.stripe.is_some() { "[REDACTED]".to_owned() } else { String::new() }),
+            (
+                "STRIPE_API_BASE",
+                self.stripe.as_ref().map_or_else(|| STRIPE_API_BASE.to_owned(), |s| s.api_base.clone()),
+            ),
+            ("STRIPE_PRICES", prices.join(",")),
+            ("BILLING_REDIRECT_ORIGINS", self.redirect_origins.iter().skip(1).cloned().collect::<Vec<_>>().join(",")),
+        ]
+    }
 }
 
 /// `key=id` pairs. For Stripe (`keyed`) the key is `<plan>_<interval>` and the value a price id;
@@ -190,6 +239,33 @@ mod tests {
             "javascript:alert(1)",
         ] {
             assert!(!settings.is_allowed_redirect(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stripe_is_configured_by_its_secret_key_and_the_base_may_move() {
+        let (settings, problems) = read(&[]);
+        assert!(problems.is_empty() && settings.stripe.is_none());
+        let (settings, problems) = read(&[("STRIPE_SECRET_KEY", "sk_test_0123456789abcdef")]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let stripe = settings.stripe.unwrap();
+        assert_eq!(
+            (stripe.secret_key.expose(), stripe.api_base.as_str()),
+            ("sk_test_0123456789abcdef", STRIPE_API_BASE)
+        );
+        let (settings, problems) =
+            read(&[("STRIPE_SECRET_KEY", "rk_live_0123456789abcdef"), ("STRIPE_API_BASE", "http://127.0.0.1:12111/")]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(settings.stripe.unwrap().api_base, "http://127.0.0.1:12111");
+        for (name, value) in [
+            ("STRIPE_SECRET_KEY", "pk_test_0123456789abcdef"),
+            ("STRIPE_SECRET_KEY", "sk_test_short"),
+            ("STRIPE_SECRET_KEY", "sk_test_0123456789abc\u{7f}def"),
+            ("STRIPE_API_BASE", "ftp://api.stripe.com"),
+            ("STRIPE_API_BASE", "https://api.stripe.com/v1"),
+        ] {
+            let (_, problems) = read(&[(name, value), ("STRIPE_SECRET_KEY", "sk_test_0123456789abcdef")]);
+            assert!(problems.len() == 1 && problems[0].starts_with(name), "{name}={value}: {problems:?}");
         }
     }
 }

@@ -12,8 +12,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use data::{
-    ContactAdmin, ContactConfirmation, DailyReport, ExportReady, Notification, PasswordReset, TemplateData,
-    VerifyEmail, Welcome,
+    ContactAdmin, ContactConfirmation, DailyReport, ExportReady, Notification, PasswordReset, PaymentFailed,
+    TemplateData, VerifyEmail, Welcome,
 };
 
 use crate::config::Config;
@@ -38,11 +38,13 @@ pub enum TemplateName {
     DailyReport,
     /// A requested data export can be downloaded.
     ExportReady,
+    /// A subscription payment failed.
+    PaymentFailed,
 }
 
 impl TemplateName {
     /// Every template, in a stable order.
-    pub const ALL: [TemplateName; 8] = [
+    pub const ALL: [TemplateName; 9] = [
         TemplateName::Welcome,
         TemplateName::VerifyEmail,
         TemplateName::PasswordReset,
@@ -51,6 +53,7 @@ impl TemplateName {
         TemplateName::ContactConfirmation,
         TemplateName::DailyReport,
         TemplateName::ExportReady,
+        TemplateName::PaymentFailed,
     ];
 
     /// The snake_case name (also the metric label).
@@ -64,6 +67,7 @@ impl TemplateName {
             TemplateName::ContactConfirmation => "contact_confirmation",
             TemplateName::DailyReport => "daily_report",
             TemplateName::ExportReady => "export_ready",
+            TemplateName::PaymentFailed => "payment_failed",
         }
     }
 }
@@ -153,6 +157,7 @@ pub fn render(name: TemplateName, data: &serde_json::Value, ctx: &TemplateContex
         TemplateName::ContactConfirmation => render_as::<ContactConfirmation>(data, ctx),
         TemplateName::DailyReport => render_as::<DailyReport>(data, ctx),
         TemplateName::ExportReady => render_as::<ExportReady>(data, ctx),
+        TemplateName::PaymentFailed => render_as::<PaymentFailed>(data, ctx),
     }
 }
 
@@ -170,6 +175,7 @@ pub fn sample(name: TemplateName) -> serde_json::Value {
         TemplateName::ContactConfirmation => json::<ContactConfirmation>(),
         TemplateName::DailyReport => json::<DailyReport>(),
         TemplateName::ExportReady => json::<ExportReady>(),
+        TemplateName::PaymentFailed => json::<PaymentFailed>(),
     }
 }
 

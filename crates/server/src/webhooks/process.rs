@@ -79,6 +79,7 @@ impl Processors {
         Processors::default()
             .with(Provider::Clerk, super::clerk::ClerkUsers)
             .with(Provider::Supabase, super::supabase::SupabaseUsers)
+            .with(Provider::Stripe, crate::billing::stripe::StripeEvents::default())
     }
 
     /// Sets `provider`'s processor (replacing any).

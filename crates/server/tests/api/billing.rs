@@ -1,5 +1,7 @@
 //! Subscriptions, whatever the store: the caller's status, and changes written once.
 
+mod stripe;
+
 use chrono::{Duration, Utc};
 use omnistack::admin::audit::{Actor, AuditContext};
 use omnistack::billing::{self, Cause, Store, Subscription, SubscriptionStatus};

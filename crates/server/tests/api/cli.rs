@@ -81,6 +81,7 @@ fn email_preview_of_an_unknown_template_exits_2_listing_the_names() {
         "contact_confirmation",
         "daily_report",
         "export_ready",
+        "payment_failed",
     ] {
         assert!(err.contains(name), "{name} in {err}");
     }

@@ -1,4 +1,6 @@
-//! `/app/billing/*`: the caller's subscription.
+//! `/app/billing/*`: the caller's subscription; the Stripe routes are in [`stripe`].
+
+pub mod stripe;
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -15,7 +17,7 @@ use crate::state::AppState;
 
 /// The billing routes, for the `app` group.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(billing_status))
+    OpenApiRouter::new().routes(routes!(billing_status)).merge(stripe::routes())
 }
 
 /// The caller's subscription.

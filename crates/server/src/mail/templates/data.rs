@@ -310,3 +310,43 @@ impl TemplateData for ExportReady {
         ExportReady { job_id: "0193a5f2-7c1e-7b3a-9f4e-2d8c6b1a0e57".into(), link: None }
     }
 }
+
+/// `payment_failed`: a subscription payment failed; the store retries, and the account keeps
+/// its plan only while the payment is sorted out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PaymentFailed {
+    /// The plan the payment was for (`pro`, `enterprise`).
+    pub plan: String,
+    /// The amount due, formatted (`12.00 EUR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// Where to update the payment method (the store's hosted invoice page); without one the
+    /// email points at `FRONTEND_URL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+impl TemplateData for PaymentFailed {
+    const TEMPLATE: TemplateName = TemplateName::PaymentFailed;
+    const SUBJECT: &'static str = "Your {{project_name}} payment did not go through";
+    const HTML: &'static str = include_str!("payment_failed.html");
+    const TEXT: &'static str = include_str!("payment_failed.txt");
+
+    fn fields(self) -> Result<Fields, String> {
+        if self.plan.trim().is_empty() {
+            return Err("plan must not be empty".into());
+        }
+        let mut fields = vec![("plan", self.plan)];
+        optional(&mut fields, "amount", self.amount);
+        optional(&mut fields, "link", self.link.map(|link| checked_link("link", link)).transpose()?);
+        Ok(fields)
+    }
+
+    fn sample() -> Self {
+        PaymentFailed {
+            plan: "pro".into(),
+            amount: Some("12.00 EUR".into()),
+            link: Some("https://invoice.stripe.com/i/acct_1/test_inv".into()),
+        }
+    }
+}

@@ -16,6 +16,7 @@ fn required(name: TemplateName) -> &'static [&'static str] {
         TemplateName::ContactConfirmation => &["name", "reference_id"],
         TemplateName::DailyReport => &["period", "signups", "active_users", "jobs_failed", "jobs_dead"],
         TemplateName::ExportReady => &["job_id"],
+        TemplateName::PaymentFailed => &["plan"],
     }
 }
 
