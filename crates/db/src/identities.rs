@@ -21,8 +21,16 @@ pub async fn find_user_by_identity(db: &Db, provider: &str, subject: &str) -> Re
 /// provision the same identity at once, both get the one account that won.
 ///
 /// An email already used by another account is not attached (accounts are never linked by
-/// email alone): the account keeps it only as its unverified email.
-pub async fn provision_user(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>) -> Result<User> {
+/// email alone): the account keeps it only as its unverified email. `signed_in`: the account
+/// is created by a sign-in (its first login is recorded), not by the provider's directory (a
+/// webhook).
+pub async fn provision_user(
+    db: &Db,
+    provider: &str,
+    subject: &str,
+    new: &NewUser<'_>,
+    signed_in: bool,
+) -> Result<User> {
     if let Some(user) = find_user_by_identity(db, provider, subject).await? {
         return Ok(user);
     }
@@ -31,7 +39,7 @@ pub async fn provision_user(db: &Db, provider: &str, subject: &str, new: &NewUse
         None => false,
     };
     let new = if email_taken { without_email(new) } else { new.clone() };
-    match try_provision(db, provider, subject, &new).await {
+    match try_provision(db, provider, subject, &new, signed_in).await {
         Ok(Some(user)) => Ok(user),
         // Lost the race for this identity: the winner's account is committed by now.
         Ok(None) => {
@@ -39,7 +47,7 @@ pub async fn provision_user(db: &Db, provider: &str, subject: &str, new: &NewUse
         }
         // Lost a race for the email: create the account without it.
         Err(DbError::Conflict(_)) if new.email.is_some() => {
-            Box::pin(provision_user(db, provider, subject, &without_email(&new))).await
+            Box::pin(provision_user(db, provider, subject, &without_email(&new), signed_in)).await
         }
         Err(err) => Err(err),
     }
@@ -50,10 +58,16 @@ fn without_email<'a>(new: &NewUser<'a>) -> NewUser<'a> {
     NewUser { email: None, email_verified: false, unverified_email: new.email.or(new.unverified_email), ..new.clone() }
 }
 
-async fn try_provision(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>) -> Result<Option<User>> {
+async fn try_provision(
+    db: &Db,
+    provider: &str,
+    subject: &str,
+    new: &NewUser<'_>,
+    signed_in: bool,
+) -> Result<Option<User>> {
     const USER: &str = "INSERT INTO users (id, email, full_name, avatar_url, role, email_verified, unverified_email,
                             created_at, updated_at, last_login_at, login_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, 1)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
          RETURNING *";
     const LINK: &str = "INSERT INTO user_identities (provider, subject, user_id, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (provider, subject) DO NOTHING";
@@ -71,6 +85,8 @@ async fn try_provision(db: &Db, provider: &str, subject: &str, new: &NewUser<'_>
             .bind(new.email_verified)
             .bind(new.unverified_email)
             .bind(now)
+            .bind(signed_in.then_some(now))
+            .bind(i64::from(signed_in))
             .fetch_one(&mut *tx)
             .await?;
         let linked =

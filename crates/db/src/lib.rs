@@ -25,6 +25,7 @@ pub mod testing;
 pub mod time;
 mod tx;
 pub mod users;
+pub mod webhook_events;
 
 pub use connect::{Db, DbOptions, Engine, PoolStats};
 pub use error::{DbError, Result};

@@ -12,6 +12,8 @@ mod cleanup;
 mod contact;
 #[path = "contract/jobs.rs"]
 mod jobs;
+#[path = "contract/webhook_events.rs"]
+mod webhook_events;
 
 pub(crate) async fn migrated(database: &TestDatabase) -> Db {
     let db = Db::connect(database.url(), &DbOptions::default()).await.expect("connect");
@@ -104,7 +106,9 @@ async fn concurrent_first_sightings_of_an_identity_provision_one_account() {
     let db = migrated(&database).await;
     let attempts = (0..8).map(|_| {
         let db = db.clone();
-        tokio::spawn(async move { provision_user(&db, "clerk", "user_123", &new_user(Some("race@example.com"))).await })
+        tokio::spawn(async move {
+            provision_user(&db, "clerk", "user_123", &new_user(Some("race@example.com")), true).await
+        })
     });
     let ids: Vec<_> = futures_ids(attempts).await;
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
@@ -129,7 +133,7 @@ async fn provisioning_never_takes_an_email_owned_by_another_account() {
     let database = TestDatabase::create().await;
     let db = migrated(&database).await;
     let owner = omnistack_db::users::insert_user(&db, &new_user(Some("owner@example.com"))).await.unwrap();
-    let external = provision_user(&db, "oidc", "sub-1", &new_user(Some("owner@example.com"))).await.unwrap();
+    let external = provision_user(&db, "oidc", "sub-1", &new_user(Some("owner@example.com")), true).await.unwrap();
     assert_ne!(external.id, owner.id);
     assert_eq!(external.email, None);
     assert_eq!(external.unverified_email.as_deref(), Some("owner@example.com"), "kept for display only");
@@ -143,8 +147,8 @@ async fn unverified_emails_are_not_unique_and_a_verified_one_replaces_them() {
     let database = TestDatabase::create().await;
     let db = migrated(&database).await;
     let unverified = NewUser { unverified_email: Some("victim@example.com"), role: "user", ..Default::default() };
-    let first = provision_user(&db, "oidc", "attacker-1", &unverified).await.unwrap();
-    let second = provision_user(&db, "clerk", "attacker-2", &unverified).await.unwrap();
+    let first = provision_user(&db, "oidc", "attacker-1", &unverified, true).await.unwrap();
+    let second = provision_user(&db, "clerk", "attacker-2", &unverified, false).await.unwrap();
     assert_eq!((first.email.as_deref(), first.shown_email()), (None, Some("victim@example.com")));
     assert!(!first.shown_email_verified());
     assert_eq!(second.unverified_email.as_deref(), Some("victim@example.com"));

@@ -34,6 +34,7 @@ use crate::state::AppState;
 /// | `public` | anyone | client IP, `public` (health and the scrape exempt) |
 /// | `credentials` | anyone: routes that take a password, an email or an emailed token | client IP, `auth` |
 /// | `sockets` | anyone: the WebSocket authenticates itself (browsers cannot send headers on it) | client IP, `websocket` |
+/// | `webhooks` | anyone: each delivery is verified by its provider's signature or secret | client IP, `webhooks` |
 /// | `app` | an active account (`guard::require_user`) | account, `app` |
 /// | `admin` | an active admin (`guard::require_admin`) | account, `app` |
 #[derive(Default)]
@@ -44,6 +45,8 @@ pub struct Groups {
     pub credentials: OpenApiRouter<AppState>,
     /// The realtime socket.
     pub sockets: OpenApiRouter<AppState>,
+    /// Inbound webhooks (they verify themselves); a version without any has `None`.
+    pub webhooks: Option<OpenApiRouter<AppState>>,
     /// An authenticated, active account.
     pub app: OpenApiRouter<AppState>,
     /// An authenticated, active admin.
@@ -53,10 +56,12 @@ pub struct Groups {
 /// `version`'s routes under `/api/<version>` with their guards and limits, and its OpenAPI
 /// document (`doc` completed with the routes), with the deprecation schedule applied.
 pub fn mount(version: ApiVersion, doc: OpenApi, groups: Groups, state: &AppState) -> (Router<AppState>, OpenApi) {
+    let webhooks = groups.webhooks.map(|routes| routes.route_layer(rate_limit::by_ip(LimitClass::Webhooks)));
     let routes = OpenApiRouter::new()
         .merge(groups.public.route_layer(rate_limit::by_ip(LimitClass::Public)))
         .merge(groups.credentials.route_layer(rate_limit::by_ip(LimitClass::Auth)))
         .merge(groups.sockets.route_layer(rate_limit::by_ip(LimitClass::Websocket)))
+        .merge(webhooks.unwrap_or_default())
         .merge(groups.app.route_layer(from_fn_with_state(state.clone(), guard::require_user)))
         .merge(groups.admin.route_layer(from_fn_with_state(state.clone(), guard::require_admin)));
     let (router, doc) =

@@ -83,6 +83,7 @@ impl App {
         if config.telemetry.metrics_enabled {
             telemetry::metrics::register_job_series(&registry.names());
             mail::register_metric_series();
+            crate::webhooks::register_metric_series();
         }
         let jobs = Jobs::new(config.jobs.clone(), registry);
         let captcha = CaptchaVerifier::new(config.contact.captcha.clone()).context("building the captcha client")?;

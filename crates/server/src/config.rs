@@ -18,6 +18,7 @@ mod realtime;
 mod secret;
 mod telemetry;
 mod versions;
+mod webhooks;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ pub use realtime::RealtimeSettings;
 pub use secret::{Secret, redact_url};
 pub use telemetry::{OtlpProtocol, SamplerSettings, TelemetrySettings, TraceExport};
 pub use versions::{ApiVersionSettings, DeprecatedRoute, Deprecation};
+pub use webhooks::{InboundWebhookSettings, SvixSecret};
 
 use parse::Vars;
 
@@ -141,6 +143,8 @@ pub struct Config {
     /// Plans by store product (`STRIPE_PRICES`, `APPLE_PRODUCTS`, `GOOGLE_PRODUCTS`) and the
     /// billing pages' redirect origins.
     pub billing: BillingSettings,
+    /// Inbound webhook secrets (`STRIPE_WEBHOOK_SECRETS`, `CLERK_WEBHOOK_SECRET`, `SUPABASE_WEBHOOK_SECRET`).
+    pub webhooks: InboundWebhookSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -229,6 +233,7 @@ impl Config {
             docs_enabled: vars.parse("DOCS_ENABLED", docs_default, parse::boolean).unwrap_or(!production),
             identity: IdentityProviders::from_vars(&mut vars),
             jobs: jobs::settings(&mut vars),
+            webhooks: webhooks::settings(&mut vars),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),
@@ -331,6 +336,7 @@ impl Config {
         described.extend(self.realtime.describe());
         described.extend(self.jobs.describe());
         described.extend(self.contact.describe());
+        described.extend(self.webhooks.describe());
         described
     }
 }

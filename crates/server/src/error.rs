@@ -67,6 +67,10 @@ pub enum Error {
     /// 400 `CAPTCHA_FAILED`: a captcha token was missing, refused or scored too low.
     #[error("{0}")]
     CaptchaFailed(String),
+    /// 400 `INVALID_SIGNATURE`: an inbound webhook whose signature (or timestamp) does not
+    /// verify; nothing of it is stored.
+    #[error("{0}")]
+    InvalidSignature(String),
     /// 401 `AUTHENTICATION_ERROR`: wrong credentials.
     #[error("{0}")]
     Authentication(String),
@@ -122,6 +126,7 @@ impl Error {
         match self {
             Error::BadRequest(_) | Error::UnsupportedVersion(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
             Error::CaptchaFailed(_) => (StatusCode::BAD_REQUEST, "CAPTCHA_FAILED"),
+            Error::InvalidSignature(_) => (StatusCode::BAD_REQUEST, "INVALID_SIGNATURE"),
             Error::Authentication(_) | Error::MissingCredentials | Error::InvalidToken(_) => {
                 (StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR")
             }

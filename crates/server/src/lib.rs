@@ -27,6 +27,7 @@ pub mod router;
 pub mod state;
 pub mod telemetry;
 pub mod users;
+pub mod webhooks;
 
 #[cfg(test)]
 mod layering;

@@ -14,6 +14,8 @@
 //! | `/api/v1/admin/ws/broadcast`  | publish to a channel (admins)          |
 //! | `/api/v1/public/contact[/status]` | the contact form, its status       |
 //! | `/api/v1/admin/contact[/{id}]` | contact submissions (admins)          |
+//! | `/api/v1/public/webhooks/{provider}` | inbound webhooks (verified by each provider's signature) |
+//! | `/api/v1/admin/webhooks[/{id}[/replay]]` | the webhook log (admins)         |
 //! | `/api/v2/…`                   | the same endpoints, latest version     |
 //! | `/api/<group>/…`              | rewritten to a version before routing (`Accept-Version`, `X-API-Version`, `API_DEFAULT_VERSION`) |
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |

@@ -2,9 +2,9 @@
 //! role management.
 
 use chrono::{DateTime, Utc};
-use omnistack_db::DbError;
 use omnistack_db::identities;
 use omnistack_db::users::{self, NewUser, ProfileChange, User};
+use omnistack_db::{Db, DbError};
 
 use crate::accounts::MAX_NAME_LEN;
 use crate::auth::external::ExternalIdentity;
@@ -88,9 +88,23 @@ pub async fn authenticate_external(state: &AppState, token: &str, issuer: &str) 
     if !state.external.handles(issuer) {
         return Err(Error::InvalidToken("token issuer is not accepted".into()));
     }
-    let mut identity = state.external.verify(token).await?;
+    let identity = state.external.verify(token).await?;
+    let provider = identity.provider;
+    let (user, provisioned) = sync_external_identity(&state.db, identity, true).await?;
+    if provisioned {
+        metrics::counter!("omnistack_logins_total", "provider" => provider).increment(1);
+    }
+    Ok(user)
+}
+
+/// The account of an identity the provider vouches for (a verified token, or a verified
+/// webhook of the provider's user directory): provisioned on first sight (race-free), its
+/// profile re-synced when the identity differs from it. A deactivated account is returned as
+/// it is. `signed_in`: this is a sign-in (a created account records its first login). The
+/// flag returned says whether the account was created now.
+pub async fn sync_external_identity(db: &Db, mut identity: ExternalIdentity, signed_in: bool) -> Result<(User, bool)> {
     identity.email = identity.email.map(|email| email.to_lowercase());
-    let stored = identities::find_user_by_identity(&state.db, identity.provider, &identity.subject).await?;
+    let stored = identities::find_user_by_identity(db, identity.provider, &identity.subject).await?;
     let user = match stored {
         Some(user) => user,
         None => {
@@ -104,17 +118,16 @@ pub async fn authenticate_external(state: &AppState, token: &str, issuer: &str) 
                 email_verified: verified.is_some(),
                 hashed_password: None,
             };
-            let user = identities::provision_user(&state.db, identity.provider, &identity.subject, &new).await?;
+            let user = identities::provision_user(db, identity.provider, &identity.subject, &new, signed_in).await?;
             tracing::info!(user.id = %user.id, auth.provider = identity.provider, "external account provisioned");
             metrics::counter!("omnistack_signups_total", "provider" => identity.provider).increment(1);
-            metrics::counter!("omnistack_logins_total", "provider" => identity.provider).increment(1);
-            return Ok(user);
+            return Ok((user, true));
         }
     };
     if !user.is_active {
-        return Ok(user);
+        return Ok((user, false));
     }
-    sync_external_profile(state, user, &identity).await
+    Ok((sync_external_profile(db, user, &identity).await?, false))
 }
 
 /// The identity's email as `(verified, unverified)`: at most one is set.
@@ -127,7 +140,7 @@ fn split_email(identity: &ExternalIdentity) -> (Option<&str>, Option<&str>) {
 /// clears a stored value). A verified email replaces the account's email unless another
 /// account holds it, in which case it is kept as the unverified one; an unverified email only
 /// ever becomes the unverified one.
-async fn sync_external_profile(state: &AppState, user: User, identity: &ExternalIdentity) -> Result<User> {
+async fn sync_external_profile(db: &Db, user: User, identity: &ExternalIdentity) -> Result<User> {
     let changed = |claim: &Option<String>, stored: &Option<String>| claim.is_some() && claim != stored;
     let mut change = ProfileChange::default();
     if changed(&identity.full_name, &user.full_name) {
@@ -151,21 +164,21 @@ async fn sync_external_profile(state: &AppState, user: User, identity: &External
         || change.email.is_some()
         || change.unverified_email.is_some()
     {
-        let updated = match users::update_profile(&state.db, user.id, &change).await {
+        let updated = match users::update_profile(db, user.id, &change).await {
             Err(DbError::Conflict(_)) => {
                 let unverified_email =
                     verified.filter(|email| Some(*email) != user.unverified_email.as_deref()).map(Some);
                 let demoted = ProfileChange { email: None, unverified_email, ..change };
                 let nothing_left =
                     demoted.full_name.is_none() && demoted.avatar_url.is_none() && demoted.unverified_email.is_none();
-                if nothing_left { None } else { users::update_profile(&state.db, user.id, &demoted).await? }
+                if nothing_left { None } else { users::update_profile(db, user.id, &demoted).await? }
             }
             other => other?,
         };
         user = updated.unwrap_or(user);
     }
     if let Some(role) = identity.role.as_deref().filter(|role| *role != user.role) {
-        users::set_role(&state.db, user.id, role).await?;
+        users::set_role(db, user.id, role).await?;
         tracing::info!(user.id = %user.id, role, "role synced from AUTH_ROLE_CLAIM");
         user.role = role.to_owned();
     }

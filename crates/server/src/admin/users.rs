@@ -224,6 +224,36 @@ async fn change_activation(
     Ok(user)
 }
 
+/// Deactivates the account linked to `provider` + `subject` because the identity provider
+/// deleted that user (a verified webhook): as an admin's deactivation does, every session is
+/// revoked and the revocation feed closes its sockets. Audited `user.deactivated` with no
+/// actor and `{"by": provider}`, in the change's transaction. `None` when no account is
+/// linked; an account already deactivated is returned unchanged.
+pub async fn deactivate_external(db: &Db, provider: &str, subject: &str) -> Result<Option<User>> {
+    let Some(linked) = omnistack_db::identities::find_user_by_identity(db, provider, subject).await? else {
+        return Ok(None);
+    };
+    let mut tx = db.begin().await?;
+    let Some(target) = admin_users::find_user_in(&mut tx, linked.id).await? else { return Ok(None) };
+    if !target.is_active {
+        return Ok(Some(target));
+    }
+    let user = admin_users::set_active(&mut tx, target.id, false).await?.ok_or_else(not_found)?;
+    let details = json!({"email": target.shown_email(), "by": provider});
+    let entry = AuditEntry::new(
+        audit::Actor::anonymous(),
+        &AuditContext::default(),
+        "user.deactivated",
+        "user",
+        Some(target.id.to_string()),
+        details,
+    );
+    audit::record(&mut tx, entry).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %target.id, auth.provider = provider, "account deactivated: deleted at its identity provider");
+    Ok(Some(user))
+}
+
 /// Only a super_admin edits an admin or a super_admin.
 fn check_may_edit(caller: &CurrentUser, target: Role) -> Result<()> {
     if target >= Role::Admin && caller.role < Role::SuperAdmin {

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod projects;
 pub mod realtime;
 pub mod users;
+pub mod webhooks;
 
 use axum::Router;
 use utoipa::OpenApi;
@@ -36,6 +37,7 @@ use crate::state::AppState;
         (name = "contact", description = "The public contact form, and its submissions (admins)"),
         (name = "billing", description = "The caller's subscription: plans, Stripe, App Store, Google Play"),
         (name = "admin", description = "The admin console: users, impersonation, the audit log"),
+        (name = "webhooks", description = "Inbound webhooks (Stripe, Clerk, Supabase, Apple, Google) and their log (admins)"),
     )
 )]
 struct ApiDoc;
@@ -50,6 +52,7 @@ pub fn groups() -> Groups {
             .merge(contact::routes()),
         credentials: auth::credential_routes(),
         sockets: realtime::socket_routes(),
+        webhooks: Some(webhooks::routes()),
         app: OpenApiRouter::new()
             .merge(users::routes())
             .merge(projects::routes())

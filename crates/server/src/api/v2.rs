@@ -48,6 +48,8 @@ pub fn groups() -> Groups {
             .merge(auth::token_routes()),
         credentials: auth::credential_routes(),
         sockets: super::v1::realtime::socket_routes(),
+        // Inbound webhooks are v1 only: providers are given one URL.
+        webhooks: None,
         app: OpenApiRouter::new()
             .merge(users::routes())
             .merge(projects::routes())

@@ -60,7 +60,7 @@ impl<T: Serialize> IntoResponse for Json<T> {
 }
 
 /// `application/json` or any `application/*+json`, as axum's own `Json` accepts.
-fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
     let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     essence

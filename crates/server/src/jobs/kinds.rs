@@ -7,6 +7,7 @@
 //! | `daily_report` ([`DailyReport`]) | a summary mailed to every super admin | the schedule (`0 9 * * *`) |
 //! | `cleanup` ([`Cleanup`]) | deletes expired sessions, tokens, old jobs and deleted projects | the schedule (`0 3 * * *`) |
 //! | `contact_webhook` ([`ContactWebhook`](crate::contact::ContactWebhook)) | a submission to the CRM (`CONTACT_WEBHOOK_URL`) | `POST /public/contact` |
+//! | `webhook_event` ([`ProcessWebhookEvent`](crate::webhooks::ProcessWebhookEvent)) | processes a stored inbound webhook | `POST /public/webhooks/{provider}`, an admin's replay |
 //! | `noop` ([`Noop`]) | nothing: measures the queue itself (`bench/jobs.sh`) | benchmarks |
 
 mod cleanup;
@@ -35,6 +36,7 @@ pub fn register(registry: Registry) -> Registry {
         .with(Cleanup)
         .with(Noop)
         .with(crate::contact::ContactWebhook::default())
+        .with(crate::webhooks::ProcessWebhookEvent::default())
 }
 
 /// The arguments of a scheduled job: the tick it runs for.

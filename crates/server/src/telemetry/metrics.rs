@@ -95,6 +95,18 @@ fn describe() {
     );
     describe_histogram!("omnistack_jobs_duration_seconds", Unit::Seconds, "Background job run time, by kind.");
     describe_gauge!("omnistack_jobs_queued", "Background jobs waiting to run (queued or awaiting a retry), by kind.");
+    describe_counter!(
+        "omnistack_webhooks_received_total",
+        "Verified inbound webhooks, by provider and outcome (stored, duplicate: a redelivery)."
+    );
+    describe_counter!(
+        "omnistack_webhooks_rejected_total",
+        "Inbound webhooks refused by their signature or bearer check, by provider (nothing stored)."
+    );
+    describe_counter!(
+        "omnistack_webhooks_processed_total",
+        "Inbound webhook processing attempts, by provider and outcome (processed, failed: retried)."
+    );
 }
 
 /// Creates, at zero, the series that dashboards query but that only move on rare events

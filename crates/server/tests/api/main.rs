@@ -32,3 +32,4 @@ mod telemetry;
 mod users;
 mod v1_frozen;
 mod versions;
+mod webhooks;

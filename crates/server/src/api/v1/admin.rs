@@ -5,10 +5,12 @@
 //! | [`users`]          | `/admin/users[/{id}[/deactivate, /activate]]`                  |
 //! | [`impersonations`] | `/admin/impersonations[/{id}/stop]`                            |
 //! | [`audit`]          | `/admin/audit-logs[/{id}, /export, /verify]`                   |
+//! | [`webhooks`]       | `/admin/webhooks[/{id}[/replay]]`                              |
 
 pub mod audit;
 pub mod impersonations;
 pub mod users;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -17,5 +19,9 @@ use crate::state::AppState;
 /// The admin console's routes, for the `admin` group (an active admin, never an
 /// impersonation token).
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(users::routes()).merge(impersonations::routes()).merge(audit::routes())
+    OpenApiRouter::new()
+        .merge(users::routes())
+        .merge(impersonations::routes())
+        .merge(audit::routes())
+        .merge(webhooks::routes())
 }
