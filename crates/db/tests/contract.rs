@@ -12,6 +12,8 @@ mod cleanup;
 mod contact;
 #[path = "contract/jobs.rs"]
 mod jobs;
+#[path = "contract/store_purchases.rs"]
+mod store_purchases;
 #[path = "contract/webhook_events.rs"]
 mod webhook_events;
 
