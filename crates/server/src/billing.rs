@@ -5,8 +5,16 @@
 //! | module | what |
 //! |---|---|
 //! | [`status`] | the subscription's vocabulary: plans, statuses, stores, the effective plan |
+//! | [`apple`] | App Store Server Notifications V2 and linked App Store purchases |
+//! | [`google`] | Google Play notifications (Pub/Sub push) and linked Google Play purchases |
+//! | [`purchases`] | one account per store purchase; a store ends only what it gave |
+//! | [`stores`] | the stores' clients and their webhook processors |
 
+pub mod apple;
+pub mod google;
+pub mod purchases;
 pub mod status;
+pub mod stores;
 
 use omnistack_db::billing::{self as db_billing, SubscriptionRow};
 use omnistack_db::{Tx, dialect};
@@ -14,6 +22,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 pub use status::{Store, Subscription, SubscriptionStatus};
+pub use stores::Stores;
 
 use crate::admin::audit::{self, Actor, AuditContext, AuditEntry};
 use crate::error::{Error, Result};
@@ -78,5 +87,12 @@ pub async fn announce(hub: &Hub, user_id: Uuid, subscription: &Subscription) {
 pub async fn current(db: &omnistack_db::Db, user_id: Uuid) -> Result<Subscription> {
     let row: SubscriptionRow =
         db_billing::find_subscription(db, user_id).await?.ok_or_else(|| Error::NotFound("account not found".into()))?;
+    Ok(Subscription::from_row(&row))
+}
+
+/// The account's subscription as stored, read in `tx`. 404 when there is no such account.
+pub async fn current_in(tx: &mut Tx, user_id: Uuid) -> Result<Subscription> {
+    let row: SubscriptionRow =
+        db_billing::find_subscription(tx, user_id).await?.ok_or_else(|| Error::NotFound("account not found".into()))?;
     Ok(Subscription::from_row(&row))
 }

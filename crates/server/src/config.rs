@@ -18,6 +18,7 @@ mod realtime;
 mod secret;
 mod telemetry;
 mod versions;
+mod stores;
 mod webhooks;
 
 use std::net::IpAddr;
@@ -38,6 +39,7 @@ pub use realtime::RealtimeSettings;
 pub use secret::{Secret, redact_url};
 pub use telemetry::{OtlpProtocol, SamplerSettings, TelemetrySettings, TraceExport};
 pub use versions::{ApiVersionSettings, DeprecatedRoute, Deprecation};
+pub use stores::{AppleEnvironment, AppleSettings, GoogleSettings, ServiceAccountKey, StoreSettings, pem_certificates};
 pub use webhooks::{InboundWebhookSettings, SvixSecret};
 
 use parse::Vars;
@@ -145,6 +147,8 @@ pub struct Config {
     pub billing: BillingSettings,
     /// Inbound webhook secrets (`STRIPE_WEBHOOK_SECRETS`, `CLERK_WEBHOOK_SECRET`, `SUPABASE_WEBHOOK_SECRET`).
     pub webhooks: InboundWebhookSettings,
+    /// The in-app purchase stores (`APPLE_*`, `GOOGLE_PUBSUB_*`, `GOOGLE_PLAY_*`).
+    pub stores: StoreSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -234,6 +238,7 @@ impl Config {
             identity: IdentityProviders::from_vars(&mut vars),
             jobs: jobs::settings(&mut vars),
             webhooks: webhooks::settings(&mut vars),
+            stores: stores::settings(&mut vars),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),
@@ -337,6 +342,7 @@ impl Config {
         described.extend(self.jobs.describe());
         described.extend(self.contact.describe());
         described.extend(self.webhooks.describe());
+        described.extend(self.stores.describe());
         described
     }
 }

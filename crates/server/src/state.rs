@@ -41,4 +41,6 @@ pub struct AppState {
     pub jobs: Jobs,
     /// The contact form's captcha verification (`CAPTCHA_*`).
     pub captcha: CaptchaVerifier,
+    /// The in-app purchase stores' clients (Google Play).
+    pub stores: crate::billing::Stores,
 }

@@ -71,4 +71,5 @@ async fn only_a_newer_signed_state_advances_a_purchase() {
     assert_eq!((stored.last_signed_at, stored.product_id.as_str()), (Some(later), "com.example.ent"));
     let mut tx = db.begin().await.unwrap();
     assert!(!store_purchases::advance_signed(&mut tx, uuid::Uuid::now_v7(), later, "x").await.unwrap());
+    tx.commit().await.unwrap();
 }

@@ -79,6 +79,8 @@ impl Processors {
         Processors::default()
             .with(Provider::Clerk, super::clerk::ClerkUsers)
             .with(Provider::Supabase, super::supabase::SupabaseUsers)
+            .with(Provider::Apple, crate::billing::stores::AppleNotifications)
+            .with(Provider::Google, crate::billing::stores::GoogleNotifications)
     }
 
     /// Sets `provider`'s processor (replacing any).
