@@ -214,7 +214,15 @@ impl GooglePlay {
         ));
         let access = self.access_token().await?;
         let request = self.http.post(url).bearer_auth(access).json(&json!({})).timeout(CALL_TIMEOUT);
-        read(request, "the Android Publisher API").await.map(drop)
+        // Answered with an empty body.
+        let response = outbound::send(request)
+            .await
+            .map_err(|_| Error::ExternalService("the Android Publisher API is unreachable".into()))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(Error::ExternalService(format!("the Android Publisher API answered {}", response.status().as_u16())))
+        }
     }
 }
 
