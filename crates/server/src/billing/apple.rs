@@ -395,3 +395,59 @@ pub async fn link(
     }
     super::current(db, user.id).await
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn note(kind: &str, subtype: Option<&str>, trial: bool, renewal: Option<Renewal>) -> Notification {
+        let now = Utc::now();
+        Notification {
+            notification_type: kind.into(),
+            subtype: subtype.map(Into::into),
+            uuid: "u".into(),
+            signed_date: now,
+            transaction: Some(Transaction {
+                original_transaction_id: "1".into(),
+                transaction_id: "2".into(),
+                product_id: "p".into(),
+                bundle_id: "b".into(),
+                environment: "Sandbox".into(),
+                expires_date: Some(now + Duration::days(30)),
+                revocation_date: None,
+                app_account_token: None,
+                free_trial: trial,
+                signed_date: now,
+            }),
+            renewal,
+        }
+    }
+
+    fn status_after(n: &Notification, current: &Subscription) -> Option<(SubscriptionStatus, bool)> {
+        next_state(n, Some(Plan::Pro), current, Utc::now()).unwrap().map(|s| (s.status, s.cancel_at_period_end))
+    }
+
+    #[test]
+    fn each_type_maps_to_its_state() {
+        use SubscriptionStatus::{Active, Canceled, PastDue, Trialing};
+        let none = Subscription::none();
+        let off = Some(Renewal { auto_renew: Some(false), grace_period_expires_date: None });
+        assert_eq!(status_after(&note("SUBSCRIBED", None, true, None), &none), Some((Trialing, false)));
+        assert_eq!(status_after(&note("DID_RENEW", None, false, off.clone()), &none), Some((Active, true)));
+        assert_eq!(status_after(&note("DID_FAIL_TO_RENEW", None, false, None), &none), Some((PastDue, false)));
+        assert_eq!(status_after(&note("DID_FAIL_TO_RENEW", Some("GRACE_PERIOD"), false, None), &none), Some((Active, false)));
+        for kind in ["EXPIRED", "GRACE_PERIOD_EXPIRED", "REFUND", "REVOKE"] {
+            assert_eq!(status_after(&note(kind, None, false, None), &none), Some((Canceled, false)), "{kind}");
+        }
+        let apple_past_due =
+            Subscription { status: PastDue, store: Some(Store::Apple), plan: Plan::Pro, ..Subscription::none() };
+        let change = note("DID_CHANGE_RENEWAL_STATUS", Some("AUTO_RENEW_DISABLED"), false, None);
+        assert_eq!(status_after(&change, &apple_past_due), Some((PastDue, true)), "keeps its own status");
+        assert_eq!(status_after(&note("PRICE_INCREASE", None, false, None), &none), None);
+        assert!(next_state(&note("DID_RENEW", None, false, None), None, &none, Utc::now()).is_err());
+        let canceled = next_state(&note("EXPIRED", None, false, None), None, &apple_past_due, Utc::now());
+        assert_eq!(canceled.unwrap().unwrap().plan, Plan::Pro, "an unlisted product may still end");
+    }
+}

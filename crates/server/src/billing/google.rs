@@ -520,3 +520,63 @@ pub async fn link(
 
 /// Shared handle.
 pub type Play = Arc<GooglePlay>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(state: &str, days: i64, extra: Value) -> PlaySubscription {
+        let mut value = json!({
+            "subscriptionState": format!("SUBSCRIPTION_STATE_{state}"),
+            "acknowledgementState": "ACKNOWLEDGEMENT_STATE_PENDING",
+            "lineItems": [
+                {"productId": "old", "expiryTime": (Utc::now() - chrono::Duration::days(5)).to_rfc3339()},
+                {"productId": "pro_monthly", "expiryTime": (Utc::now() + chrono::Duration::days(days)).to_rfc3339()},
+            ],
+        });
+        if let (Some(value), Value::Object(extra)) = (value.as_object_mut(), extra) {
+            value.extend(extra);
+        }
+        parse_subscription(&value).unwrap()
+    }
+
+    #[test]
+    fn the_publisher_apis_state_maps_to_a_subscription() {
+        use SubscriptionStatus::{Active, Canceled, Incomplete, PastDue};
+        let none = Subscription::none();
+        let state = |s: &PlaySubscription| {
+            let next = next_state(s, Some(Plan::Pro), &none, Utc::now()).unwrap();
+            (next.status, next.cancel_at_period_end)
+        };
+        let active = answer("ACTIVE", 30, json!({}));
+        assert_eq!((active.product_ids[0].as_str(), active.acknowledged), ("pro_monthly", false), "latest first");
+        assert_eq!(state(&active), (Active, false));
+        assert_eq!(state(&answer("IN_GRACE_PERIOD", 3, json!({}))), (Active, false));
+        assert_eq!(state(&answer("CANCELED", 3, json!({}))), (Active, true));
+        assert_eq!(state(&answer("CANCELED", -1, json!({}))), (Canceled, false));
+        assert_eq!(state(&answer("ON_HOLD", -1, json!({}))), (PastDue, false));
+        assert_eq!(state(&answer("PAUSED", -1, json!({}))), (PastDue, false));
+        assert_eq!(state(&answer("PENDING", 1, json!({}))), (Incomplete, false));
+        assert_eq!(state(&answer("EXPIRED", -1, json!({}))), (Canceled, false));
+        let trial = answer("ACTIVE", 7, json!({}));
+        let mut trial_value = json!({"subscriptionState": "SUBSCRIPTION_STATE_ACTIVE", "lineItems": [
+            {"productId": "pro_monthly", "expiryTime": "2099-01-01T00:00:00Z", "offerPhase": {"freeTrial": {}}}]});
+        assert!(!trial.free_trial && parse_subscription(&trial_value).unwrap().free_trial);
+        trial_value["linkedPurchaseToken"] = json!("prev");
+        assert_eq!(parse_subscription(&trial_value).unwrap().linked_purchase_token.as_deref(), Some("prev"));
+        assert!(next_state(&active, None, &none, Utc::now()).is_err(), "an unlisted product grants nothing");
+    }
+
+    #[test]
+    fn notifications_are_named_and_tokens_hashed() {
+        let sub = json!({"subscriptionNotification": {"notificationType": 4, "purchaseToken": "t"}});
+        assert_eq!((kind_of(&sub).as_str(), token_of(&sub)), ("SUBSCRIPTION_PURCHASED", Some("t")));
+        let voided = json!({"voidedPurchaseNotification": {"productType": 1, "purchaseToken": "v"}});
+        assert_eq!((kind_of(&voided).as_str(), token_of(&voided)), ("VOIDED_PURCHASE", Some("v")));
+        let one_time = json!({"voidedPurchaseNotification": {"productType": 2, "purchaseToken": "v"}});
+        assert_eq!(token_of(&one_time), None);
+        assert_eq!((kind_of(&json!({"testNotification": {}})).as_str(), token_of(&json!({}))), ("TEST", None));
+        assert_eq!(purchase_id("t").len(), 64);
+        assert_eq!(encode_segment("a.b-c_d~/x?"), "a.b-c_d~%2Fx%3F");
+    }
+}
