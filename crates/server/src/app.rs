@@ -70,7 +70,8 @@ impl App {
             .user_agent(concat!("omnistack/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the outbound HTTP client")?;
-        let stores = crate::billing::Stores::new(&config, http.clone()).context("the in-app purchase stores (GOOGLE_PLAY_*)")?;
+        let stores =
+            crate::billing::Stores::new(&config, http.clone()).context("the in-app purchase stores (GOOGLE_PLAY_*)")?;
         let external = ExternalVerifier::new(&config.identity, http);
         if config.telemetry.metrics_enabled {
             telemetry::metrics::register_rare_series(&external.provider_names());

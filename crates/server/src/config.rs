@@ -16,9 +16,9 @@ mod parse;
 mod rate_limit;
 mod realtime;
 mod secret;
+mod stores;
 mod telemetry;
 mod versions;
-mod stores;
 mod webhooks;
 
 use std::net::IpAddr;
@@ -37,9 +37,9 @@ pub use mail::{HttpApiSettings, MailProvider, MailSettings, SmtpSettings};
 pub use rate_limit::{LimitClass, Rate, RateLimitSettings};
 pub use realtime::RealtimeSettings;
 pub use secret::{Secret, redact_url};
+pub use stores::{AppleEnvironment, AppleSettings, GoogleSettings, ServiceAccountKey, StoreSettings, pem_certificates};
 pub use telemetry::{OtlpProtocol, SamplerSettings, TelemetrySettings, TraceExport};
 pub use versions::{ApiVersionSettings, DeprecatedRoute, Deprecation};
-pub use stores::{AppleEnvironment, AppleSettings, GoogleSettings, ServiceAccountKey, StoreSettings, pem_certificates};
 pub use webhooks::{InboundWebhookSettings, SvixSecret};
 
 use parse::Vars;

@@ -284,13 +284,13 @@ pub async fn apply_notification(
     let mut purchase = store_purchases::find_purchase(&mut tx, Store::Apple.as_str(), purchase_id).await?;
     if purchase.is_none() {
         // The app set the account's id as appAccountToken at purchase: Apple vouches for it.
-        if let Some(user_id) = transaction.app_account_token.as_deref().and_then(|t| t.parse::<Uuid>().ok()) {
-            if db_billing::find_subscription(&mut tx, user_id).await?.is_some() {
-                let row = purchases::link_to(&mut tx, Store::Apple, purchase_id, user_id, &transaction.product_id)
-                    .await
-                    .map_err(ApplyError::Retry)?;
-                purchase = Some(row);
-            }
+        if let Some(user_id) = transaction.app_account_token.as_deref().and_then(|t| t.parse::<Uuid>().ok())
+            && db_billing::find_subscription(&mut tx, user_id).await?.is_some()
+        {
+            let row = purchases::link_to(&mut tx, Store::Apple, purchase_id, user_id, &transaction.product_id)
+                .await
+                .map_err(ApplyError::Retry)?;
+            purchase = Some(row);
         }
     }
     let Some(purchase) = purchase else {
@@ -305,7 +305,8 @@ pub async fn apply_notification(
     let Some(next) = next_state(notification, plan, &current, Utc::now()).map_err(ApplyError::Permanent)? else {
         return Ok(None);
     };
-    if !store_purchases::advance_signed(&mut tx, purchase.id, notification.signed_date, &transaction.product_id).await? {
+    if !store_purchases::advance_signed(&mut tx, purchase.id, notification.signed_date, &transaction.product_id).await?
+    {
         tracing::info!(apple.notification = %notification.uuid, "App Store notification older than the state applied: ignored");
         return Ok(None);
     }
@@ -354,10 +355,10 @@ pub async fn link(
     signed: &str,
 ) -> Result<Subscription> {
     let transaction = verify_transaction(settings, signed, UnixTime::now())?;
-    if let Some(token) = &transaction.app_account_token {
-        if token.parse::<Uuid>().ok() != Some(user.id) {
-            return Err(Error::Authorization("this purchase was made for another account (appAccountToken)".into()));
-        }
+    if let Some(token) = &transaction.app_account_token
+        && token.parse::<Uuid>().ok() != Some(user.id)
+    {
+        return Err(Error::Authorization("this purchase was made for another account (appAccountToken)".into()));
     }
     let plan = plan_of(billing, &transaction.product_id).ok_or_else(|| {
         Error::Validation(vec![crate::error::FieldError::new(
@@ -437,7 +438,10 @@ mod tests {
         assert_eq!(status_after(&note("SUBSCRIBED", None, true, None), &none), Some((Trialing, false)));
         assert_eq!(status_after(&note("DID_RENEW", None, false, off.clone()), &none), Some((Active, true)));
         assert_eq!(status_after(&note("DID_FAIL_TO_RENEW", None, false, None), &none), Some((PastDue, false)));
-        assert_eq!(status_after(&note("DID_FAIL_TO_RENEW", Some("GRACE_PERIOD"), false, None), &none), Some((Active, false)));
+        assert_eq!(
+            status_after(&note("DID_FAIL_TO_RENEW", Some("GRACE_PERIOD"), false, None), &none),
+            Some((Active, false))
+        );
         for kind in ["EXPIRED", "GRACE_PERIOD_EXPIRED", "REFUND", "REVOKE"] {
             assert_eq!(status_after(&note(kind, None, false, None), &none), Some((Canceled, false)), "{kind}");
         }

@@ -149,7 +149,9 @@ impl GooglePlay {
         }
         let (message_id, notification) = decode_push(body)?;
         if notification.get("packageName").and_then(Value::as_str) != Some(self.settings.package_name.as_str()) {
-            return Err(Error::InvalidSignature("the notification is for another app (GOOGLE_PLAY_PACKAGE_NAME)".into()));
+            return Err(Error::InvalidSignature(
+                "the notification is for another app (GOOGLE_PLAY_PACKAGE_NAME)".into(),
+            ));
         }
         Ok(Push { message_id, kind: kind_of(&notification) })
     }
@@ -157,14 +159,15 @@ impl GooglePlay {
     /// An access token for the Publisher API: cached, else obtained by the JWT-bearer grant.
     async fn access_token(&self) -> Result<String> {
         let mut cached = self.token.lock().await;
-        if let Some((token, until)) = cached.as_ref() {
-            if Instant::now() < *until {
-                return Ok(token.clone());
-            }
+        if let Some((token, until)) = cached.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
         }
         let key = &self.settings.service_account;
         let now = Utc::now().timestamp();
-        let claims = json!({"iss": key.client_email, "scope": SCOPE, "aud": key.token_uri, "iat": now, "exp": now + 3600});
+        let claims =
+            json!({"iss": key.client_email, "scope": SCOPE, "aud": key.token_uri, "iat": now, "exp": now + 3600});
         let mut header = Header::new(Algorithm::RS256);
         header.kid = key.private_key_id.clone();
         let assertion = jsonwebtoken::encode(&header, &claims, &self.signing_key)
@@ -200,8 +203,9 @@ impl GooglePlay {
         let access = self.access_token().await?;
         let request = self.http.get(url).bearer_auth(access).timeout(CALL_TIMEOUT);
         let answer = read(request, "the Android Publisher API").await?;
-        parse_subscription(&answer)
-            .ok_or_else(|| Error::ExternalService("the Android Publisher API answered an unreadable subscription".into()))
+        parse_subscription(&answer).ok_or_else(|| {
+            Error::ExternalService("the Android Publisher API answered an unreadable subscription".into())
+        })
     }
 
     /// Acknowledges the purchase of `token` for `product_id` (Google refunds what stays
@@ -229,7 +233,8 @@ impl GooglePlay {
 /// Sends `request` and reads a JSON object: 404 passes through as NOT_FOUND, every other
 /// failure is 502 `EXTERNAL_SERVICE_ERROR` naming `what` (never the body or a credential).
 async fn read(request: reqwest::RequestBuilder, what: &str) -> Result<Value> {
-    let mut response = outbound::send(request).await.map_err(|_| Error::ExternalService(format!("{what} is unreachable")))?;
+    let mut response =
+        outbound::send(request).await.map_err(|_| Error::ExternalService(format!("{what} is unreachable")))?;
     let status = response.status();
     if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
         return Err(Error::NotFound("Google Play knows no such purchase".into()));
@@ -258,7 +263,11 @@ fn encode_segment(value: &str) -> String {
     value
         .bytes()
         .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
         })
         .collect()
 }
@@ -351,7 +360,7 @@ fn parse_subscription(answer: &Value) -> Option<PlaySubscription> {
                 .collect()
         })
         .unwrap_or_default();
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|item| std::cmp::Reverse(item.0));
     let text = |value: &Value| value.as_str().filter(|s| !s.is_empty() && s.len() <= 512).map(str::to_owned);
     Some(PlaySubscription {
         state,
@@ -426,16 +435,16 @@ pub async fn apply_token(
     let id = purchase_id(token);
     let mut tx = db.begin().await?;
     let mut purchase = store_purchases::find_purchase(&mut tx, Store::Google.as_str(), &id).await?;
-    if purchase.is_none() {
-        if let Some(previous) = &subscription.linked_purchase_token {
-            let earlier = store_purchases::find_purchase(&mut tx, Store::Google.as_str(), &purchase_id(previous)).await?;
-            if let Some(earlier) = earlier {
-                let product = subscription.product_ids.first().cloned().unwrap_or_default();
-                let row = purchases::link_to(&mut tx, Store::Google, &id, earlier.user_id, &product)
-                    .await
-                    .map_err(ApplyError::Retry)?;
-                purchase = Some(row);
-            }
+    if purchase.is_none()
+        && let Some(previous) = &subscription.linked_purchase_token
+    {
+        let earlier = store_purchases::find_purchase(&mut tx, Store::Google.as_str(), &purchase_id(previous)).await?;
+        if let Some(earlier) = earlier {
+            let product = subscription.product_ids.first().cloned().unwrap_or_default();
+            let row = purchases::link_to(&mut tx, Store::Google, &id, earlier.user_id, &product)
+                .await
+                .map_err(ApplyError::Retry)?;
+            purchase = Some(row);
         }
     }
     let Some(purchase) = purchase else {
@@ -444,7 +453,8 @@ pub async fn apply_token(
     };
     let current = super::current_in(&mut tx, purchase.user_id).await.map_err(ApplyError::Retry)?;
     let plan = plan_of(billing, &subscription);
-    let next = next_state(&subscription, plan.as_ref().map(|p| p.0), &current, Utc::now()).map_err(ApplyError::Permanent)?;
+    let next =
+        next_state(&subscription, plan.as_ref().map(|p| p.0), &current, Utc::now()).map_err(ApplyError::Permanent)?;
     let cause = Cause {
         actor: Actor::anonymous(),
         source: "google.webhook",
@@ -467,11 +477,21 @@ async fn acknowledge_if_pending(
     product: Option<String>,
     token: &str,
 ) -> Result<()> {
-    let payable = matches!(subscription.state.as_str(), "SUBSCRIPTION_STATE_ACTIVE" | "SUBSCRIPTION_STATE_IN_GRACE_PERIOD");
+    let payable =
+        matches!(subscription.state.as_str(), "SUBSCRIPTION_STATE_ACTIVE" | "SUBSCRIPTION_STATE_IN_GRACE_PERIOD");
     match product {
         Some(product) if !subscription.acknowledged && payable => play.acknowledge(&product, token).await,
         _ => Ok(()),
     }
+}
+
+/// A purchase the app reports: its token and product id.
+#[derive(Clone, Copy, Debug)]
+pub struct ReportedPurchase<'a> {
+    /// The purchase token.
+    pub token: &'a str,
+    /// The subscription's product id.
+    pub product_id: &'a str,
 }
 
 /// Links the Google Play purchase `token` of `product_id` to `user`, verified with the
@@ -485,9 +505,9 @@ pub async fn link(
     billing: &BillingSettings,
     user: &omnistack_db::users::User,
     context: AuditContext,
-    token: &str,
-    product_id: &str,
+    purchase: ReportedPurchase<'_>,
 ) -> Result<Subscription> {
+    let ReportedPurchase { token, product_id } = purchase;
     let invalid = |field: &str, m: &str| Error::Validation(vec![FieldError::new(field, m)]);
     let plan = billing
         .google_products
@@ -498,18 +518,21 @@ pub async fn link(
     if !subscription.product_ids.iter().any(|id| id == product_id) {
         return Err(invalid("product_id", "is not the product of this purchase"));
     }
-    if let Some(account) = subscription.external_account_id.as_deref().and_then(|id| id.parse::<Uuid>().ok()) {
-        if account != user.id {
-            return Err(Error::Authorization("this purchase was made for another account".into()));
-        }
+    if let Some(account) = subscription.external_account_id.as_deref().and_then(|id| id.parse::<Uuid>().ok())
+        && account != user.id
+    {
+        return Err(Error::Authorization("this purchase was made for another account".into()));
     }
     let mut tx = db.begin().await?;
     purchases::link_to(&mut tx, Store::Google, &purchase_id(token), user.id, product_id).await?;
     let current = super::current_in(&mut tx, user.id).await?;
     let next = next_state(&subscription, Some(plan), &current, Utc::now()).map_err(|m| invalid("product_id", &m))?;
     let cause = Cause { actor: Actor::user(user), source: "google.link", reference: None, context };
-    let changed =
-        if purchases::may_replace(&current, &next) { super::apply(&mut tx, user.id, &next, &cause).await? } else { None };
+    let changed = if purchases::may_replace(&current, &next) {
+        super::apply(&mut tx, user.id, &next, &cause).await?
+    } else {
+        None
+    };
     tx.commit().await?;
     if let Some(sub) = &changed {
         super::announce(hub, user.id, sub).await;

@@ -46,7 +46,13 @@ mod tests {
     use crate::config::Plan;
 
     fn sub(store: Store, status: SubscriptionStatus) -> Subscription {
-        Subscription { plan: Plan::Pro, status, store: Some(store), current_period_end: None, cancel_at_period_end: false }
+        Subscription {
+            plan: Plan::Pro,
+            status,
+            store: Some(store),
+            current_period_end: None,
+            cancel_at_period_end: false,
+        }
     }
 
     #[test]

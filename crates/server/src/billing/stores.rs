@@ -72,7 +72,9 @@ impl Processor for GoogleNotifications {
                 return Err(JobError::Retry(anyhow::anyhow!("Google Play is not configured (GOOGLE_PLAY_*)")));
             };
             if let Some((user_id, sub)) =
-                google::apply_token(&ctx.db, &ctx.config.billing, play, token, &event.event_id).await.map_err(job_error)?
+                google::apply_token(&ctx.db, &ctx.config.billing, play, token, &event.event_id)
+                    .await
+                    .map_err(job_error)?
             {
                 super::announce(&ctx.hub, user_id, &sub).await;
             }

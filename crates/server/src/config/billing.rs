@@ -69,8 +69,7 @@ impl BillingSettings {
 
 /// Reads the billing variables; `frontend_url` is always an allowed redirect origin.
 pub(super) fn settings(vars: &mut Vars<'_>, frontend_url: &str) -> BillingSettings {
-    let stripe_prices =
-        product_map(vars, "STRIPE_PRICES", true).into_iter().map(|(key, (price, plan))| (key, (price, plan))).collect();
+    let stripe_prices = product_map(vars, "STRIPE_PRICES", true).into_iter().collect();
     let products = |vars: &mut Vars<'_>, name| {
         product_map(vars, name, false).into_iter().map(|(_, (product, plan))| (product, plan)).collect()
     };

@@ -141,8 +141,7 @@ fn apple(vars: &mut Vars<'_>) -> Option<AppleSettings> {
 
 fn google(vars: &mut Vars<'_>) -> Option<GoogleSettings> {
     let jwks_url = vars.parse("GOOGLE_PUBSUB_JWKS_URL", GOOGLE_CERTS_URL, parse::http_url);
-    let api_base =
-        vars.parse("GOOGLE_PLAY_API_BASE", GOOGLE_PLAY_API, |v| parse::http_url(v.trim_end_matches('/')));
+    let api_base = vars.parse("GOOGLE_PLAY_API_BASE", GOOGLE_PLAY_API, |v| parse::http_url(v.trim_end_matches('/')));
     let audience = vars.optional("GOOGLE_PUBSUB_AUDIENCE", |v| bounded(v, 500));
     let push_account = vars.optional("GOOGLE_PUBSUB_SERVICE_ACCOUNT", |v| {
         bounded(v, 254).and_then(|v| if v.contains('@') { Ok(v) } else { Err("must be an email address".into()) })
@@ -207,6 +206,7 @@ fn read_roots(value: &str) -> Result<(String, Vec<Vec<u8>>), String> {
         }
         certs.extend(found);
     }
+    crate::billing::apple::jws::Roots::new(&certs)?;
     Ok((paths.join(","), certs))
 }
 
@@ -283,8 +283,11 @@ mod tests {
     #[test]
     fn apple_reads_its_roots_and_names_what_is_missing_or_wrong() {
         let roots = format!("{FIXTURES}/root.pem, {FIXTURES}/other-root.pem");
-        let (settings, problems) =
-            read(&[("APPLE_ROOT_CERTS", &roots), ("APPLE_BUNDLE_ID", "com.example.app"), ("APPLE_ENVIRONMENT", "Sandbox")]);
+        let (settings, problems) = read(&[
+            ("APPLE_ROOT_CERTS", &roots),
+            ("APPLE_BUNDLE_ID", "com.example.app"),
+            ("APPLE_ENVIRONMENT", "Sandbox"),
+        ]);
         assert!(problems.is_empty(), "{problems:?}");
         let apple = settings.apple.unwrap();
         assert_eq!((apple.root_certs.len(), apple.environment), (2, AppleEnvironment::Sandbox));

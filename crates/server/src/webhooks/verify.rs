@@ -69,8 +69,11 @@ pub async fn verify(
         }
         Provider::Apple => {
             let apple = config.stores.apple.as_ref().ok_or_else(|| not_configured(provider, "APPLE_ROOT_CERTS"))?;
-            let notification =
-                apple::verify_notification(apple, body, UnixTime::since_unix_epoch(Duration::from_secs(now.max(0) as u64)))?;
+            let notification = apple::verify_notification(
+                apple,
+                body,
+                UnixTime::since_unix_epoch(Duration::from_secs(now.max(0) as u64)),
+            )?;
             checked(Some(&notification.uuid), Some(&notification.event_type()))
         }
         Provider::Google => {

@@ -99,7 +99,7 @@ fn check(field: &str, value: &str, max: usize, allowed: impl Fn(u8) -> bool) -> 
     if value.is_empty() || value.len() > max || !value.bytes().all(allowed) {
         return Err(Error::Validation(vec![FieldError::new(
             field,
-            &format!("must be 1 to {max} characters of the store's alphabet"),
+            format!("must be 1 to {max} characters of the store's alphabet"),
         )]));
     }
     Ok(())
@@ -192,8 +192,7 @@ pub async fn link_google_purchase(
         &state.config.billing,
         &caller.user,
         context,
-        &body.purchase_token,
-        &body.product_id,
+        billing::google::ReportedPurchase { token: &body.purchase_token, product_id: &body.product_id },
     )
     .await?;
     Ok(Json(sub.into()))

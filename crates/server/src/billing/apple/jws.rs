@@ -104,11 +104,7 @@ pub fn verify(jws: &str, roots: &Roots, now: UnixTime) -> Result<Value> {
         webpki::ring::ECDSA_P384_SHA384,
     ];
     let one_intermediate = |path: &webpki::VerifiedPath<'_>| {
-        if path.intermediate_certificates().count() == 1 {
-            Ok(())
-        } else {
-            Err(webpki::Error::UnknownIssuer)
-        }
+        if path.intermediate_certificates().count() == 1 { Ok(()) } else { Err(webpki::Error::UnknownIssuer) }
     };
     leaf.verify_for_usage(&algorithms, &roots.anchors, &intermediates, now, AnyUsage, None, Some(&one_intermediate))
         .map_err(|err| refused(&chain_reason(&err)))?;

@@ -209,13 +209,24 @@ async fn forged_foreign_and_tampered_notifications_are_refused_and_nothing_is_st
         ("a leaf alone", "x5c chain", {
             let mut header = Header::new(Algorithm::ES256);
             header.x5c = Some(vec![der("leaf.pem")]);
-            body(jsonwebtoken::encode(&header, &good, &EncodingKey::from_ec_pem(read("leaf.key").as_bytes()).unwrap()).unwrap())
+            body(
+                jsonwebtoken::encode(&header, &good, &EncodingKey::from_ec_pem(read("leaf.key").as_bytes()).unwrap())
+                    .unwrap(),
+            )
         }),
         ("another app", "APPLE_BUNDLE_ID", body(sign(&with(&|p| p["data"]["bundleId"] = json!("com.evil.app")), GOOD))),
-        ("another environment", "APPLE_ENVIRONMENT", body(sign(&with(&|p| p["data"]["environment"] = json!("Production")), GOOD))),
+        (
+            "another environment",
+            "APPLE_ENVIRONMENT",
+            body(sign(&with(&|p| p["data"]["environment"] = json!("Production")), GOOD)),
+        ),
         ("a tampered payload", "leaf's key", body(tampered)),
         ("HS256 with the chain", "ES256", body(hs256)),
-        ("a forged nested transaction", "leaf's key", body(sign(&payload(&note("b0000000-0000-4000-8000-000000000002"), FORGED), GOOD))),
+        (
+            "a forged nested transaction",
+            "leaf's key",
+            body(sign(&payload(&note("b0000000-0000-4000-8000-000000000002"), FORGED), GOOD)),
+        ),
         ("no signedPayload", "signedPayload", serde_json::to_vec(&json!({"notificationType": "SUBSCRIBED"})).unwrap()),
         ("not a JWS", "base64url", body("not.a.jws".to_owned())),
     ];
@@ -310,7 +321,11 @@ async fn linking_an_app_store_purchase_is_guarded() {
     for bad in ["x".repeat(16 * 1024 + 1), "a.b.c\u{0}".to_owned(), "a.b.c\u{202e}".to_owned(), String::new()] {
         assert_refused(&link(&client, bad).await, 422, "VALIDATION_ERROR");
     }
-    assert_refused(&link(&client, sign(&transaction("2000033", t0 + DAY, t0, None), FORGED)).await, 400, "INVALID_SIGNATURE");
+    assert_refused(
+        &link(&client, sign(&transaction("2000033", t0 + DAY, t0, None), FORGED)).await,
+        400,
+        "INVALID_SIGNATURE",
+    );
     assert_eq!(status(&client).await["status"], "none", "nothing refused changed anything");
 
     assert_eq!(link(&client, mine.clone()).await.status, 200);

@@ -76,7 +76,13 @@ impl FakePlay {
     }
 }
 
-async fn serve(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn serve(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path();
     if path == "/token" && method == Method::POST {
         return token(&shared, &body);
@@ -278,7 +284,11 @@ async fn pushes_without_googles_bearer_for_this_app_are_refused_and_nothing_is_s
         assert_eq!(res.status, 401, "{what}: {}", res.text);
     }
     let bearer = idp.token(push_claims(&idp, json!({})));
-    assert_refused(&push(&app, &bearer, push_body("msg-y", "com.evil.app", 4, "tok-X")).await, 400, "INVALID_SIGNATURE");
+    assert_refused(
+        &push(&app, &bearer, push_body("msg-y", "com.evil.app", 4, "tok-X")).await,
+        400,
+        "INVALID_SIGNATURE",
+    );
     let not_a_push = push(&app, &bearer, br#"{"message":{"data":"!!"}}"#.to_vec()).await;
     assert_refused(&not_a_push, 422, "VALIDATION_ERROR");
     assert!(stored(&app).await.is_empty());
@@ -320,7 +330,8 @@ async fn linking_a_google_play_purchase_is_guarded() {
     }
     assert_refused(&link(&client, "tok-unknown", PRODUCT).await, 404, "NOT_FOUND");
     let mut someone_elses = subscription("ACTIVE", 30, false);
-    someone_elses["externalAccountIdentifiers"] = json!({"obfuscatedExternalAccountId": "0190a000-0000-7000-8000-000000000002"});
+    someone_elses["externalAccountIdentifiers"] =
+        json!({"obfuscatedExternalAccountId": "0190a000-0000-7000-8000-000000000002"});
     play.set("tok-M.1", someone_elses);
     assert_refused(&link(&client, "tok-M.1", PRODUCT).await, 403, "AUTHORIZATION_ERROR");
     play.fail_next(1);
