@@ -43,7 +43,7 @@ use uuid::Uuid;
 use super::purchases;
 use super::{Cause, Store, Subscription, SubscriptionStatus};
 use crate::admin::audit::{Actor, AuditContext};
-use crate::auth::external::PublishedKeys;
+use crate::auth::external::{AuthFailure, PublishedKeys};
 use crate::config::{BillingSettings, GoogleSettings, Plan};
 use crate::error::{Error, FieldError, Result};
 use crate::realtime::Hub;
@@ -137,11 +137,13 @@ impl GooglePlay {
         validation.set_audience(&[&self.settings.audience]);
         validation.set_issuer(&ISSUERS);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let claims: PushClaims = self
-            .keys
-            .verify(bearer, &validation)
-            .await
-            .map_err(|failure| Error::Authentication(format!("the Pub/Sub push token is refused: {failure}")))?;
+        let claims: PushClaims = self.keys.verify(bearer, &validation).await.map_err(|failure| match failure {
+            // Google's keys cannot be fetched: Pub/Sub retries the push.
+            AuthFailure::ProviderUnavailable => {
+                Error::ServiceUnavailable("Google's signing keys are unavailable".into())
+            }
+            other => Error::Authentication(format!("the Pub/Sub push token is refused: {other}")),
+        })?;
         let email = claims.email.unwrap_or_default();
         let expected = self.settings.push_service_account.as_bytes();
         if !bool::from(email.as_bytes().ct_eq(expected)) || claims.email_verified != Some(true) {
