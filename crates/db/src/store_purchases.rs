@@ -18,7 +18,8 @@ pub struct StorePurchase {
     pub user_id: Uuid,
     /// The store's product id last seen for it.
     pub product_id: String,
-    /// The store's signing time of the newest state applied (Apple's `signedDate`).
+    /// The time of the newest state applied: Apple's `signedDate`; for Google, when the
+    /// Publisher API was asked.
     pub last_signed_at: Option<DateTime<Utc>>,
     /// When it was linked.
     pub created_at: DateTime<Utc>,

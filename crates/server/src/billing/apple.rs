@@ -197,6 +197,18 @@ fn plan_of(billing: &BillingSettings, product_id: &str) -> Option<Plan> {
     billing.apple_products.get(product_id).copied()
 }
 
+/// The notification types that change a subscription (see the module documentation).
+pub const ACTED_ON: [&str; 8] = [
+    "SUBSCRIBED",
+    "DID_RENEW",
+    "DID_FAIL_TO_RENEW",
+    "EXPIRED",
+    "GRACE_PERIOD_EXPIRED",
+    "REFUND",
+    "REVOKE",
+    "DID_CHANGE_RENEWAL_STATUS",
+];
+
 /// What `notification` makes of the account's subscription (`current`), or `None` when its
 /// type changes nothing. `plan` is the product's plan (`None`: not in `APPLE_PRODUCTS`, an
 /// error for a state that grants it).
@@ -297,19 +309,20 @@ pub async fn apply_notification(
         tracing::info!(apple.original_transaction_id = %purchase_id, "App Store notification for a purchase no account has linked");
         return Ok(None);
     };
-    let current = db_billing::find_subscription(&mut tx, purchase.user_id)
-        .await?
-        .map(|row| Subscription::from_row(&row))
-        .unwrap_or_else(Subscription::none);
-    let plan = plan_of(billing, &transaction.product_id);
-    let Some(next) = next_state(notification, plan, &current, Utc::now()).map_err(ApplyError::Permanent)? else {
+    if !ACTED_ON.contains(&notification.notification_type.as_str()) {
         return Ok(None);
-    };
+    }
+    // Takes the purchase's row: a concurrent notification of it waits, then compares again.
     if !store_purchases::advance_signed(&mut tx, purchase.id, notification.signed_date, &transaction.product_id).await?
     {
         tracing::info!(apple.notification = %notification.uuid, "App Store notification older than the state applied: ignored");
         return Ok(None);
     }
+    let current = super::current_in(&mut tx, purchase.user_id).await.map_err(ApplyError::Retry)?;
+    let plan = plan_of(billing, &transaction.product_id);
+    let Some(next) = next_state(notification, plan, &current, Utc::now()).map_err(ApplyError::Permanent)? else {
+        return Ok(None);
+    };
     if !purchases::may_replace(&current, &next) {
         tx.commit().await?;
         return Ok(None);
@@ -375,10 +388,10 @@ pub async fn link(
         &transaction.product_id,
     )
     .await?;
-    let current = super::current_in(&mut tx, user.id).await?;
-    let next = linked_state(&transaction, plan, &current, Utc::now());
     let newer =
         store_purchases::advance_signed(&mut tx, purchase.id, transaction.signed_date, &transaction.product_id).await?;
+    let current = super::current_in(&mut tx, user.id).await?;
+    let next = linked_state(&transaction, plan, &current, Utc::now());
     let cause = Cause {
         actor: Actor::user(user),
         source: "apple.link",

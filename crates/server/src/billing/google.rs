@@ -13,7 +13,9 @@
 //! cached until shortly before it expires. Because the API gives the current state, the order
 //! in which notifications arrive does not matter. A purchase is the SHA-256 of its token; a
 //! new token whose `linkedPurchaseToken` is a linked purchase (an upgrade, a resubscription)
-//! joins the same account. A purchase still waiting for acknowledgement is acknowledged.
+//! joins the same account. A purchase still waiting for acknowledgement is acknowledged. Each
+//! purchase keeps the time of the newest answer applied, so of two concurrent lookups the one
+//! asked for later wins, whichever commits last.
 //!
 //! | `subscriptionState` | the account's subscription |
 //! |---|---|
@@ -427,6 +429,8 @@ pub async fn apply_token(
     token: &str,
     reference: &str,
 ) -> std::result::Result<Option<(Uuid, Subscription)>, ApplyError> {
+    // When Google's answer was asked for: a state read earlier and applied later is stale.
+    let read_at = omnistack_db::time::now();
     let subscription = match play.subscription(token).await {
         Ok(subscription) => subscription,
         Err(Error::NotFound(_)) => {
@@ -453,6 +457,11 @@ pub async fn apply_token(
         tracing::info!("Google Play notification for a purchase no account has linked");
         return Ok(None);
     };
+    let product = subscription.product_ids.first().map_or("", String::as_str);
+    if !store_purchases::advance_signed(&mut tx, purchase.id, read_at, product).await? {
+        tracing::info!("a newer Google Play state of this purchase was applied meanwhile");
+        return Ok(None);
+    }
     let current = super::current_in(&mut tx, purchase.user_id).await.map_err(ApplyError::Retry)?;
     let plan = plan_of(billing, &subscription);
     let next =
@@ -516,6 +525,7 @@ pub async fn link(
         .get(product_id)
         .copied()
         .ok_or_else(|| invalid("product_id", "is a product this service does not offer (GOOGLE_PRODUCTS)"))?;
+    let read_at = omnistack_db::time::now();
     let subscription = play.subscription(token).await?;
     if !subscription.product_ids.iter().any(|id| id == product_id) {
         return Err(invalid("product_id", "is not the product of this purchase"));
@@ -526,11 +536,12 @@ pub async fn link(
         return Err(Error::Authorization("this purchase was made for another account".into()));
     }
     let mut tx = db.begin().await?;
-    purchases::link_to(&mut tx, Store::Google, &purchase_id(token), user.id, product_id).await?;
+    let purchase = purchases::link_to(&mut tx, Store::Google, &purchase_id(token), user.id, product_id).await?;
+    let newer = store_purchases::advance_signed(&mut tx, purchase.id, read_at, product_id).await?;
     let current = super::current_in(&mut tx, user.id).await?;
     let next = next_state(&subscription, Some(plan), &current, Utc::now()).map_err(|m| invalid("product_id", &m))?;
     let cause = Cause { actor: Actor::user(user), source: "google.link", reference: None, context };
-    let changed = if purchases::may_replace(&current, &next) {
+    let changed = if newer && purchases::may_replace(&current, &next) {
         super::apply(&mut tx, user.id, &next, &cause).await?
     } else {
         None

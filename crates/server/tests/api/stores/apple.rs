@@ -336,3 +336,39 @@ async fn linking_an_app_store_purchase_is_guarded() {
     let (client, _) = plain.signed_in_client().await;
     assert_refused(&link(&client, mine).await, 503, "SERVICE_UNAVAILABLE");
 }
+
+#[tokio::test]
+async fn concurrent_notifications_delivered_in_any_order_end_in_the_newest_state() {
+    let app = configured().spawn().await;
+    let (client, session) = app.signed_in_client().await;
+    let user_id = session["user"]["id"].as_str().unwrap().to_owned();
+    let t0 = now_ms();
+    let signed = sign(&transaction("2000040", t0 + 30 * DAY, t0 - 10_000, Some(&user_id)), GOOD);
+    assert_eq!(
+        client.post_json("/api/v1/app/billing/apple/link", &json!({"signed_transaction": signed})).await.status,
+        200
+    );
+
+    // The newest (EXPIRED) is sent first; older renewals race it.
+    let mut bodies = Vec::new();
+    for i in (0..6i64).rev() {
+        let kind = if i == 5 { "EXPIRED" } else { "DID_RENEW" };
+        let uuid = format!("d0000000-0000-4000-8000-00000000000{i}");
+        let note = Note {
+            kind,
+            subtype: None,
+            uuid: &uuid,
+            signed: t0 + 1_000 * (i + 1),
+            transaction: transaction("2000040", t0 + (31 + i) * DAY, t0 + 1_000 * (i + 1), None),
+            renewal: None,
+        };
+        bodies.push((uuid.clone(), notification(&note)));
+    }
+    let deliveries = bodies.iter().map(|(_, body)| deliver(&app, body.clone()));
+    futures::future::join_all(deliveries).await;
+    for (uuid, _) in &bodies {
+        wait_for(&app, uuid, "processed").await;
+    }
+    let now = status(&client).await;
+    assert_eq!((now["plan"].as_str(), now["status"].as_str()), (Some("free"), Some("canceled")));
+}
