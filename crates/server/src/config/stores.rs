@@ -206,7 +206,10 @@ fn read_roots(value: &str) -> Result<(String, Vec<Vec<u8>>), String> {
         }
         certs.extend(found);
     }
-    crate::billing::apple::jws::Roots::new(&certs)?;
+    for (i, der) in certs.iter().enumerate() {
+        webpki::anchor_from_trusted_cert(&rustls::pki_types::CertificateDer::from(der.as_slice()))
+            .map_err(|err| format!("certificate number {} cannot be a trust anchor: {err}", i + 1))?;
+    }
     Ok((paths.join(","), certs))
 }
 
