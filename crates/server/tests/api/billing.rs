@@ -108,4 +108,6 @@ async fn a_change_for_an_unknown_account_is_not_found_and_writes_nothing() {
     let mut tx = app.state.db.begin().await.unwrap();
     let err = billing::apply(&mut tx, Uuid::now_v7(), &pro(SubscriptionStatus::Active), &webhook_cause()).await;
     assert!(matches!(err, Err(omnistack::error::Error::NotFound(_))));
+    // Ended here: a transaction left open holds its locks past the test database's clean-up.
+    tx.commit().await.unwrap();
 }
