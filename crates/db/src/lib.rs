@@ -22,6 +22,7 @@ pub mod owned;
 pub mod projects;
 pub mod revocations;
 pub mod sessions;
+pub mod store_purchases;
 pub mod testing;
 pub mod time;
 mod tx;

@@ -14,6 +14,8 @@ mod contact;
 mod feature_flags;
 #[path = "contract/jobs.rs"]
 mod jobs;
+#[path = "contract/store_purchases.rs"]
+mod store_purchases;
 #[path = "contract/webhook_events.rs"]
 mod webhook_events;
 

@@ -73,6 +73,8 @@ impl App {
             .user_agent(concat!("omnistack/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the outbound HTTP client")?;
+        let stores =
+            crate::billing::Stores::new(&config, http.clone()).context("the in-app purchase stores (GOOGLE_PLAY_*)")?;
         let external = ExternalVerifier::new(&config.identity, http);
         if config.telemetry.metrics_enabled {
             telemetry::metrics::register_rare_series(&external.provider_names());
@@ -112,10 +114,11 @@ impl App {
             flags,
             dashboard: dashboard.clone(),
             stripe,
+            stores: stores.clone(),
         };
         samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);
-        let workers = Workers::spawn(JobContext { db, config, mailer, hub: realtime, jobs });
+        let workers = Workers::spawn(JobContext { db, config, mailer, hub: realtime, jobs, stores });
         Ok(App { state, router, workers })
     }
 }
@@ -128,7 +131,10 @@ pub async fn run_workers(config: Config) -> anyhow::Result<()> {
     let hub = Hub::new(&config, redis.as_ref()).context("starting the realtime hub (REDIS_URL)")?;
     let jobs = Jobs::new(config.jobs.clone(), Registry::standard());
     let workers = config.jobs.workers;
-    let workers_handle = Workers::spawn(JobContext { db: db.clone(), config: Arc::new(config), mailer, hub, jobs });
+    let http = crate::telemetry::outbound::client().context("building the outbound HTTP client")?;
+    let stores = crate::billing::Stores::new(&config, http).context("the in-app purchase stores (GOOGLE_PLAY_*)")?;
+    let workers_handle =
+        Workers::spawn(JobContext { db: db.clone(), config: Arc::new(config), mailer, hub, jobs, stores });
     tracing::info!(workers, db.system = db.engine().as_str(), "running job workers");
     stop_signal().await;
     tracing::info!("stop requested: finishing running jobs");

@@ -6,8 +6,16 @@
 //! |---|---|
 //! | [`status`] | the subscription's vocabulary: plans, statuses, stores, the effective plan |
 //! | [`stripe`] | Stripe: checkout, portal, invoices, cancel/resume/change plan, webhook events |
+//! | [`apple`] | App Store Server Notifications V2 and linked App Store purchases |
+//! | [`google`] | Google Play notifications (Pub/Sub push) and linked Google Play purchases |
+//! | [`purchases`] | one account per store purchase; a store ends only what it gave |
+//! | [`stores`] | the stores' clients and their webhook processors |
 
+pub mod apple;
+pub mod google;
+pub mod purchases;
 pub mod status;
+pub mod stores;
 pub mod stripe;
 
 use omnistack_db::billing::{self as db_billing, SubscriptionRow};
@@ -16,6 +24,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 pub use status::{Store, Subscription, SubscriptionStatus, effective_plan};
+pub use stores::Stores;
 
 use crate::admin::audit::{self, Actor, AuditContext, AuditEntry};
 use crate::error::{Error, Result};
@@ -80,5 +89,12 @@ pub async fn announce(hub: &Hub, user_id: Uuid, subscription: &Subscription) {
 pub async fn current(db: &omnistack_db::Db, user_id: Uuid) -> Result<Subscription> {
     let row: SubscriptionRow =
         db_billing::find_subscription(db, user_id).await?.ok_or_else(|| Error::NotFound("account not found".into()))?;
+    Ok(Subscription::from_row(&row))
+}
+
+/// The account's subscription as stored, read in `tx`. 404 when there is no such account.
+pub async fn current_in(tx: &mut Tx, user_id: Uuid) -> Result<Subscription> {
+    let row: SubscriptionRow =
+        db_billing::find_subscription(tx, user_id).await?.ok_or_else(|| Error::NotFound("account not found".into()))?;
     Ok(Subscription::from_row(&row))
 }

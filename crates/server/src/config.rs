@@ -16,6 +16,7 @@ mod parse;
 mod rate_limit;
 mod realtime;
 mod secret;
+mod stores;
 mod telemetry;
 mod versions;
 mod webhooks;
@@ -36,6 +37,7 @@ pub use mail::{HttpApiSettings, MailProvider, MailSettings, SmtpSettings};
 pub use rate_limit::{LimitClass, Rate, RateLimitSettings};
 pub use realtime::RealtimeSettings;
 pub use secret::{Secret, redact_url};
+pub use stores::{AppleEnvironment, AppleSettings, GoogleSettings, ServiceAccountKey, StoreSettings, pem_certificates};
 pub use telemetry::{OtlpProtocol, SamplerSettings, TelemetrySettings, TraceExport};
 pub use versions::{ApiVersionSettings, DeprecatedRoute, Deprecation};
 pub use webhooks::{InboundWebhookSettings, SvixSecret};
@@ -148,6 +150,8 @@ pub struct Config {
     /// `FLAGS_API_KEY`: a bearer key for the OFREP endpoints (`/ofrep/v1/…`), besides admin
     /// tokens; unset, only admin tokens are accepted there.
     pub flags_api_key: Option<Secret>,
+    /// The in-app purchase stores (`APPLE_*`, `GOOGLE_PUBSUB_*`, `GOOGLE_PLAY_*`).
+    pub stores: StoreSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -238,6 +242,7 @@ impl Config {
             identity: IdentityProviders::from_vars(&mut vars),
             jobs: jobs::settings(&mut vars),
             webhooks: webhooks::settings(&mut vars),
+            stores: stores::settings(&mut vars),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),
@@ -343,6 +348,7 @@ impl Config {
         described.extend(self.webhooks.describe());
         described.push(("FLAGS_API_KEY", self.flags_api_key.as_ref().map(ToString::to_string).unwrap_or_default()));
         described.extend(self.billing.describe());
+        described.extend(self.stores.describe());
         described
     }
 }

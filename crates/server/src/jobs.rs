@@ -132,6 +132,8 @@ pub struct JobContext {
     pub hub: Hub,
     /// The queue.
     pub jobs: Jobs,
+    /// The in-app purchase stores' clients (Google Play).
+    pub stores: crate::billing::Stores,
 }
 
 /// The W3C `traceparent` of the span being served, when it is sampled.

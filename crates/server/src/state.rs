@@ -50,4 +50,6 @@ pub struct AppState {
     pub dashboard: Dashboard,
     /// Stripe's API, when `STRIPE_SECRET_KEY` is set.
     pub stripe: Option<StripeClient>,
+    /// The in-app purchase stores' clients (Google Play).
+    pub stores: crate::billing::Stores,
 }

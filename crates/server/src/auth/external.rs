@@ -12,6 +12,7 @@ mod failure;
 mod jwks;
 mod keys;
 mod provider;
+mod published;
 mod token;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use jsonwebtoken::DecodingKey;
 
 pub use failure::AuthFailure;
+pub use published::PublishedKeys;
 
 use crate::config::{IdentityProviders, RoleClaim};
 use jwks::JwksCache;

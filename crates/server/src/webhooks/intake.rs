@@ -32,6 +32,8 @@ pub struct IntakeDeps<'a> {
     pub jobs: &'a Jobs,
     /// The providers' secrets.
     pub config: &'a Config,
+    /// The in-app purchase stores' clients.
+    pub stores: &'a crate::billing::Stores,
 }
 
 /// What a delivery got.
@@ -46,7 +48,7 @@ pub enum Receipt {
 /// Takes a delivery of `provider` whose body (at most [`super::MAX_BODY_BYTES`]) was read.
 pub async fn receive(deps: IntakeDeps<'_>, provider: Provider, headers: &HeaderMap, body: &[u8]) -> Result<Receipt> {
     let now = chrono::Utc::now().timestamp();
-    let verified = match verify::verify(provider, deps.config, headers, body, now).await {
+    let verified = match verify::verify(provider, deps.config, deps.stores, headers, body, now).await {
         Ok(verified) => verified,
         Err(err) => {
             if matches!(err, Error::InvalidSignature(_) | Error::Authentication(_)) {

@@ -80,6 +80,8 @@ impl Processors {
             .with(Provider::Clerk, super::clerk::ClerkUsers)
             .with(Provider::Supabase, super::supabase::SupabaseUsers)
             .with(Provider::Stripe, crate::billing::stripe::StripeEvents::default())
+            .with(Provider::Apple, crate::billing::stores::AppleNotifications)
+            .with(Provider::Google, crate::billing::stores::GoogleNotifications)
     }
 
     /// Sets `provider`'s processor (replacing any).

@@ -7,10 +7,14 @@
 //! each returns the [`Verified`] event id and type (Apple: `notificationUUID` and
 //! `notificationType`; Google: the Pub/Sub `message.messageId` and the notification kind).
 
+use std::time::Duration;
+
 use axum::http::HeaderMap;
+use rustls::pki_types::UnixTime;
 use serde_json::Value;
 
 use super::{Provider, stripe, supabase, svix};
+use crate::billing::{Stores, apple};
 use crate::config::Config;
 use crate::error::{Error, FieldError, Result};
 
@@ -34,6 +38,7 @@ pub struct Verified {
 pub async fn verify(
     provider: Provider,
     config: &Config,
+    stores: &Stores,
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
@@ -62,8 +67,20 @@ pub async fn verify(
             let (id, kind) = supabase::event_id_and_type(body, &payload)?;
             checked(Some(&id), Some(&kind))
         }
-        Provider::Apple => Err(not_configured(provider, "APPLE_ROOT_CERTS")),
-        Provider::Google => Err(not_configured(provider, "GOOGLE_PUBSUB_AUDIENCE")),
+        Provider::Apple => {
+            let apple = config.stores.apple.as_ref().ok_or_else(|| not_configured(provider, "APPLE_ROOT_CERTS"))?;
+            let notification = apple::verify_notification(
+                apple,
+                body,
+                UnixTime::since_unix_epoch(Duration::from_secs(now.max(0) as u64)),
+            )?;
+            checked(Some(&notification.uuid), Some(&notification.event_type()))
+        }
+        Provider::Google => {
+            let play = stores.google.as_ref().ok_or_else(|| not_configured(provider, "GOOGLE_PUBSUB_AUDIENCE"))?;
+            let push = play.verify_push(headers, body).await?;
+            checked(Some(&push.message_id), Some(&push.kind))
+        }
     }
 }
 

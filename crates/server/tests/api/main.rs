@@ -30,6 +30,7 @@ mod rate_limit;
 mod rate_limits_wired;
 mod realtime;
 mod shutdown;
+mod stores;
 mod telemetry;
 mod users;
 mod v1_frozen;

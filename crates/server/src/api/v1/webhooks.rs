@@ -59,7 +59,7 @@ pub async fn receive_webhook(
     }
     let limit = webhooks::MAX_BODY_BYTES.min(state.config.max_body_bytes);
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| Error::PayloadTooLarge)?;
-    let deps = IntakeDeps { db: &state.db, jobs: &state.jobs, config: &state.config };
+    let deps = IntakeDeps { db: &state.db, jobs: &state.jobs, config: &state.config, stores: &state.stores };
     let receipt = webhooks::receive(deps, provider, &headers, &body).await?;
     Ok(Json(WebhookReceipt { received: true, duplicate: receipt == Receipt::Duplicate }))
 }

@@ -18,6 +18,7 @@ fn context(app: &TestApp) -> JobContext {
         mailer: state.mailer.clone(),
         hub: state.realtime.clone(),
         jobs: state.jobs.clone(),
+        stores: state.stores.clone(),
     }
 }
 
