@@ -95,7 +95,6 @@ pub async fn start_checkout(
     caller: CurrentUser,
     Json(body): Json<CheckoutRequest>,
 ) -> Result<(StatusCode, Json<CheckoutResponse>)> {
-    caller.refuse_impersonation()?;
     let problems: Vec<FieldError> = [
         FieldError::too_long("price", &body.price, MAX_PRICE_LEN),
         url_problem("success_url", &body.success_url),
@@ -143,7 +142,6 @@ pub async fn open_portal(
     caller: CurrentUser,
     Query(params): Query<PortalParams>,
 ) -> Result<Json<PortalResponse>> {
-    caller.refuse_impersonation()?;
     if let Some(problem) = url_problem("return_url", &params.return_url) {
         return Err(Error::Validation(vec![problem]));
     }
@@ -220,7 +218,6 @@ pub async fn list_invoices(
     caller: CurrentUser,
     Query(params): Query<InvoiceParams>,
 ) -> Result<Json<InvoiceListResponse>> {
-    caller.refuse_impersonation()?;
     let invoices = manage::list_invoices(deps(&state)?, &caller, params.limit.unwrap_or(10)).await?;
     Ok(Json(InvoiceListResponse { items: invoices.into_iter().map(Into::into).collect() }))
 }
@@ -254,7 +251,6 @@ pub async fn cancel_subscription(
     context: AuditContext,
     Json(body): Json<CancelRequest>,
 ) -> Result<Json<BillingStatusResponse>> {
-    caller.refuse_impersonation()?;
     Ok(Json(manage::cancel(deps(&state)?, &caller, &context, body.at_period_end).await?.into()))
 }
 
@@ -272,7 +268,6 @@ pub async fn resume_subscription(
     caller: CurrentUser,
     context: AuditContext,
 ) -> Result<Json<BillingStatusResponse>> {
-    caller.refuse_impersonation()?;
     Ok(Json(manage::resume(deps(&state)?, &caller, &context).await?.into()))
 }
 
@@ -302,7 +297,6 @@ pub async fn change_plan(
     context: AuditContext,
     Json(body): Json<ChangePlanRequest>,
 ) -> Result<Json<BillingStatusResponse>> {
-    caller.refuse_impersonation()?;
     if let Some(problem) = FieldError::too_long("price", &body.price, MAX_PRICE_LEN) {
         return Err(Error::Validation(vec![problem]));
     }
