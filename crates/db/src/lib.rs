@@ -26,6 +26,7 @@ pub mod store_purchases;
 pub mod testing;
 pub mod time;
 mod tx;
+pub mod usage;
 pub mod users;
 pub mod webhook_events;
 

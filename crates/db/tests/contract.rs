@@ -16,6 +16,8 @@ mod feature_flags;
 mod jobs;
 #[path = "contract/store_purchases.rs"]
 mod store_purchases;
+#[path = "contract/usage.rs"]
+mod usage;
 #[path = "contract/webhook_events.rs"]
 mod webhook_events;
 

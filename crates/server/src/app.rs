@@ -115,6 +115,7 @@ impl App {
             dashboard: dashboard.clone(),
             stripe,
             stores: stores.clone(),
+            usage: crate::usage::Usage::new(db.clone(), config.usage.clone()),
         };
         samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);

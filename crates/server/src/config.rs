@@ -18,6 +18,7 @@ mod realtime;
 mod secret;
 mod stores;
 mod telemetry;
+mod usage;
 mod versions;
 mod webhooks;
 
@@ -39,6 +40,7 @@ pub use realtime::RealtimeSettings;
 pub use secret::{Secret, redact_url};
 pub use stores::{AppleEnvironment, AppleSettings, GoogleSettings, ServiceAccountKey, StoreSettings, pem_certificates};
 pub use telemetry::{OtlpProtocol, SamplerSettings, TelemetrySettings, TraceExport};
+pub use usage::{PlanLimits, UsageSettings};
 pub use versions::{ApiVersionSettings, DeprecatedRoute, Deprecation};
 pub use webhooks::{InboundWebhookSettings, SvixSecret};
 
@@ -152,6 +154,8 @@ pub struct Config {
     pub flags_api_key: Option<Secret>,
     /// The in-app purchase stores (`APPLE_*`, `GOOGLE_PUBSUB_*`, `GOOGLE_PLAY_*`).
     pub stores: StoreSettings,
+    /// Usage metering (`USAGE_*`).
+    pub usage: UsageSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -243,6 +247,7 @@ impl Config {
             jobs: jobs::settings(&mut vars),
             webhooks: webhooks::settings(&mut vars),
             stores: stores::settings(&mut vars),
+            usage: usage::settings(&mut vars),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),

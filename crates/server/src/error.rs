@@ -14,9 +14,11 @@ use utoipa::ToSchema;
 use crate::config::ApiVersion;
 use crate::telemetry::request_id;
 
+mod quota;
 mod rate_decision;
 mod retirement;
 
+pub use quota::QuotaExceeded;
 pub use rate_decision::{LIMIT_HEADER, REMAINING_HEADER, RESET_HEADER, RateDecision};
 pub use retirement::Retirement;
 
@@ -81,6 +83,10 @@ pub enum Error {
     /// message names the kind of failure.
     #[error("{0}")]
     InvalidToken(String),
+    /// 402 `QUOTA_EXCEEDED`: the request would pass a hard limit of the caller's plan;
+    /// `details` says which, how much is used and when it resets.
+    #[error("the {} limit of your plan ({}) would be exceeded", .0.metric, .0.limit)]
+    QuotaExceeded(QuotaExceeded),
     /// 403 `AUTHORIZATION_ERROR`.
     #[error("{0}")]
     Authorization(String),
@@ -130,6 +136,7 @@ impl Error {
             Error::Authentication(_) | Error::MissingCredentials | Error::InvalidToken(_) => {
                 (StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR")
             }
+            Error::QuotaExceeded(_) => (StatusCode::PAYMENT_REQUIRED, "QUOTA_EXCEEDED"),
             Error::Authorization(_) => (StatusCode::FORBIDDEN, "AUTHORIZATION_ERROR"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
@@ -169,6 +176,7 @@ impl IntoResponse for Error {
                 (self.to_string(), json!({ "requested": requested, "supported_versions": supported }))
             }
             Error::VersionSunset(retirement) => (self.to_string(), retirement.details()),
+            Error::QuotaExceeded(quota) => (self.to_string(), quota.details()),
             other => (other.to_string(), json!({})),
         };
         let mut response = error_response(status, code, &message, details);

@@ -26,6 +26,7 @@ pub mod redis_pool;
 pub mod router;
 pub mod state;
 pub mod telemetry;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 

@@ -18,6 +18,7 @@ use crate::mail::Mailer;
 use crate::rate_limit::RateLimiter;
 use crate::realtime::Hub;
 use crate::redis_pool::RedisPool;
+use crate::usage::Usage;
 
 /// The application state, cloned into every request (every field is a cheap handle).
 #[derive(Clone, Debug, FromRef)]
@@ -52,4 +53,6 @@ pub struct AppState {
     pub stripe: Option<StripeClient>,
     /// The in-app purchase stores' clients (Google Play).
     pub stores: crate::billing::Stores,
+    /// Usage metering.
+    pub usage: Usage,
 }
