@@ -41,6 +41,7 @@ use crate::state::AppState;
 /// | `webhooks` | anyone: each delivery is verified by its provider's signature or secret | client IP, `webhooks` |
 /// | `app` | an active account (`guard::require_user`) | account, `app` |
 /// | `admin` | an active admin (`guard::require_admin`) | account, `app` |
+/// | `ingest` | an active admin, or `USAGE_API_KEY` (`usage::ingest::require_ingester`) | account or key, `app` |
 #[derive(Default)]
 pub struct Groups {
     /// No authentication.
@@ -55,6 +56,8 @@ pub struct Groups {
     pub app: OpenApiRouter<AppState>,
     /// An authenticated, active admin.
     pub admin: OpenApiRouter<AppState>,
+    /// Usage sent by a product's own backend: an active admin, or the usage API key.
+    pub ingest: OpenApiRouter<AppState>,
 }
 
 /// `version`'s routes under `/api/<version>` with their guards and limits, and its OpenAPI
@@ -67,7 +70,8 @@ pub fn mount(version: ApiVersion, doc: OpenApi, groups: Groups, state: &AppState
         .merge(groups.sockets.route_layer(rate_limit::by_ip(LimitClass::Websocket)))
         .merge(webhooks.unwrap_or_default())
         .merge(groups.app.route_layer(from_fn_with_state(state.clone(), guard::require_user)))
-        .merge(groups.admin.route_layer(from_fn_with_state(state.clone(), guard::require_admin)));
+        .merge(groups.admin.route_layer(from_fn_with_state(state.clone(), guard::require_admin)))
+        .merge(groups.ingest.route_layer(from_fn_with_state(state.clone(), crate::usage::ingest::require_ingester)));
     let (router, doc) =
         OpenApiRouter::with_openapi(doc).nest(&format!("/api/{}", version.as_str()), routes).split_for_parts();
     lifecycle::apply(version, (router, openapi::complete(doc)), &state.config)

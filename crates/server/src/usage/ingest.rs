@@ -11,9 +11,83 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
 use super::recorder::{DIMENSIONS, MAX_DIMENSION_LEN, MAX_DIMENSIONS};
 use super::{Usage, meters};
+use crate::auth::guard::{self, CurrentUser};
+use crate::auth::Role;
 use crate::error::{Error, FieldError, Result};
+use crate::rate_limit::{self, LimitClass};
+use crate::state::AppState;
+use crate::telemetry::request_id;
+
+/// Who may send usage events.
+#[derive(Clone, Debug)]
+pub enum Ingester {
+    /// The bearer of `USAGE_API_KEY` (a product's own backend).
+    ApiKey,
+    /// An admin.
+    Admin(Box<CurrentUser>),
+}
+
+impl Ingester {
+    /// 403 unless an admin (never an impersonation token) or the API key.
+    pub fn require(&self) -> Result<()> {
+        match self {
+            Ingester::ApiKey => Ok(()),
+            Ingester::Admin(caller) => caller.require(Role::Admin),
+        }
+    }
+}
+
+/// Guard of the `ingest` route group: `Authorization: Bearer <USAGE_API_KEY>` (compared in
+/// constant time) or an active admin's token. A refused credential costs its client IP from
+/// the `public` budget; the key and each admin have an `app` budget of their own.
+pub async fn require_ingester(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response> {
+    let ingester = match ingester(&state, request.headers()).await {
+        Ok(ingester) => ingester,
+        Err(refused) => {
+            Box::pin(rate_limit::check_client(LimitClass::Public, request.extensions(), request.headers())).await?;
+            return Err(refused);
+        }
+    };
+    let key = match &ingester {
+        Ingester::ApiKey => "usage-api-key".to_owned(),
+        Ingester::Admin(caller) => caller.user.id.to_string(),
+    };
+    let decision = Box::pin(state.limiter.check(LimitClass::App, &key)).await;
+    if !decision.allowed {
+        return Err(Error::RateLimited(decision));
+    }
+    ingester.require()?;
+    if let Ingester::Admin(caller) = &ingester {
+        request_id::set_user(caller.user.id);
+        request.extensions_mut().insert((**caller).clone());
+    }
+    request.extensions_mut().insert(ingester);
+    let mut response = next.run(request).await;
+    decision.apply_headers(response.headers_mut());
+    Ok(response)
+}
+
+/// The usage API key, else whoever an access token names.
+async fn ingester(state: &AppState, headers: &HeaderMap) -> Result<Ingester> {
+    let token = guard::bearer_token(headers)?;
+    if let Some(key) = &state.config.usage.api_key {
+        // Digests first, so the comparison takes the same time whatever the lengths.
+        let (given, expected) = (Sha256::digest(token.as_bytes()), Sha256::digest(key.expose().as_bytes()));
+        if bool::from(given.ct_eq(&expected)) {
+            return Ok(Ingester::ApiKey);
+        }
+    }
+    Ok(Ingester::Admin(Box::new(guard::authenticate_token(state, token).await?)))
+}
 
 /// The most events one call may carry.
 pub const MAX_EVENTS: usize = 1_000;
@@ -82,7 +156,8 @@ struct Checked {
 /// Ingests `events` (each a JSON object `{id, user_id, metric, value, timestamp?,
 /// dimensions?}`). 422 when the batch itself is unusable (none, or more than [`MAX_EVENTS`]);
 /// otherwise one result per event.
-pub async fn ingest(usage: &Usage, events: &[Value]) -> Result<IngestReport> {
+pub async fn ingest(usage: &Usage, ingester: &Ingester, events: &[Value]) -> Result<IngestReport> {
+    ingester.require()?;
     if events.is_empty() {
         return Err(Error::Validation(vec![FieldError::new("events", "must hold at least one event")]));
     }

@@ -64,6 +64,12 @@ pub async fn queue(
     Ok(true)
 }
 
+/// The meter outbox's counts by status (admins).
+pub async fn sync_status(db: &omnistack_db::Db, caller: &crate::auth::CurrentUser) -> Result<db_usage::MeterSync> {
+    caller.require(crate::auth::Role::Admin)?;
+    Ok(db_usage::meter_sync(db).await?)
+}
+
 /// The arguments of a [`SendMeterEvent`] job.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MeterEventArgs {
