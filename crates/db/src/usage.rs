@@ -332,3 +332,23 @@ pub async fn meter_sync(db: &crate::Db) -> Result<MeterSync> {
     }
     Ok(sync)
 }
+
+/// `metric`'s usage of `user_id` by dimension over the days `from..=to`: (name, value, sum),
+/// by name and value.
+pub async fn dimension_totals(
+    db: &crate::Db,
+    user_id: Uuid,
+    metric: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(String, String, i64)>> {
+    const SQL: &str = "SELECT name, item, CAST(SUM(value) AS BIGINT) FROM usage_daily_dimensions
+         WHERE user_id = $1 AND metric = $2 AND day >= $3 AND day <= $4 GROUP BY name, item ORDER BY name, item";
+    Ok(crate::traced_pool!(db, "SELECT", "usage_daily_dimensions", SQL, |pool| sqlx::query_as(SQL)
+        .bind(user_id)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await?))
+}
