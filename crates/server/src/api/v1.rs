@@ -68,7 +68,7 @@ pub fn groups() -> Groups {
             .merge(contact::admin_routes())
             .merge(admin::routes())
             .merge(admin::usage_ingest::routes()),
-        ingest: admin::usage_ingest::ingest_routes(),
+        ingest: Some(admin::usage_ingest::ingest_routes()),
     }
 }
 
