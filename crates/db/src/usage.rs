@@ -188,10 +188,7 @@ pub async fn insert_event(tx: &mut Tx, event: &NewUsageEvent<'_>) -> Result<bool
 pub async fn find_account_customer(tx: &mut Tx, user_id: Uuid) -> Result<Option<Option<String>>> {
     const SQL: &str = "SELECT stripe_customer_id FROM users WHERE id = $1";
     let conn = crate::Conn::from(&mut *tx);
-    Ok(traced_conn!(conn, "SELECT", "users", SQL, |e| sqlx::query_scalar(SQL)
-        .bind(user_id)
-        .fetch_optional(e)
-        .await?))
+    Ok(traced_conn!(conn, "SELECT", "users", SQL, |e| sqlx::query_scalar(SQL).bind(user_id).fetch_optional(e).await?))
 }
 
 /// A Stripe meter event to send, queued with the usage it bills.

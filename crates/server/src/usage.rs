@@ -82,11 +82,7 @@ impl Usage {
 
     /// `metric`'s name as counts keep it, when it is built in or declared.
     pub fn metric(&self, name: &str) -> Option<&'static str> {
-        crate::config::usage::BUILTIN_METRICS
-            .iter()
-            .chain(self.custom.iter())
-            .copied()
-            .find(|known| *known == name)
+        crate::config::usage::BUILTIN_METRICS.iter().chain(self.custom.iter()).copied().find(|known| *known == name)
     }
 
     /// Counts `value` of `metric` for `user_id` in memory; written by the next flush (every
@@ -95,7 +91,9 @@ impl Usage {
     pub fn count(&self, user_id: Uuid, metric: &str, value: i64, dimensions: &[(&str, &str)]) {
         match self.metric(metric) {
             Some(metric) => self.recorder.count(user_id, metric, value, dimensions),
-            None => tracing::warn!(metric = %metric.chars().take(64).collect::<String>(), "usage of an unknown metric ignored"),
+            None => {
+                tracing::warn!(metric = %metric.chars().take(64).collect::<String>(), "usage of an unknown metric ignored")
+            }
         }
     }
 

@@ -114,7 +114,10 @@ async fn ingested_events_and_meter_events_are_kept_once_by_id() {
     assert!(sync.oldest_pending_at.is_some());
     assert!(usage::mark_meter_event_failed(&db, "evt_abc", "HTTP 500").await.unwrap());
     let failed = usage::find_meter_event(&db, "evt_abc").await.unwrap().unwrap();
-    assert_eq!((failed.status.as_str(), failed.attempts, failed.last_error.as_deref()), ("failed", 1, Some("HTTP 500")));
+    assert_eq!(
+        (failed.status.as_str(), failed.attempts, failed.last_error.as_deref()),
+        ("failed", 1, Some("HTTP 500"))
+    );
     assert!(usage::mark_meter_event_sent(&db, "evt_abc").await.unwrap());
     assert!(!usage::mark_meter_event_sent(&db, "evt_abc").await.unwrap());
     assert!(!usage::mark_meter_event_failed(&db, "evt_abc", "late").await.unwrap());

@@ -175,7 +175,8 @@ fn api_key(value: &str) -> Result<Secret, String> {
 
 pub(super) fn settings(vars: &mut Vars<'_>) -> UsageSettings {
     let custom_metrics = vars.parse("USAGE_CUSTOM_METRICS", "", custom_metrics).unwrap_or_default();
-    let stripe_meters: BTreeMap<String, String> = vars.parse("USAGE_STRIPE_METERS", "", stripe_meters).unwrap_or_default();
+    let stripe_meters: BTreeMap<String, String> =
+        vars.parse("USAGE_STRIPE_METERS", "", stripe_meters).unwrap_or_default();
     for metric in stripe_meters.keys() {
         if !BUILTIN_METRICS.contains(&metric.as_str()) && !custom_metrics.contains(metric) {
             vars.problem("USAGE_STRIPE_METERS", &format!("`{metric}` is neither built in nor in USAGE_CUSTOM_METRICS"));

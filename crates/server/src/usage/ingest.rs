@@ -20,8 +20,8 @@ use subtle::ConstantTimeEq;
 
 use super::recorder::{DIMENSIONS, MAX_DIMENSION_LEN, MAX_DIMENSIONS};
 use super::{Usage, meters};
-use crate::auth::guard::{self, CurrentUser};
 use crate::auth::Role;
+use crate::auth::guard::{self, CurrentUser};
 use crate::error::{Error, FieldError, Result};
 use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
@@ -162,7 +162,10 @@ pub async fn ingest(usage: &Usage, ingester: &Ingester, events: &[Value]) -> Res
         return Err(Error::Validation(vec![FieldError::new("events", "must hold at least one event")]));
     }
     if events.len() > MAX_EVENTS {
-        return Err(Error::Validation(vec![FieldError::new("events", format!("must hold at most {MAX_EVENTS} events"))]));
+        return Err(Error::Validation(vec![FieldError::new(
+            "events",
+            format!("must hold at most {MAX_EVENTS} events"),
+        )]));
     }
     let now = omnistack_db::time::now();
     let mut results: Vec<EventResult> = Vec::with_capacity(events.len());

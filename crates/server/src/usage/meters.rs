@@ -102,7 +102,12 @@ impl JobKind for SendMeterEvent {
     const KIND: &'static str = "usage_meter_event";
     type Args = MeterEventArgs;
 
-    async fn run(&self, ctx: &JobContext, _job: &Job, args: MeterEventArgs) -> std::result::Result<Option<Value>, JobError> {
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        _job: &Job,
+        args: MeterEventArgs,
+    ) -> std::result::Result<Option<Value>, JobError> {
         let Some(event) = db_usage::find_meter_event(&ctx.db, &args.identifier).await? else {
             return Err(JobError::Permanent(anyhow::anyhow!("no meter event {} is queued", args.identifier)));
         };

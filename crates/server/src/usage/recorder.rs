@@ -105,7 +105,8 @@ impl Recorder {
                 *sum = sum.saturating_add(value);
                 continue;
             }
-            let item: Arc<str> = if items.len() >= MAX_ITEMS_PER_DIMENSION { Arc::from(OTHER) } else { Arc::from(item) };
+            let item: Arc<str> =
+                if items.len() >= MAX_ITEMS_PER_DIMENSION { Arc::from(OTHER) } else { Arc::from(item) };
             let sum = items.entry(item).or_insert_with(|| {
                 added += 1;
                 0
@@ -154,7 +155,13 @@ impl Recorder {
                     });
                 }
             }
-            totals.push(UsageDelta { user_id, metric: metric.to_owned(), day, value: entry.total, dimensions: Vec::new() });
+            totals.push(UsageDelta {
+                user_id,
+                metric: metric.to_owned(),
+                day,
+                value: entry.total,
+                dimensions: Vec::new(),
+            });
         }
         Some(Batch { id: Uuid::now_v7(), taken_at: omnistack_db::time::now(), totals, dimensions })
     }

@@ -59,7 +59,8 @@ async fn concurrent_authenticated_requests_are_counted_exactly_once_after_a_flus
     app.state.usage.flush().await.unwrap();
     assert_eq!(used(&app, id, "api_requests").await, N as i64);
     assert_eq!(used(&app, other_id, "api_requests").await, 1);
-    let dims = omnistack_db::usage::dimension_totals(&app.state.db, id, "api_requests", today(), today()).await.unwrap();
+    let dims =
+        omnistack_db::usage::dimension_totals(&app.state.db, id, "api_requests", today(), today()).await.unwrap();
     assert_eq!(dims, vec![("endpoint".to_owned(), "/api/v1/app/users/me".to_owned(), N as i64)]);
 
     // A second flush has nothing to add; later requests add to the same day.
@@ -80,7 +81,8 @@ async fn route_templates_not_raw_paths_are_the_endpoint_dimension() {
         assert_eq!(client.get(&format!("/api/v1/app/projects/{project}")).await.status, 200);
     }
     app.state.usage.flush().await.unwrap();
-    let dims = omnistack_db::usage::dimension_totals(&app.state.db, id, "api_requests", today(), today()).await.unwrap();
+    let dims =
+        omnistack_db::usage::dimension_totals(&app.state.db, id, "api_requests", today(), today()).await.unwrap();
     assert_eq!(
         dims,
         vec![

@@ -35,18 +35,27 @@ fn start(database: &TestDatabase, flush_seconds: &str) -> (Child, String) {
 
 /// Registers an account on the server at `base`: its id and access token.
 async fn register(base: &str) -> (Uuid, String) {
-    let body = json!({"email": format!("crash-{}@example.com", Uuid::now_v7().simple()), "password": "correct-horse-battery"});
-    let res = reqwest::Client::new().post(format!("{base}/api/v1/public/auth/register")).json(&body).send().await.unwrap();
+    let body =
+        json!({"email": format!("crash-{}@example.com", Uuid::now_v7().simple()), "password": "correct-horse-battery"});
+    let res =
+        reqwest::Client::new().post(format!("{base}/api/v1/public/auth/register")).json(&body).send().await.unwrap();
     assert_eq!(res.status(), 201);
     let session: serde_json::Value = res.json().await.unwrap();
     (session["user"]["id"].as_str().unwrap().parse().unwrap(), session["access_token"].as_str().unwrap().to_owned())
 }
 
 /// Sends `GET /app/users/me` from `workers` tasks until `stop`; counts the 200s.
-fn load(base: &str, token: &str, workers: usize, stop: Arc<AtomicBool>, ok: Arc<AtomicI64>) -> Vec<tokio::task::JoinHandle<()>> {
+fn load(
+    base: &str,
+    token: &str,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicI64>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     (0..workers)
         .map(|_| {
-            let (url, token, stop, ok) = (format!("{base}/api/v1/app/users/me"), token.to_owned(), stop.clone(), ok.clone());
+            let (url, token, stop, ok) =
+                (format!("{base}/api/v1/app/users/me"), token.to_owned(), stop.clone(), ok.clone());
             tokio::spawn(async move {
                 let http = reqwest::Client::new();
                 while !stop.load(Ordering::SeqCst) {

@@ -12,7 +12,11 @@ const KEY: &str = "usage-key-0123456789abcdef0123456789";
 const PATH: &str = "/api/v1/admin/usage/events";
 
 async fn app() -> TestApp {
-    quiet(TestApp::builder()).env("USAGE_API_KEY", KEY).env("USAGE_CUSTOM_METRICS", "widgets, reports_built").spawn().await
+    quiet(TestApp::builder())
+        .env("USAGE_API_KEY", KEY)
+        .env("USAGE_CUSTOM_METRICS", "widgets, reports_built")
+        .spawn()
+        .await
 }
 
 async fn post(client: &TestClient, body: &Value) -> omnistack_testkit::TestResponse {
@@ -97,8 +101,20 @@ async fn bad_events_are_rejected_one_by_one_and_the_rest_counts() {
     assert_eq!(
         statuses(&body),
         [
-            "accepted", "rejected", "rejected", "rejected", "rejected", "rejected", "rejected", "rejected", "rejected",
-            "rejected", "rejected", "duplicate", "rejected", "accepted"
+            "accepted",
+            "rejected",
+            "rejected",
+            "rejected",
+            "rejected",
+            "rejected",
+            "rejected",
+            "rejected",
+            "rejected",
+            "rejected",
+            "rejected",
+            "duplicate",
+            "rejected",
+            "accepted"
         ]
     );
     assert_eq!(body["results"][1]["reason"], "unknown metric");
@@ -106,7 +122,10 @@ async fn bad_events_are_rejected_one_by_one_and_the_rest_counts() {
     assert_eq!(body["results"][4]["reason"], "timestamp is more than 35 days old");
     assert_eq!(body["results"][5]["reason"], "timestamp is more than 5 minutes ahead");
     assert_eq!(body["results"][10]["id"], Value::Null);
-    assert_eq!((body["accepted"].as_i64(), body["duplicates"].as_i64(), body["rejected"].as_i64()), (Some(2), Some(1), Some(11)));
+    assert_eq!(
+        (body["accepted"].as_i64(), body["duplicates"].as_i64(), body["rejected"].as_i64()),
+        (Some(2), Some(1), Some(11))
+    );
     assert_eq!(used(&app, ada, "api_requests").await, 1);
 }
 

@@ -68,14 +68,12 @@ impl StandIn {
 }
 
 async fn receive(State(meter): State<Arc<Meter>>, body: String) -> axum::response::Response {
-    let form: BTreeMap<String, String> = body
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect();
+    let form: BTreeMap<String, String> =
+        body.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect();
     meter.received.lock().unwrap().push(form.clone());
     if meter.failing.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": {"type": "api_error"}}))).into_response();
+        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": {"type": "api_error"}})))
+            .into_response();
     }
     let identifier = form.get("identifier").cloned().unwrap_or_default();
     let mut accepted = meter.accepted.lock().unwrap();
@@ -206,7 +204,8 @@ async fn ingested_usage_is_metered_once_by_event_id_and_failures_are_visible() {
     .await;
     let dead = admin.get("/api/v1/admin/jobs?state=dead&kind=usage_meter_event").await.json();
     for job in dead["items"].as_array().unwrap() {
-        let res = admin.post_json(&format!("/api/v1/admin/jobs/{}/retry", job["id"].as_str().unwrap()), &json!({})).await;
+        let res =
+            admin.post_json(&format!("/api/v1/admin/jobs/{}/retry", job["id"].as_str().unwrap()), &json!({})).await;
         assert!(res.status.is_success(), "{}", res.text);
     }
     eventually("the retried events were not accepted", async || stand_in.accepted().len() == 2).await;
@@ -268,5 +267,8 @@ async fn nothing_is_queued_without_stripe_a_customer_or_a_meter() {
     eventually("the recorded usage was not sent", async || stand_in.accepted().len() == 1).await;
     let form = stand_in.accepted().into_values().next().unwrap();
     assert_eq!((form["event_name"].as_str(), form["payload[value]"].as_str()), ("llm_tokens", "42"));
-    assert_eq!(omnistack_db::usage::total(&app.state.db, ada, "api_requests", super::today(), super::today()).await.unwrap(), 1);
+    assert_eq!(
+        omnistack_db::usage::total(&app.state.db, ada, "api_requests", super::today(), super::today()).await.unwrap(),
+        1
+    );
 }
