@@ -194,3 +194,57 @@ pub(super) fn settings(vars: &mut Vars<'_>) -> UsageSettings {
         stripe_meters,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::super::Config;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, String> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned()).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn metering_variables_default_and_are_checked() {
+        let usage = load(&[]).unwrap().usage;
+        assert!(usage.metering && usage.api_key.is_none() && usage.stripe_meters.is_empty());
+        assert_eq!(usage.flush_interval.as_secs(), 10);
+        let usage = load(&[
+            ("USAGE_METERING", "false"),
+            ("USAGE_FLUSH_SECONDS", "2"),
+            ("USAGE_CUSTOM_METRICS", "widgets, reports_built,widgets"),
+            ("USAGE_STRIPE_METERS", "ai_tokens=llm_tokens, widgets=widget.count"),
+        ])
+        .unwrap()
+        .usage;
+        assert!(!usage.metering);
+        assert_eq!(usage.custom_metrics, ["widgets", "reports_built"]);
+        assert!(usage.is_metric("widgets") && usage.is_metric("api_requests") && !usage.is_metric("bitcoins"));
+        assert_eq!(usage.meter_of("widgets"), Some("widget.count"));
+        assert_eq!(usage.meter_of("api_requests"), None);
+        for (name, value) in [
+            ("USAGE_FLUSH_SECONDS", "0"),
+            ("USAGE_CUSTOM_METRICS", "api_requests"),
+            ("USAGE_CUSTOM_METRICS", "Bad-Name"),
+            ("USAGE_STRIPE_METERS", "bitcoins=coins"),
+            ("USAGE_STRIPE_METERS", "ai_tokens"),
+            ("USAGE_STRIPE_METERS", "ai_tokens=a b"),
+            ("USAGE_API_KEY", "short"),
+        ] {
+            let err = load(&[(name, value)]).unwrap_err();
+            assert!(err.contains(name), "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_usage_api_key_is_never_printed() {
+        let key = "u".repeat(40);
+        let config = load(&[("USAGE_API_KEY", key.as_str())]).unwrap();
+        assert_eq!(config.usage.api_key.as_ref().map(|k| k.expose()), Some(key.as_str()));
+        let described: HashMap<_, _> = config.describe().into_iter().collect();
+        assert_eq!(described["USAGE_API_KEY"], "[REDACTED]");
+        assert!(!format!("{config:?}").contains(&key));
+    }
+}

@@ -180,3 +180,69 @@ fn bounded(item: &str) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Borrowed(cut)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(batch: &Batch) -> Vec<(String, String, i64)> {
+        let mut dims: Vec<_> = batch.dimensions.iter().map(|d| (d.name.clone(), d.item.clone(), d.value)).collect();
+        dims.sort();
+        dims
+    }
+
+    #[test]
+    fn counts_add_up_per_key_and_a_take_starts_afresh() {
+        let recorder = Recorder::default();
+        let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        for _ in 0..3 {
+            recorder.count(ada, "api_requests", 1, &[("endpoint", "/a")]);
+        }
+        recorder.count(ada, "api_requests", 1, &[("endpoint", "/b"), ("colour", "red")]);
+        recorder.count(bob, "ai_tokens", -5, &[]);
+        assert_eq!(recorder.keys(), 4);
+        let batch = recorder.take().unwrap();
+        let mut totals: Vec<_> = batch.totals.iter().map(|t| (t.user_id, t.metric.clone(), t.value)).collect();
+        totals.sort();
+        let mut expected = vec![(ada, "api_requests".to_owned(), 4), (bob, "ai_tokens".to_owned(), -5)];
+        expected.sort();
+        assert_eq!(totals, expected);
+        assert_eq!(sorted(&batch), vec![("endpoint".into(), "/a".into(), 3), ("endpoint".into(), "/b".into(), 1)]);
+        assert!(batch.totals.iter().all(|t| t.dimensions.is_empty()));
+        assert_eq!(recorder.keys(), 0);
+        assert!(recorder.take().is_none());
+    }
+
+    #[test]
+    fn dimension_values_are_bounded_cut_and_cleaned() {
+        let recorder = Recorder::default();
+        let ada = Uuid::now_v7();
+        for n in 0..MAX_ITEMS_PER_DIMENSION + 50 {
+            recorder.count(ada, "api_requests", 1, &[("endpoint", &format!("/e/{n}"))]);
+        }
+        recorder.count(ada, "api_requests", 1, &[("model", &"é".repeat(500))]);
+        recorder.count(ada, "api_requests", 1, &[("model", "a\0b")]);
+        let batch = recorder.take().unwrap();
+        let endpoints = batch.dimensions.iter().filter(|d| d.name == "endpoint").count();
+        assert_eq!(endpoints, MAX_ITEMS_PER_DIMENSION + 1);
+        let other = batch.dimensions.iter().find(|d| d.item == OTHER).unwrap();
+        assert_eq!(other.value, 50);
+        let models: Vec<_> = batch.dimensions.iter().filter(|d| d.name == "model").map(|d| d.item.clone()).collect();
+        assert!(models.iter().any(|m| m.chars().count() == MAX_DIMENSION_LEN));
+        assert!(models.contains(&"a\u{FFFD}b".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn many_keys_wake_the_flusher_early() {
+        let recorder = Recorder::default();
+        let woken = tokio::spawn({
+            let recorder = recorder.clone();
+            async move { recorder.full().await }
+        });
+        tokio::task::yield_now().await;
+        for _ in 0..FLUSH_EARLY_AT {
+            recorder.count(Uuid::now_v7(), "api_requests", 1, &[]);
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(5), woken).await.unwrap().unwrap();
+    }
+}
