@@ -158,3 +158,64 @@ async fn sigkill_loses_at_most_the_unflushed_interval_and_never_counts_twice() {
     assert_eq!(total(&db, user_id).await, after_kill + 25);
     db.close().await;
 }
+
+#[tokio::test]
+async fn omnistack_worker_writes_the_jobs_it_counted_when_stopped() {
+    omnistack::install_crypto_provider();
+    let database = TestDatabase::create().await;
+    let db = Db::connect(database.url(), &DbOptions::default()).await.unwrap();
+    db.migrate().await.unwrap();
+    let user =
+        omnistack_db::users::NewUser { email: Some("worker-usage@example.com"), role: "user", ..Default::default() };
+    let ada = omnistack_db::users::insert_user(&db, &user).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let new = omnistack_db::jobs::NewJob {
+            kind: "noop",
+            payload: &json!({}),
+            max_attempts: 3,
+            run_at: omnistack_db::time::now(),
+            unique_key: None,
+            user_id: Some(ada.id),
+            traceparent: None,
+        };
+        ids.push(omnistack_db::jobs::enqueue(&db, &new).await.unwrap().unwrap().id);
+    }
+    let worker = {
+        let port = free_port().to_string();
+        let data_dir = database.data_dir().display().to_string();
+        let vars = [
+            ("ENVIRONMENT", "test"),
+            ("PORT", port.as_str()),
+            ("DATA_DIR", data_dir.as_str()),
+            ("DATABASE_URL", database.url()),
+            ("SECRET_KEY", "usage-crash-test-secret-key-0123456789"),
+            ("USAGE_FLUSH_SECONDS", "3600"),
+            ("JOBS_POLL_INTERVAL_MS", "50"),
+            ("JOBS_SCHEDULE_DAILY_REPORT", "off"),
+            ("JOBS_SCHEDULE_CLEANUP", "off"),
+        ];
+        omnistack(database.data_dir(), &vars).arg("worker").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for id in ids {
+        while omnistack_db::jobs::find_job(&db, id).await.unwrap().unwrap().state()
+            != omnistack_db::jobs::JobState::Succeeded
+        {
+            assert!(tokio::time::Instant::now() < deadline, "the worker did not run the jobs");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let today = omnistack_db::time::now().date_naive();
+    assert_eq!(omnistack_db::usage::total(&db, ada.id, "background_jobs", today, today).await.unwrap(), 0);
+    signal(&worker, "-TERM");
+    let status = tokio::task::spawn_blocking(move || {
+        let mut worker = worker;
+        worker.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(omnistack_db::usage::total(&db, ada.id, "background_jobs", today, today).await.unwrap(), 3);
+    db.close().await;
+}
