@@ -7,6 +7,9 @@
 #
 #   bench/usage_metering.sh
 #
+# It first prints the in-process cost of one count (examples/usage_count.rs), then the A/B.
+# The ratio of each round is printed, then the ratio of the sums and the median round ratio.
+#
 # Knobs: SECONDS_PER_BURST (8), ROUNDS (3), CONNECTIONS (64), BIN (target/release/omnistack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +18,8 @@ rounds=${ROUNDS:-3}
 connections=${CONNECTIONS:-64}
 bin=${BIN:-target/release/omnistack}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
-[[ -n "${BIN:-}" ]] || cargo build --release -q -p omnistack
+[[ -n "${BIN:-}" ]] || cargo build --release -q -p omnistack --bin omnistack --example usage_count
+[[ -n "${BIN:-}" ]] || target/release/examples/usage_count
 bin=$(realpath "$bin")
 work=$(mktemp -d)
 pids=()
@@ -42,14 +46,17 @@ start off 18292 false
 rps() { wrk -t2 -c"$connections" -d"${secs}s" -s "$work/$1.lua" "http://127.0.0.1:$2/api/v1/app/users/me" \
   | awk '/Requests\/sec/ {print $2}'; }
 rps on 18291 >/dev/null; rps off 18292 >/dev/null   # warm-up
-sum_on=0; sum_off=0
+sum_on=0; sum_off=0; ratios=()
 for r in $(seq 1 "$rounds"); do
   # Alternate which goes first, so neither always follows the other.
   if (( r % 2 )); then a=$(rps on 18291); b=$(rps off 18292); else b=$(rps off 18292); a=$(rps on 18291); fi
-  echo "round $r: metering on $a req/s, metering off $b req/s"
+  ratio=$(python3 -c "print(f'{$a / $b:.3f}')")
+  ratios+=("$ratio")
+  echo "round $r: metering on $a req/s, metering off $b req/s, ratio $ratio"
   sum_on=$(python3 -c "print($sum_on + $a)"); sum_off=$(python3 -c "print($sum_off + $b)")
 done
-python3 -c "r = $sum_on / $sum_off; print(f'ratio on/off: {r:.3f} (overhead {(1 - r) * 100:.1f}%)')"
+python3 -c "r = $sum_on / $sum_off; print(f'ratio of sums on/off: {r:.3f} (overhead {(1 - r) * 100:.1f}%)')"
+python3 -c "import statistics; m = statistics.median([$(IFS=,; echo "${ratios[*]}")]); print(f'median round ratio: {m:.3f} (overhead {(1 - m) * 100:.1f}%)')"
 sleep 11   # one flush interval: the counted requests are written
 python3 - "$work/on" <<'PY'
 import sqlite3, sys, glob
