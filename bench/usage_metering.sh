@@ -43,9 +43,18 @@ start() { # name port metering
 start on 18291 true
 start off 18292 false
 
-rps() { wrk -t2 -c"$connections" -d"${secs}s" -s "$work/$1.lua" "http://127.0.0.1:$2/api/v1/app/users/me" \
-  | awk '/Requests\/sec/ {print $2}'; }
+# Each burst's requests/s; its request count is added to $work/<name>.count.
+rps() {
+  local out
+  out=$(wrk -t2 -c"$connections" -d"${secs}s" -s "$work/$1.lua" "http://127.0.0.1:$2/api/v1/app/users/me")
+  awk '/requests in/ {print $1}' <<<"$out" >> "$work/$1.count"
+  awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
+# CPU time (user + system, clock ticks) of process $1.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rps on 18291 >/dev/null; rps off 18292 >/dev/null   # warm-up
+rm -f "$work/on.count" "$work/off.count"
+cpu_on=$(ticks "${pids[0]}"); cpu_off=$(ticks "${pids[1]}")
 sum_on=0; sum_off=0; ratios=()
 for r in $(seq 1 "$rounds"); do
   # Alternate which goes first, so neither always follows the other.
@@ -56,6 +65,14 @@ for r in $(seq 1 "$rounds"); do
   sum_on=$(python3 -c "print($sum_on + $a)"); sum_off=$(python3 -c "print($sum_off + $b)")
 done
 python3 -c "r = $sum_on / $sum_off; print(f'ratio of sums on/off: {r:.3f} (overhead {(1 - r) * 100:.1f}%)')"
+cpu_on=$(( $(ticks "${pids[0]}") - cpu_on )); cpu_off=$(( $(ticks "${pids[1]}") - cpu_off ))
+hz=$(getconf CLK_TCK)
+python3 - "$cpu_on" "$cpu_off" "$hz" "$(paste -sd+ "$work/on.count" | bc)" "$(paste -sd+ "$work/off.count" | bc)" <<'PY'
+import sys
+cpu_on, cpu_off, hz, n_on, n_off = (float(x) for x in sys.argv[1:])
+on, off = cpu_on / hz / n_on * 1e6, cpu_off / hz / n_off * 1e6
+print(f"server CPU per request: on {on:.1f} µs, off {off:.1f} µs ({(on / off - 1) * 100:+.1f}%)")
+PY
 python3 -c "import statistics; m = statistics.median([$(IFS=,; echo "${ratios[*]}")]); print(f'median round ratio: {m:.3f} (overhead {(1 - m) * 100:.1f}%)')"
 sleep 11   # one flush interval: the counted requests are written
 python3 - "$work/on" <<'PY'
