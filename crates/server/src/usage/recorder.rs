@@ -113,9 +113,10 @@ impl Recorder {
             });
             *sum = sum.saturating_add(value);
         }
+        let before = counts.keys;
         counts.keys += added;
         self.keys.store(counts.keys, Ordering::Relaxed);
-        if added > 0 && counts.keys == FLUSH_EARLY_AT {
+        if before < FLUSH_EARLY_AT && counts.keys >= FLUSH_EARLY_AT {
             self.early.notify_one();
         }
     }
