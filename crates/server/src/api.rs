@@ -41,6 +41,7 @@ use crate::state::AppState;
 /// | `webhooks` | anyone: each delivery is verified by its provider's signature or secret | client IP, `webhooks` |
 /// | `app` | an active account (`guard::require_user`) | account, `app` |
 /// | `admin` | an active admin (`guard::require_admin`) | account, `app` |
+/// | `ingest` | an active admin, or `USAGE_API_KEY` (`usage::ingest::require_ingester`) | account or key, `app` |
 #[derive(Default)]
 pub struct Groups {
     /// No authentication.
@@ -55,19 +56,26 @@ pub struct Groups {
     pub app: OpenApiRouter<AppState>,
     /// An authenticated, active admin.
     pub admin: OpenApiRouter<AppState>,
+    /// Usage sent by a product's own backend: an active admin, or the usage API key; a version
+    /// without it has `None`.
+    pub ingest: Option<OpenApiRouter<AppState>>,
 }
 
 /// `version`'s routes under `/api/<version>` with their guards and limits, and its OpenAPI
 /// document (`doc` completed with the routes), with the deprecation schedule applied.
 pub fn mount(version: ApiVersion, doc: OpenApi, groups: Groups, state: &AppState) -> (Router<AppState>, OpenApi) {
     let webhooks = groups.webhooks.map(|routes| routes.route_layer(rate_limit::by_ip(LimitClass::Webhooks)));
+    let ingest = groups
+        .ingest
+        .map(|routes| routes.route_layer(from_fn_with_state(state.clone(), crate::usage::ingest::require_ingester)));
     let routes = OpenApiRouter::new()
         .merge(groups.public.route_layer(rate_limit::by_ip(LimitClass::Public)))
         .merge(groups.credentials.route_layer(rate_limit::by_ip(LimitClass::Auth)))
         .merge(groups.sockets.route_layer(rate_limit::by_ip(LimitClass::Websocket)))
         .merge(webhooks.unwrap_or_default())
         .merge(groups.app.route_layer(from_fn_with_state(state.clone(), guard::require_user)))
-        .merge(groups.admin.route_layer(from_fn_with_state(state.clone(), guard::require_admin)));
+        .merge(groups.admin.route_layer(from_fn_with_state(state.clone(), guard::require_admin)))
+        .merge(ingest.unwrap_or_default());
     let (router, doc) =
         OpenApiRouter::with_openapi(doc).nest(&format!("/api/{}", version.as_str()), routes).split_for_parts();
     lifecycle::apply(version, (router, openapi::complete(doc)), &state.config)

@@ -98,6 +98,8 @@ impl App {
         dashboard.spawn_publisher(Sources { db: db.clone(), redis: redis.clone(), hub: realtime.clone() });
         let stripe =
             config.billing.stripe.as_ref().map(StripeClient::new).transpose().context("building the Stripe client")?;
+        let usage = crate::usage::Usage::new(db.clone(), config.usage.clone(), stripe.as_ref().map(|_| jobs.clone()));
+        usage.spawn_flusher();
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),
@@ -115,11 +117,11 @@ impl App {
             dashboard: dashboard.clone(),
             stripe,
             stores: stores.clone(),
-            usage: crate::usage::Usage::new(db.clone(), config.usage.clone()),
+            usage: usage.clone(),
         };
         samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);
-        let workers = Workers::spawn(JobContext { db, config, mailer, hub: realtime, jobs, stores });
+        let workers = Workers::spawn(JobContext { db, config, mailer, hub: realtime, jobs, stores, usage });
         Ok(App { state, router, workers })
     }
 }
@@ -134,12 +136,26 @@ pub async fn run_workers(config: Config) -> anyhow::Result<()> {
     let workers = config.jobs.workers;
     let http = crate::telemetry::outbound::client().context("building the outbound HTTP client")?;
     let stores = crate::billing::Stores::new(&config, http).context("the in-app purchase stores (GOOGLE_PLAY_*)")?;
-    let workers_handle =
-        Workers::spawn(JobContext { db: db.clone(), config: Arc::new(config), mailer, hub, jobs, stores });
+    let meters = config.billing.stripe.as_ref().map(|_| jobs.clone());
+    let usage = crate::usage::Usage::new(db.clone(), config.usage.clone(), meters);
+    usage.spawn_flusher();
+    let workers_handle = Workers::spawn(JobContext {
+        db: db.clone(),
+        config: Arc::new(config),
+        mailer,
+        hub,
+        jobs,
+        stores,
+        usage: usage.clone(),
+    });
     tracing::info!(workers, db.system = db.engine().as_str(), "running job workers");
     stop_signal().await;
     tracing::info!("stop requested: finishing running jobs");
     workers_handle.shutdown().await;
+    // What the jobs counted is written before the pool closes.
+    if let Err(err) = usage.flush().await {
+        tracing::error!(error = %err, "could not write the last usage counts at shutdown");
+    }
     db.close().await;
     Ok(())
 }

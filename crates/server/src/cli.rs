@@ -238,6 +238,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         });
     served?;
     app.state.activity.flush(&db).await;
+    // Usage counted by the last requests and jobs is written before the pool closes.
+    if let Err(err) = app.state.usage.flush().await {
+        tracing::error!(error = %err, "could not write the last usage counts at shutdown");
+    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -18,7 +18,7 @@ mod realtime;
 mod secret;
 mod stores;
 mod telemetry;
-mod usage;
+pub mod usage;
 mod versions;
 mod webhooks;
 
@@ -354,6 +354,7 @@ impl Config {
         described.push(("FLAGS_API_KEY", self.flags_api_key.as_ref().map(ToString::to_string).unwrap_or_default()));
         described.extend(self.billing.describe());
         described.extend(self.stores.describe());
+        described.extend(self.usage.describe());
         described
     }
 }

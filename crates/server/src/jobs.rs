@@ -134,6 +134,8 @@ pub struct JobContext {
     pub jobs: Jobs,
     /// The in-app purchase stores' clients (Google Play).
     pub stores: crate::billing::Stores,
+    /// Usage metering (jobs run for an account count as its `background_jobs`).
+    pub usage: crate::usage::Usage,
 }
 
 /// The W3C `traceparent` of the span being served, when it is sampled.

@@ -17,6 +17,8 @@
 //! | `/api/v1/admin/users…`, `/admin/impersonations…`, `/admin/audit-logs…` | the admin console (v1) |
 //! | `/api/v1/public/webhooks/{provider}` | inbound webhooks (verified by each provider's signature) |
 //! | `/api/v1/admin/webhooks[/{id}[/replay]]` | the webhook log (admins)         |
+//! | `/api/v1/admin/usage/events`  | usage from a product's backend (admins or `USAGE_API_KEY`) |
+//! | `/api/v1/admin/usage/stripe-sync` | the Stripe meter outbox (admins)   |
 //! | `/api/v2/…`                   | the same endpoints, latest version     |
 //! | `/api/<group>/…`              | rewritten to a version before routing (`Accept-Version`, `X-API-Version`, `API_DEFAULT_VERSION`) |
 //! | `/api/v1/openapi.json`, `/api/v2/openapi.json` | OpenAPI documents     |

@@ -191,10 +191,13 @@ impl TestApp {
             workers.shutdown().await;
         }
         let server = self.server.take().expect("server is running");
-        tokio::time::timeout(Duration::from_secs(10), server)
+        let stopped = tokio::time::timeout(Duration::from_secs(10), server)
             .await
             .expect("server stops within 10 s")
-            .expect("server task did not panic")
+            .expect("server task did not panic");
+        // As `omnistack serve` does: the last usage counts are written before it exits.
+        self.state.usage.flush().await.expect("the last usage counts are written");
+        stopped
     }
 
     /// [`TestApp::stop`], then drops the database.

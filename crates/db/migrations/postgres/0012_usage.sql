@@ -73,3 +73,12 @@ CREATE TABLE usage_meter_events (
 );
 
 CREATE INDEX usage_meter_events_status_idx ON usage_meter_events (status, created_at);
+
+-- Batches of in-memory counts already added to the aggregates: a batch whose commit went
+-- unacknowledged is retried under the same id and counts once.
+CREATE TABLE usage_flushes (
+    id         TEXT PRIMARY KEY,
+    flushed_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE INDEX usage_flushes_flushed_idx ON usage_flushes (flushed_at);

@@ -39,6 +39,7 @@ use crate::state::AppState;
         (name = "billing", description = "The caller's subscription: plans, Stripe, App Store, Google Play"),
         (name = "admin", description = "The admin console: users, impersonation, the audit log"),
         (name = "webhooks", description = "Inbound webhooks (Stripe, Clerk, Supabase, Apple, Google) and their log (admins)"),
+        (name = "usage", description = "Usage metering: events from a product's backend, Stripe meter sync"),
     )
 )]
 struct ApiDoc;
@@ -65,7 +66,9 @@ pub fn groups() -> Groups {
             .merge(realtime::admin_routes())
             .merge(jobs::routes())
             .merge(contact::admin_routes())
-            .merge(admin::routes()),
+            .merge(admin::routes())
+            .merge(admin::usage_ingest::routes()),
+        ingest: Some(admin::usage_ingest::ingest_routes()),
     }
 }
 

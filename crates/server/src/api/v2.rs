@@ -56,6 +56,8 @@ pub fn groups() -> Groups {
             .merge(exports::routes())
             .merge(realtime::routes()),
         admin: realtime::admin_routes(),
+        // Usage ingestion is v1's (one URL for a product's backend).
+        ingest: None,
     }
 }
 

@@ -166,8 +166,18 @@ async fn admit_request(
     }
     request_id::set_user(id);
     telemetry::set_attribute_with("user.id", || id.to_string());
+    // `api_requests`: the verified account's own requests (not an admin acting as it),
+    // counted in memory once answered below 400, by route template.
+    let metered = (state.usage.settings().metering && caller.impersonation.is_none())
+        .then(|| request.extensions().get::<MatchedPath>().cloned())
+        .flatten();
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
+    if let Some(endpoint) = metered
+        && response.status().as_u16() < 400
+    {
+        state.usage.count(id, crate::usage::metric::API_REQUESTS, 1, &[("endpoint", endpoint.as_str())]);
+    }
     response.extensions_mut().insert(CallerId(id));
     decision.apply_headers(response.headers_mut());
     Ok(response)

@@ -8,6 +8,7 @@
 //! | `cleanup` ([`Cleanup`]) | deletes expired sessions, tokens, old jobs and deleted projects | the schedule (`0 3 * * *`) |
 //! | `contact_webhook` ([`ContactWebhook`](crate::contact::ContactWebhook)) | a submission to the CRM (`CONTACT_WEBHOOK_URL`) | `POST /public/contact` |
 //! | `webhook_event` ([`ProcessWebhookEvent`](crate::webhooks::ProcessWebhookEvent)) | processes a stored inbound webhook | `POST /public/webhooks/{provider}`, an admin's replay |
+//! | `usage_meter_event` ([`SendMeterEvent`](crate::usage::meters::SendMeterEvent)) | one usage meter event to Stripe Billing Meters | usage flushes, `Usage::record`, `POST /admin/usage/events` |
 //! | `noop` ([`Noop`]) | nothing: measures the queue itself (`bench/jobs.sh`) | benchmarks |
 
 mod cleanup;
@@ -37,6 +38,7 @@ pub fn register(registry: Registry) -> Registry {
         .with(Noop)
         .with(crate::contact::ContactWebhook::default())
         .with(crate::webhooks::ProcessWebhookEvent::default())
+        .with(crate::usage::meters::SendMeterEvent::default())
 }
 
 /// The arguments of a scheduled job: the tick it runs for.

@@ -187,6 +187,11 @@ async fn run_one(ctx: &JobContext, completions: &Completions, job: Job) {
     }
     span.end();
     if outcome == JobState::Succeeded
+        && let Some(user_id) = job.user_id
+    {
+        ctx.usage.count(user_id, crate::usage::metric::BACKGROUND_JOBS, 1, &[("kind", kind_label)]);
+    }
+    if outcome == JobState::Succeeded
         && let Some(runner) = &kind
     {
         runner.after_success(ctx, &job).with_context(cx).await;

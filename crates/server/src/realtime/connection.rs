@@ -239,7 +239,13 @@ impl Driver<'_> {
                 Counters::add(&self.hub.inner.counters.messages_in, 1);
                 let refused = self.session.refused();
                 let step = self.session.on_text(&text, std::time::Instant::now());
-                Counters::add(&self.hub.inner.counters.rate_limited, self.session.refused() - refused);
+                let dropped = self.session.refused() - refused;
+                Counters::add(&self.hub.inner.counters.rate_limited, dropped);
+                if dropped == 0 {
+                    // `websocket_messages`: what the account's socket sent that was not dropped.
+                    let user_id = self.session.caller().user_id;
+                    self.state.usage.count(user_id, crate::usage::metric::WEBSOCKET_MESSAGES, 1, &[]);
+                }
                 self.execute(step).await
             }
             Some(Ok(Message::Binary(_))) => {

@@ -32,6 +32,7 @@ mod realtime;
 mod shutdown;
 mod stores;
 mod telemetry;
+mod usage_recording;
 mod users;
 mod v1_frozen;
 mod versions;

@@ -8,11 +8,13 @@
 //! | [`webhooks`]       | `/admin/webhooks[/{id}[/replay]]`                              |
 //! | [`flags`]          | `/admin/feature-flags[/{key}[/evaluate]]`                      |
 //! | [`dashboard`]      | `/admin/dashboard/stats`                                       |
+//! | [`usage_ingest`]   | `/admin/usage/events` (also `USAGE_API_KEY`), `/admin/usage/stripe-sync` |
 
 pub mod audit;
 pub mod dashboard;
 pub mod flags;
 pub mod impersonations;
+pub mod usage_ingest;
 pub mod users;
 pub mod webhooks;
 

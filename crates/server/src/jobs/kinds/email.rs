@@ -29,12 +29,29 @@ impl JobKind for SendEmail {
     /// A sent message's one-time tokens (reset and verification links) leave the database:
     /// the token tables keep only hashes, and so does the job once it is done.
     async fn after_success(&self, ctx: &JobContext, job: &Job) {
+        count_sent(ctx, job).await;
         let redacted = mail::redact_tokens_in(&job.payload.0);
         if redacted != job.payload.0
             && let Err(err) = omnistack_db::jobs::replace_payload(&ctx.db, job.id, &redacted).await
         {
             tracing::warn!(job.id = %job.id, error = %err, "a sent email's tokens could not be removed from its job");
         }
+    }
+}
+
+/// Counts a sent message as `emails_sent` of the account it went to, when that is known (the
+/// job's account, else the account with the recipient address), by template (`kind`).
+async fn count_sent(ctx: &JobContext, job: &Job) {
+    let template = job.payload.0.get("template").and_then(Value::as_str).unwrap_or("unknown");
+    let user_id = match job.user_id {
+        Some(user_id) => Some(user_id),
+        None => match job.payload.0.get("to").and_then(Value::as_str) {
+            Some(to) => omnistack_db::users::find_user_by_email(&ctx.db, to).await.ok().flatten().map(|user| user.id),
+            None => None,
+        },
+    };
+    if let Some(user_id) = user_id {
+        ctx.usage.count(user_id, crate::usage::metric::EMAILS_SENT, 1, &[("kind", template)]);
     }
 }
 

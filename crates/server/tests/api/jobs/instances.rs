@@ -19,6 +19,7 @@ fn context(app: &TestApp) -> JobContext {
         hub: state.realtime.clone(),
         jobs: state.jobs.clone(),
         stores: state.stores.clone(),
+        usage: state.usage.clone(),
     }
 }
 
