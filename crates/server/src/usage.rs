@@ -4,7 +4,9 @@
 //! Producers (the request path, sockets, jobs, email, files, the AI gateway) record through
 //! [`Usage`], a cheap handle in the application state.
 
+pub mod alerts;
 pub mod limits;
+pub mod reports;
 
 use std::sync::Arc;
 
@@ -43,12 +45,13 @@ pub mod metric {
 pub struct Usage {
     db: Db,
     settings: Arc<UsageSettings>,
+    requests: limits::RequestQuota,
 }
 
 impl Usage {
     /// Metering into `db` with `settings`' limits.
     pub fn new(db: Db, settings: UsageSettings) -> Usage {
-        Usage { db, settings: Arc::new(settings) }
+        Usage { db, settings: Arc::new(settings), requests: limits::RequestQuota::default() }
     }
 
     /// Records `value` of `metric` used by `user_id` now, split by `dimensions`.
