@@ -32,6 +32,8 @@ mod realtime;
 mod shutdown;
 mod stores;
 mod telemetry;
+mod usage_limits;
+mod usage_reports;
 mod users;
 mod v1_frozen;
 mod versions;

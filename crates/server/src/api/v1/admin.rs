@@ -8,11 +8,13 @@
 //! | [`webhooks`]       | `/admin/webhooks[/{id}[/replay]]`                              |
 //! | [`flags`]          | `/admin/feature-flags[/{key}[/evaluate]]`                      |
 //! | [`dashboard`]      | `/admin/dashboard/stats`                                       |
+//! | [`usage`]          | `/admin/usage/top-users`, `/admin/usage/users/{user_id}/…`     |
 
 pub mod audit;
 pub mod dashboard;
 pub mod flags;
 pub mod impersonations;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 
@@ -30,4 +32,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(flags::routes())
         .merge(dashboard::routes())
+        .merge(usage::routes())
 }
