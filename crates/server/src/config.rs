@@ -354,6 +354,7 @@ impl Config {
         described.push(("FLAGS_API_KEY", self.flags_api_key.as_ref().map(ToString::to_string).unwrap_or_default()));
         described.extend(self.billing.describe());
         described.extend(self.stores.describe());
+        described.extend(self.usage.describe());
         described
     }
 }

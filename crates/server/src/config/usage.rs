@@ -35,6 +35,26 @@ impl PlanLimits {
         self.by_plan.get(&plan).and_then(|limits| limits.get(metric)).copied()
     }
 
+    /// Every plan's limits as `USAGE_PLAN_LIMITS` JSON (`{"free":{"ai_requests":50,…},…}`), a
+    /// default limit made unlimited as `null`: parsing it gives these limits back.
+    pub fn to_json(&self) -> String {
+        let defaults = PlanLimits::default();
+        let plans: BTreeMap<&str, BTreeMap<&str, Option<i64>>> = Plan::ALL
+            .into_iter()
+            .map(|plan| {
+                let mut metrics: BTreeMap<&str, Option<i64>> = BTreeMap::new();
+                for name in defaults.by_plan.get(&plan).into_iter().flat_map(BTreeMap::keys) {
+                    metrics.insert(name.as_str(), None);
+                }
+                for (name, limit) in self.by_plan.get(&plan).into_iter().flatten() {
+                    metrics.insert(name.as_str(), Some(*limit));
+                }
+                (plan.as_str(), metrics)
+            })
+            .collect();
+        serde_json::to_string(&plans).unwrap_or_default()
+    }
+
     /// The defaults changed by `USAGE_PLAN_LIMITS`: `{"free":{"api_requests":5000,"ai_tokens":null}}`.
     /// A plan or metric left out keeps its default; `null` makes a metric (or a whole plan)
     /// unlimited. Limits are whole numbers from 0 to 10^18; metric names are `[a-z][a-z0-9_]*`
@@ -105,6 +125,17 @@ pub struct UsageSettings {
     pub alert_sweep: std::time::Duration,
 }
 
+impl UsageSettings {
+    /// The variables as `omnistack config` shows them.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("USAGE_PLAN_LIMITS", self.plan_limits.to_json()),
+            ("USAGE_ENFORCE_API_REQUESTS", self.enforce_api_requests.to_string()),
+            ("USAGE_ALERT_SWEEP_MILLISECONDS", self.alert_sweep.as_millis().to_string()),
+        ]
+    }
+}
+
 impl Default for UsageSettings {
     fn default() -> Self {
         UsageSettings {
@@ -143,6 +174,7 @@ mod tests {
         let unlimited = PlanLimits::parse(r#"{"pro":null}"#).unwrap();
         assert_eq!(unlimited.limit(Plan::Pro, "api_requests"), None);
         assert_eq!(PlanLimits::parse("{}").unwrap(), PlanLimits::default());
+        assert_eq!(PlanLimits::parse(&limits.to_json()).unwrap(), limits, "what `omnistack config` shows reads back");
     }
 
     #[test]
