@@ -2,7 +2,7 @@
 # Usage report latency: one account with a year of daily usage (6 metrics, 366 days, 30
 # endpoints and 9 model/provider values as dimensions: ~2,200 daily rows and ~14,000
 # dimension rows), 2,000 other accounts with 30 days each (60,000 rows) for `top-users`.
-# Each report is measured with wrk (8 connections) on embedded SQLite or (with
+# Each report is measured with wrk (BENCH_CONNECTIONS, default 4) on embedded SQLite or (with
 # BENCH_DATABASE_URL) on PostgreSQL; the PostgreSQL database is dropped and recreated: use a
 # scratch one.
 #
@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-10}"
+connections="${BENCH_CONNECTIONS:-4}"
 port="${BENCH_PORT:-18083}"
 base="http://127.0.0.1:$port"
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
@@ -30,7 +31,7 @@ if [ -n "${BENCH_DATABASE_URL:-}" ]; then
 fi
 [ -n "${BENCH_REDIS_URL:-}" ] && env_args+=(REDIS_URL="$BENCH_REDIS_URL")
 
-(cd "$workdir" && exec env "${env_args[@]}" "$OLDPWD/target/release/omnistack" serve >/dev/null) &
+(cd "$workdir" && exec env "${env_args[@]}" "$OLDPWD/target/${BENCH_PROFILE:-release}/omnistack" serve >/dev/null) &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$workdir"' EXIT
 for _ in $(seq 1 100); do curl -fs "$base/api/v1/public/health" >/dev/null && break; sleep 0.1; done
@@ -108,12 +109,12 @@ fi
 
 from=$(date -u -d '-365 days' +%F)
 to=$(date -u +%F)
-echo "database: ${BENCH_DATABASE_URL:-embedded SQLite}; 8 connections, ${seconds}s per report"
+echo "database: ${BENCH_DATABASE_URL:-embedded SQLite}; $connections connections, ${seconds}s per report"
 run() { # label path token
   curl -fs -o /dev/null -H "authorization: Bearer $3" "$base$2" || { echo "$1: request failed" >&2; exit 1; }
-  wrk -t2 -c8 -d2s -H "authorization: Bearer $3" "$base$2" >/dev/null
+  wrk -t2 -c"$connections" -d2s -H "authorization: Bearer $3" "$base$2" >/dev/null
   printf '%-18s ' "$1"
-  wrk -t2 -c8 -d"${seconds}s" --latency -H "authorization: Bearer $3" "$base$2" \
+  wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "authorization: Bearer $3" "$base$2" \
     | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$0}
            END {printf "%10s req/s  p50 %8s  p99 %8s %s\n", rps, p50, p99, bad}'
 }

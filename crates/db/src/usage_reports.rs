@@ -69,7 +69,13 @@ pub async fn metric_totals(db: &Db, user_id: Uuid, from: NaiveDate, to: NaiveDat
 }
 
 /// The days of `from..=to` on which `user_id` has a row of `metric`, oldest first.
-pub async fn daily_values(db: &Db, user_id: Uuid, metric: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<DayValue>> {
+pub async fn daily_values(
+    db: &Db,
+    user_id: Uuid,
+    metric: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DayValue>> {
     const SQL: &str = "SELECT day, value FROM usage_daily
          WHERE user_id = $1 AND metric = $2 AND day >= $3 AND day <= $4 ORDER BY day";
     Ok(traced_pool!(db, "SELECT", "usage_daily", SQL, |pool| sqlx::query_as::<_, DayValue>(SQL)
@@ -175,7 +181,8 @@ pub async fn claim_alert(
     threshold: i32,
     at: DateTime<Utc>,
 ) -> Result<bool> {
-    const SQL: &str = "INSERT INTO usage_alerts (user_id, metric, period, threshold, sent_at) VALUES ($1, $2, $3, $4, $5)
+    const SQL: &str =
+        "INSERT INTO usage_alerts (user_id, metric, period, threshold, sent_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, metric, period, threshold) DO NOTHING";
     let conn = Conn::from(&mut *tx);
     let inserted = traced_conn!(conn, "INSERT", "usage_alerts", SQL, |e| sqlx::query(SQL)

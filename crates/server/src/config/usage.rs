@@ -163,8 +163,10 @@ mod tests {
 
     #[test]
     fn plan_limits_change_only_what_they_name() {
-        let limits = PlanLimits::parse(r#"{"free":{"api_requests":5,"ai_requests":null,"custom_thing":7},"enterprise":{"ai_tokens":9}}"#)
-            .unwrap();
+        let limits = PlanLimits::parse(
+            r#"{"free":{"api_requests":5,"ai_requests":null,"custom_thing":7},"enterprise":{"ai_tokens":9}}"#,
+        )
+        .unwrap();
         assert_eq!(limits.limit(Plan::Free, "api_requests"), Some(5));
         assert_eq!(limits.limit(Plan::Free, "ai_requests"), None, "null is unlimited");
         assert_eq!(limits.limit(Plan::Free, "storage_bytes"), Some(100 * MB), "left out keeps its default");

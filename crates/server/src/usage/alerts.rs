@@ -134,11 +134,7 @@ pub fn reached(used: i64, limit: i64) -> Vec<i32> {
     THRESHOLDS
         .into_iter()
         .filter(|threshold| {
-            if limit <= 0 {
-                used > 0
-            } else {
-                i128::from(used) * 100 >= i128::from(limit) * i128::from(*threshold)
-            }
+            if limit <= 0 { used > 0 } else { i128::from(used) * 100 >= i128::from(limit) * i128::from(*threshold) }
         })
         .collect()
 }
@@ -195,9 +191,8 @@ fn email(alerts: &Alerts, metric: &str, percent: i32, used: i64, limit: i64, las
     } else {
         format!("You have used {percent}% of your {metric} limit")
     };
-    let body = format!(
-        "Your plan includes {limit} {metric} this period; {used} are used.\nThe period ends on {last} (UTC)."
-    );
+    let body =
+        format!("Your plan includes {limit} {metric} this period; {used} are used.\nThe period ends on {last} (UTC).");
     let link = Some(format!("{}/billing", alerts.frontend_url.trim_end_matches('/')));
     Notification { title, body, link }
 }

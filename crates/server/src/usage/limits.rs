@@ -148,11 +148,21 @@ impl RequestQuota {
             self.merge_reading(user.id, period, read, now);
         }
         let mut accounts = self.lock();
-        let counted = accounts.entry(user.id).or_insert(Counted { period: period.first, used: 0, read_at: now, first_read_at: now });
+        let counted = accounts.entry(user.id).or_insert(Counted {
+            period: period.first,
+            used: 0,
+            read_at: now,
+            first_read_at: now,
+        });
         if counted.used >= limit {
             let resets_at = Some(period.resets_at());
             let used = counted.used;
-            return Err(Error::QuotaExceeded(QuotaExceeded { metric: metric::API_REQUESTS.into(), limit, used, resets_at }));
+            return Err(Error::QuotaExceeded(QuotaExceeded {
+                metric: metric::API_REQUESTS.into(),
+                limit,
+                used,
+                resets_at,
+            }));
         }
         counted.used += 1;
         Ok(true)

@@ -279,7 +279,13 @@ pub struct Summary {
 }
 
 /// `user`'s usage over `from..=to`, exact.
-pub async fn summary(db: &Db, settings: &UsageSettings, user: &User, from: NaiveDate, to: NaiveDate) -> Result<Summary> {
+pub async fn summary(
+    db: &Db,
+    settings: &UsageSettings,
+    user: &User,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Summary> {
     let metrics = totals_with_levels(db, settings, user.id, from, to)
         .await?
         .into_iter()
@@ -407,7 +413,16 @@ pub async fn breakdown(
     };
     let shown: i64 = items.iter().map(|item| item.value).sum();
     let items = items.into_iter().map(|item| BreakdownItem { value: item.item, total: item.value }).collect();
-    Ok(Breakdown { metric: name.to_owned(), dimension: chosen, dimensions, from, to, items, other: total - shown, total })
+    Ok(Breakdown {
+        metric: name.to_owned(),
+        dimension: chosen,
+        dimensions,
+        from,
+        to,
+        items,
+        other: total - shown,
+        total,
+    })
 }
 
 /// One period in a trend.
@@ -453,14 +468,12 @@ pub async fn trends(db: &Db, user: &User, name: &str, today: NaiveDate) -> Resul
     let (before, now): (Vec<DayPoint>, Vec<DayPoint>) = points.into_iter().partition(|p| p.date < current.first);
     let elapsed = now.len();
     let to_date = &before[..elapsed.min(before.len())];
-    let previous_to_date = if is_level(name) {
-        to_date.last().map_or(0, |p| p.value)
-    } else {
-        to_date.iter().map(|p| p.value).sum()
-    };
+    let previous_to_date =
+        if is_level(name) { to_date.last().map_or(0, |p| p.value) } else { to_date.iter().map(|p| p.value).sum() };
     let current = trend_period(name, current, today, &now);
-    let growth_percent = (previous_to_date != 0)
-        .then(|| ((current.total - previous_to_date) as f64 * 10_000.0 / previous_to_date.abs() as f64).round() / 100.0);
+    let growth_percent = (previous_to_date != 0).then(|| {
+        ((current.total - previous_to_date) as f64 * 10_000.0 / previous_to_date.abs() as f64).round() / 100.0
+    });
     Ok(Trends {
         metric: name.to_owned(),
         aggregation: aggregation(name),

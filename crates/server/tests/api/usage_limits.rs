@@ -34,7 +34,10 @@ async fn with_a_limit_of_n_n_requests_pass_and_the_next_is_402() {
     assert_eq!(res.status, 402, "{}", res.text);
     assert_eq!(res.error_code(), "QUOTA_EXCEEDED");
     let details = &res.json()["error"]["details"];
-    assert_eq!((details["metric"].as_str(), details["limit"].as_i64(), details["used"].as_i64()), (Some("api_requests"), Some(5), Some(5)));
+    assert_eq!(
+        (details["metric"].as_str(), details["limit"].as_i64(), details["used"].as_i64()),
+        (Some("api_requests"), Some(5), Some(5))
+    );
     let resets_at: chrono::DateTime<Utc> = details["resets_at"].as_str().unwrap().parse().unwrap();
     assert!(resets_at > Utc::now() && resets_at.format("%d %H:%M:%S").to_string() == "01 00:00:00", "{resets_at}");
     assert_eq!(client.get("/api/v1/app/usage/current-period").await.status, 402, "every app route");

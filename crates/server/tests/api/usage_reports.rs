@@ -107,7 +107,10 @@ async fn a_summary_covers_any_range_of_days_exactly() {
     let res = client.get("/api/v1/app/usage/summary?from=2025-03-01&to=2025-03-31").await;
     assert_eq!(res.status, 200, "{}", res.text);
     let body = res.json();
-    assert_eq!((body["from"].as_str(), body["to"].as_str(), body["days"].as_i64()), (Some("2025-03-01"), Some("2025-03-31"), Some(31)));
+    assert_eq!(
+        (body["from"].as_str(), body["to"].as_str(), body["days"].as_i64()),
+        (Some("2025-03-01"), Some("2025-03-31"), Some(31))
+    );
     assert_eq!(metric(&body["metrics"], "api_requests")["total"], 24, "another account's usage is not counted");
     assert_eq!(metric(&body["metrics"], "storage_bytes")["total"], 70, "the level at the end of the range");
     assert_eq!(metric(&body["metrics"], "storage_bytes")["aggregation"], "level");
@@ -237,7 +240,11 @@ async fn bad_metrics_ranges_and_odd_input_are_422() {
 async fn usage_routes_need_a_token_and_admin_routes_an_admin() {
     let app = TestApp::spawn().await;
     let (client, id) = member(&app).await;
-    for path in ["/api/v1/app/usage/metrics", "/api/v1/app/usage/current-period", "/api/v1/admin/usage/top-users?metric=ai_tokens"] {
+    for path in [
+        "/api/v1/app/usage/metrics",
+        "/api/v1/app/usage/current-period",
+        "/api/v1/admin/usage/top-users?metric=ai_tokens",
+    ] {
         assert_eq!(app.client.get(path).await.status, 401, "{path}");
     }
     let bad = client.with_token("not-a-token");
@@ -269,7 +276,9 @@ async fn admins_read_any_account_and_the_busiest_accounts() {
     seed(&app, bob, "ai_tokens", today, 500, &[("model", "gpt")]).await;
     seed(&app, bob, "ai_tokens", first_of_month(today) - Duration::days(1), 9_999, &[]).await;
 
-    for report in ["current-period", "summary", "daily?metric=ai_tokens", "breakdown?metric=ai_tokens", "trends?metric=ai_tokens"] {
+    for report in
+        ["current-period", "summary", "daily?metric=ai_tokens", "breakdown?metric=ai_tokens", "trends?metric=ai_tokens"]
+    {
         let own = client.get(&format!("/api/v1/app/usage/{report}")).await;
         let theirs = admin.get(&format!("/api/v1/admin/usage/users/{ada}/{report}")).await;
         assert_eq!(theirs.status, 200, "{report}: {}", theirs.text);
@@ -297,7 +306,14 @@ async fn admins_read_any_account_and_the_busiest_accounts() {
     let last = (first_of_month(today) - Duration::days(1)).format("%Y-%m").to_string();
     let before = admin.get(&format!("/api/v1/admin/usage/top-users?metric=ai_tokens&period={last}")).await.json();
     assert_eq!(before["users"][0]["value"], 9_999);
-    for query in ["metric=nope", "metric=ai_tokens&period=2026-13", "metric=ai_tokens&period=2026", "metric=ai_tokens&limit=0", "metric=ai_tokens&limit=101", ""] {
+    for query in [
+        "metric=nope",
+        "metric=ai_tokens&period=2026-13",
+        "metric=ai_tokens&period=2026",
+        "metric=ai_tokens&limit=0",
+        "metric=ai_tokens&limit=101",
+        "",
+    ] {
         let res = admin.get(&format!("/api/v1/admin/usage/top-users?{query}")).await;
         assert_eq!(res.status, 422, "{query}: {}", res.text);
     }

@@ -129,7 +129,11 @@ pub async fn summary(
         (status = UNPROCESSABLE_ENTITY, description = "An unknown metric or a bad number of days", body = ErrorBody),
         (status = TOO_MANY_REQUESTS, description = "Rate limited", body = ErrorBody),
     ))]
-pub async fn daily(State(state): State<AppState>, caller: CurrentUser, Query(params): Query<DaysParams>) -> Result<Json<Daily>> {
+pub async fn daily(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Query(params): Query<DaysParams>,
+) -> Result<Json<Daily>> {
     let metric = reports::known_metric(&state.config.usage, "metric", params.metric.as_deref())?;
     let (from, to) = reports::last_days(params.days, today())?;
     Ok(Json(reports::daily(&state.db, reports::own(&caller), &metric, from, to).await?))
