@@ -119,30 +119,23 @@ pub async fn top_items(
     to: NaiveDate,
     limit: i64,
 ) -> Result<(Vec<ItemValue>, i64)> {
-    const TOP: &str = "SELECT item, CAST(SUM(value) AS BIGINT) AS value FROM usage_daily_dimensions
+    // One scan: the window sums every group before the limit keeps the largest.
+    const SQL: &str = "SELECT item, CAST(SUM(value) AS BIGINT) AS value, CAST(SUM(SUM(value)) OVER () AS BIGINT) AS total
+         FROM usage_daily_dimensions
          WHERE user_id = $1 AND metric = $2 AND name = $3 AND day >= $4 AND day <= $5
          GROUP BY item ORDER BY SUM(value) DESC, item LIMIT $6";
-    const TOTAL: &str = "SELECT CAST(COALESCE(SUM(value), 0) AS BIGINT) FROM usage_daily_dimensions
-         WHERE user_id = $1 AND metric = $2 AND name = $3 AND day >= $4 AND day <= $5";
-    let top = traced_pool!(db, "SELECT", "usage_daily_dimensions", TOP, |pool| sqlx::query_as::<_, ItemValue>(TOP)
-        .bind(user_id)
-        .bind(metric)
-        .bind(name)
-        .bind(from)
-        .bind(to)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?);
-    let total: Option<i64> =
-        traced_pool!(db, "SELECT", "usage_daily_dimensions", TOTAL, |pool| sqlx::query_scalar(TOTAL)
+    let rows: Vec<(String, i64, i64)> =
+        traced_pool!(db, "SELECT", "usage_daily_dimensions", SQL, |pool| sqlx::query_as(SQL)
             .bind(user_id)
             .bind(metric)
             .bind(name)
             .bind(from)
             .bind(to)
-            .fetch_one(pool)
+            .bind(limit)
+            .fetch_all(pool)
             .await?);
-    Ok((top, total.unwrap_or(0)))
+    let total = rows.first().map_or(0, |row| row.2);
+    Ok((rows.into_iter().map(|(item, value, _)| ItemValue { item, value }).collect(), total))
 }
 
 /// The `limit` accounts with the largest sum of `metric` in `from..=to`, largest first.
