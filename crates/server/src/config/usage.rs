@@ -35,6 +35,11 @@ impl PlanLimits {
         self.by_plan.get(&plan).and_then(|limits| limits.get(metric)).copied()
     }
 
+    /// Whether any plan limits `metric`.
+    pub fn limits_any(&self, metric: &str) -> bool {
+        self.by_plan.values().any(|limits| limits.contains_key(metric))
+    }
+
     /// Every plan's limits as `USAGE_PLAN_LIMITS` JSON (`{"free":{"ai_requests":50,…},…}`), a
     /// default limit made unlimited as `null`: parsing it gives these limits back.
     pub fn to_json(&self) -> String {

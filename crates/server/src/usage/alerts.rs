@@ -7,7 +7,7 @@
 //! enqueues its email job, so exactly one instance's claim commits, with its email; that
 //! instance then publishes the realtime message on `user:<id>`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -59,6 +59,9 @@ pub struct Sweeper {
     seen_until: DateTime<Utc>,
     period: String,
     done: HashSet<(Uuid, String)>,
+    /// The latest change already looked at, per account and metric: the lookback re-reads
+    /// rows, and a row looked at is not looked at again until it changes.
+    looked: HashMap<(Uuid, String), DateTime<Utc>>,
 }
 
 impl Sweeper {
@@ -67,7 +70,7 @@ impl Sweeper {
         let now = omnistack_db::time::now();
         let period = Period::of(now);
         let start = Utc.from_utc_datetime(&period.first.and_hms_opt(0, 0, 0).unwrap_or_default());
-        Sweeper { alerts, seen_until: start, period: period.label(), done: HashSet::new() }
+        Sweeper { alerts, seen_until: start, period: period.label(), done: HashSet::new(), looked: HashMap::new() }
     }
 
     /// Runs a sweep every `every`, forever.
@@ -92,18 +95,25 @@ impl Sweeper {
         if period.label() != self.period {
             self.period = period.label();
             self.done.clear();
+            self.looked.clear();
         }
         let mut cursor = self.seen_until - LOOKBACK;
         let mut latest = self.seen_until;
-        let mut changed: Vec<(Uuid, String)> = Vec::new();
+        let mut changed: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();
         for _ in 0..PAGES {
             let rows = db::changed_since(&self.alerts.db, cursor, BATCH).await?;
             for row in &rows {
                 latest = latest.max(row.updated_at);
-                let pair = (row.user_id, row.metric.clone());
-                if !self.done.contains(&pair) && !changed.contains(&pair) {
-                    changed.push(pair);
+                // Metrics no plan limits need no look.
+                if !self.alerts.settings.plan_limits.limits_any(&row.metric) {
+                    continue;
                 }
+                let pair = (row.user_id, row.metric.clone());
+                if self.done.contains(&pair) {
+                    continue;
+                }
+                let at = changed.entry(pair).or_insert(row.updated_at);
+                *at = (*at).max(row.updated_at);
             }
             match rows.last() {
                 Some(last) if rows.len() as i64 == BATCH => cursor = last.updated_at,
@@ -111,11 +121,18 @@ impl Sweeper {
             }
         }
         let mut sent = 0;
-        for (user_id, metric) in changed {
+        // Unchanged since it was looked at (compared for equality, not order: a writer whose
+        // clock is behind moves a row's time backwards, and that is a change too).
+        changed.retain(|pair, at| self.looked.get(pair) != Some(at));
+        if self.looked.len() + changed.len() > MAX_DONE {
+            self.looked.clear();
+        }
+        for ((user_id, metric), changed_at) in changed {
             let Some(user) = omnistack_db::users::find_user(&self.alerts.db, user_id).await? else {
                 continue;
             };
             let (outcome, fully) = check(&self.alerts, &user, &metric, period).await?;
+            self.looked.insert((user_id, metric.clone()), changed_at);
             sent += outcome;
             if fully {
                 if self.done.len() >= MAX_DONE {
