@@ -25,13 +25,17 @@ pub struct DayValue {
     pub value: i64,
 }
 
-/// One value of a dimension and its sum over a range.
+/// One value of a dimension, its sum over a range, and the dimension's sum over every value.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct ItemValue {
+pub struct DimensionItem {
+    /// The dimension (`endpoint`, `model`, …).
+    pub name: String,
     /// The dimension's value (`/api/v1/app/users/me`, `gpt-4o`, …).
     pub item: String,
     /// Its sum.
     pub value: i64,
+    /// The dimension's sum over every value.
+    pub total: i64,
 }
 
 /// An account and its sum of a metric over a range.
@@ -87,18 +91,26 @@ pub async fn daily_values(
         .await?))
 }
 
-/// The dimension names `user_id`'s `metric` was split by in `from..=to`, at most `limit`, by name.
-pub async fn dimension_names(
+/// For each dimension `user_id`'s `metric` was split by in `from..=to`: its `limit` largest
+/// values (largest first, ties by value) with the dimension's sum over every value, by
+/// dimension name. One scan of the range.
+pub async fn top_items(
     db: &Db,
     user_id: Uuid,
     metric: &str,
     from: NaiveDate,
     to: NaiveDate,
     limit: i64,
-) -> Result<Vec<String>> {
-    const SQL: &str = "SELECT DISTINCT name FROM usage_daily_dimensions
-         WHERE user_id = $1 AND metric = $2 AND day >= $3 AND day <= $4 ORDER BY name LIMIT $5";
-    Ok(traced_pool!(db, "SELECT", "usage_daily_dimensions", SQL, |pool| sqlx::query_scalar::<_, String>(SQL)
+) -> Result<Vec<DimensionItem>> {
+    const SQL: &str = "SELECT name, item, value, total FROM (
+             SELECT name, item, CAST(SUM(value) AS BIGINT) AS value,
+                    CAST(SUM(SUM(value)) OVER (PARTITION BY name) AS BIGINT) AS total,
+                    ROW_NUMBER() OVER (PARTITION BY name ORDER BY SUM(value) DESC, item) AS place
+             FROM usage_daily_dimensions
+             WHERE user_id = $1 AND metric = $2 AND day >= $3 AND day <= $4
+             GROUP BY name, item) ranked
+         WHERE place <= $5 ORDER BY name, place";
+    Ok(traced_pool!(db, "SELECT", "usage_daily_dimensions", SQL, |pool| sqlx::query_as::<_, DimensionItem>(SQL)
         .bind(user_id)
         .bind(metric)
         .bind(from)
@@ -106,36 +118,6 @@ pub async fn dimension_names(
         .bind(limit)
         .fetch_all(pool)
         .await?))
-}
-
-/// The `limit` largest values of dimension `name` of `user_id`'s `metric` in `from..=to`
-/// (largest first, ties by value name), and the sum over every value of that dimension.
-pub async fn top_items(
-    db: &Db,
-    user_id: Uuid,
-    metric: &str,
-    name: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-    limit: i64,
-) -> Result<(Vec<ItemValue>, i64)> {
-    // One scan: the window sums every group before the limit keeps the largest.
-    const SQL: &str = "SELECT item, CAST(SUM(value) AS BIGINT) AS value, CAST(SUM(SUM(value)) OVER () AS BIGINT) AS total
-         FROM usage_daily_dimensions
-         WHERE user_id = $1 AND metric = $2 AND name = $3 AND day >= $4 AND day <= $5
-         GROUP BY item ORDER BY SUM(value) DESC, item LIMIT $6";
-    let rows: Vec<(String, i64, i64)> =
-        traced_pool!(db, "SELECT", "usage_daily_dimensions", SQL, |pool| sqlx::query_as(SQL)
-            .bind(user_id)
-            .bind(metric)
-            .bind(name)
-            .bind(from)
-            .bind(to)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?);
-    let total = rows.first().map_or(0, |row| row.2);
-    Ok((rows.into_iter().map(|(item, value, _)| ItemValue { item, value }).collect(), total))
 }
 
 /// The `limit` accounts with the largest sum of `metric` in `from..=to`, largest first.

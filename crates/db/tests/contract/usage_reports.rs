@@ -4,7 +4,7 @@
 use chrono::{Duration, NaiveDate};
 use omnistack_db::testing::TestDatabase;
 use omnistack_db::usage::{self, UsageDelta};
-use omnistack_db::usage_reports::{self as reports, DayValue, ItemValue, MetricTotal};
+use omnistack_db::usage_reports::{self as reports, DayValue, DimensionItem, MetricTotal};
 use omnistack_db::users::{self, NewUser};
 
 use super::migrated;
@@ -60,10 +60,18 @@ async fn reports_read_the_daily_aggregates_exactly() {
     let days = reports::daily_values(&db, ada.id, "ai_tokens", first, second + Duration::days(3)).await.unwrap();
     assert_eq!(days, vec![DayValue { day: first, value: 100 }, DayValue { day: second, value: 50 }]);
 
-    let names = reports::dimension_names(&db, ada.id, "ai_tokens", first, second, 20).await.unwrap();
-    assert_eq!(names, vec!["model".to_owned(), "provider".to_owned()]);
-    let (top, total) = reports::top_items(&db, ada.id, "ai_tokens", "model", first, second, 1).await.unwrap();
-    assert_eq!((top, total), (vec![ItemValue { item: "gpt".into(), value: 120 }], 150));
+    let item =
+        |name: &str, item: &str, value, total| DimensionItem { name: name.into(), item: item.into(), value, total };
+    let top = reports::top_items(&db, ada.id, "ai_tokens", first, second, 1).await.unwrap();
+    assert_eq!(top, vec![item("model", "gpt", 120, 150), item("provider", "openai", 150, 150)]);
+    let all = reports::top_items(&db, ada.id, "ai_tokens", first, second, 20).await.unwrap();
+    assert_eq!(all[..2], [item("model", "gpt", 120, 150), item("model", "claude", 30, 150)]);
+    assert!(
+        reports::top_items(&db, ada.id, "ai_tokens", second + Duration::days(1), second + Duration::days(9), 20)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let busiest = reports::top_users(&db, "ai_tokens", first, second, 10).await.unwrap();
     assert_eq!(busiest.iter().map(|u| (u.user_id, u.value)).collect::<Vec<_>>(), vec![(bob.id, 500), (ada.id, 150)]);

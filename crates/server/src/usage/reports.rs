@@ -399,7 +399,9 @@ pub async fn breakdown(
     {
         return Err(invalid("dimension", "must be 1 to 64 characters"));
     }
-    let dimensions = db::dimension_names(db, user.id, name, from, to, 50).await?;
+    let found = db::top_items(db, user.id, name, from, to, TOP_ITEMS).await?;
+    let mut dimensions: Vec<String> = found.iter().map(|row| row.name.clone()).collect();
+    dimensions.dedup();
     let chosen = dimension.map(str::to_owned).or_else(|| {
         PREFERRED_DIMENSIONS
             .iter()
@@ -407,12 +409,10 @@ pub async fn breakdown(
             .map(|d| (*d).to_owned())
             .or_else(|| dimensions.first().cloned())
     });
-    let (items, total) = match &chosen {
-        Some(chosen) => db::top_items(db, user.id, name, chosen, from, to, TOP_ITEMS).await?,
-        None => (Vec::new(), 0),
-    };
-    let shown: i64 = items.iter().map(|item| item.value).sum();
-    let items = items.into_iter().map(|item| BreakdownItem { value: item.item, total: item.value }).collect();
+    let rows: Vec<db::DimensionItem> = found.into_iter().filter(|row| Some(&row.name) == chosen.as_ref()).collect();
+    let total = rows.first().map_or(0, |row| row.total);
+    let shown: i64 = rows.iter().map(|row| row.value).sum();
+    let items = rows.into_iter().map(|row| BreakdownItem { value: row.item, total: row.value }).collect();
     Ok(Breakdown {
         metric: name.to_owned(),
         dimension: chosen,
