@@ -127,3 +127,27 @@ run breakdown-366d "/api/v1/app/usage/breakdown?metric=api_requests&days=366" "$
 run breakdown-model "/api/v1/app/usage/breakdown?metric=ai_tokens&days=366&dimension=model" "$token"
 run trends "/api/v1/app/usage/trends?metric=api_requests" "$token"
 run top-users "/api/v1/admin/usage/top-users?metric=api_requests&limit=20" "$admin_token"
+
+# BENCH_SQL=1: each report's heaviest statement alone, timed by the database's own client
+# (5 runs each), without HTTP: PostgreSQL's round trip as psql sees it (wall time); SQLite's
+# CPU time (user + sys), which other work on the machine does not inflate.
+if [ -n "${BENCH_SQL:-}" ]; then
+  user="(SELECT id FROM users WHERE email = 'bench@example.com')"
+  if [ -n "${BENCH_DATABASE_URL:-}" ]; then year="CURRENT_DATE - 365"; month="date_trunc('month', CURRENT_DATE)::date"; today="CURRENT_DATE"
+  else year="date('now', '-365 days')"; month="date('now', 'start of month')"; today="date('now')"; fi
+  statements=(
+    "summary|SELECT metric, CAST(SUM(value) AS BIGINT) FROM usage_daily WHERE user_id = $user AND day >= $year AND day <= $today GROUP BY metric"
+    "daily|SELECT day, value FROM usage_daily WHERE user_id = $user AND metric = 'api_requests' AND day >= $year AND day <= $today ORDER BY day"
+    "breakdown|SELECT name, item, value, total FROM (SELECT name, item, CAST(SUM(value) AS BIGINT) AS value, CAST(SUM(SUM(value)) OVER (PARTITION BY name) AS BIGINT) AS total, ROW_NUMBER() OVER (PARTITION BY name ORDER BY SUM(value) DESC, item) AS place FROM usage_daily_dimensions WHERE user_id = $user AND metric = 'api_requests' AND day >= $year AND day <= $today GROUP BY name, item) ranked WHERE place <= 20 ORDER BY name, place"
+    "top-users|SELECT d.user_id, u.email, CAST(SUM(d.value) AS BIGINT) FROM usage_daily d JOIN users u ON u.id = d.user_id WHERE d.metric = 'api_requests' AND d.day >= $month AND d.day <= $today GROUP BY d.user_id, u.email ORDER BY SUM(d.value) DESC, d.user_id LIMIT 20"
+  )
+  for entry in "${statements[@]}"; do
+    label="${entry%%|*}"; sql="${entry#*|}"
+    if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+      times=$(for _ in 1 2 3 4 5; do psql "$BENCH_DATABASE_URL" -qAt -c '\timing on' -c "$sql" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'; done)
+    else
+      times=$(for _ in 1 2 3 4 5; do printf '.timer on\n%s;\n' "$sql" | sqlite3 "$workdir/data/omnistack.db" | sed -nE 's/^Run Time: real [0-9.]+ user ([0-9.]+) sys ([0-9.]+).*/\1 \2/p' | awk '{printf "%.1f\n", ($1 + $2) * 1000}'; done)
+    fi
+    printf 'sql %-14s %s ms\n' "$label" "$(echo $times | tr ' ' '/')"
+  done
+fi
