@@ -263,6 +263,19 @@ async fn usage_routes_need_a_token_and_admin_routes_an_admin() {
     // No app route takes an account id: another account's usage is unreachable from them.
     let res = client.get(&format!("/api/v1/app/usage/users/{}/current-period", Uuid::new_v4())).await;
     assert_eq!(res.status, 404);
+
+    // What grants access, taken away: a demoted admin, a deactivated account.
+    let (admin, session) = app.signed_in_client().await;
+    let email = session["user"]["email"].as_str().unwrap().to_owned();
+    omnistack::users::set_role_by_email(&app.state.db, &email, omnistack::auth::Role::Admin).await.unwrap();
+    let top = "/api/v1/admin/usage/top-users?metric=ai_tokens";
+    assert_eq!(admin.get(top).await.status, 200);
+    let res = admin.post_json(&format!("/api/v1/admin/users/{id}/deactivate"), &json!({})).await;
+    assert!(res.status < 300, "{}", res.text);
+    let gone = client.get("/api/v1/app/usage/current-period").await.status;
+    assert!(gone == 401 || gone == 403, "a deactivated account: {gone}");
+    omnistack::users::set_role_by_email(&app.state.db, &email, omnistack::auth::Role::User).await.unwrap();
+    assert_eq!(admin.get(top).await.status, 403, "a demoted admin");
 }
 
 #[tokio::test]
