@@ -271,7 +271,7 @@ async fn usage_routes_need_a_token_and_admin_routes_an_admin() {
     let top = "/api/v1/admin/usage/top-users?metric=ai_tokens";
     assert_eq!(admin.get(top).await.status, 200);
     let res = admin.post_json(&format!("/api/v1/admin/users/{id}/deactivate"), &json!({})).await;
-    assert!(res.status < 300, "{}", res.text);
+    assert!(res.status.is_success(), "{}", res.text);
     let gone = client.get("/api/v1/app/usage/current-period").await.status;
     assert!(gone == 401 || gone == 403, "a deactivated account: {gone}");
     omnistack::users::set_role_by_email(&app.state.db, &email, omnistack::auth::Role::User).await.unwrap();
