@@ -27,6 +27,7 @@ pub mod testing;
 pub mod time;
 mod tx;
 pub mod usage;
+pub mod usage_reports;
 pub mod users;
 pub mod webhook_events;
 

@@ -18,6 +18,8 @@ mod jobs;
 mod store_purchases;
 #[path = "contract/usage.rs"]
 mod usage;
+#[path = "contract/usage_reports.rs"]
+mod usage_reports;
 #[path = "contract/webhook_events.rs"]
 mod webhook_events;
 

@@ -120,6 +120,14 @@ impl App {
             usage: usage.clone(),
         };
         samplers::spawn(state.clone());
+        crate::usage::alerts::Sweeper::new(crate::usage::alerts::Alerts {
+            db: db.clone(),
+            hub: realtime.clone(),
+            jobs: jobs.clone(),
+            settings: config.usage.clone(),
+            frontend_url: config.accounts.frontend_url.clone(),
+        })
+        .spawn(config.usage.alert_sweep);
         let router = router::build(state.clone(), extra);
         let workers = Workers::spawn(JobContext { db, config, mailer, hub: realtime, jobs, stores, usage });
         Ok(App { state, router, workers })

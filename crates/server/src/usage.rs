@@ -4,10 +4,12 @@
 //! Producers (the request path, sockets, jobs, email, files, the AI gateway) record through
 //! [`Usage`], a cheap handle in the application state.
 
+pub mod alerts;
 pub mod ingest;
 pub mod limits;
 pub mod meters;
 pub mod recorder;
+pub mod reports;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +52,8 @@ pub struct Usage {
     db: Db,
     settings: Arc<UsageSettings>,
     recorder: Recorder,
+    /// `api_requests` admitted per account, for `USAGE_ENFORCE_API_REQUESTS`.
+    requests: limits::RequestQuota,
     /// Custom metrics' names, kept for the process's life (counts key on `&'static str`).
     custom: Arc<[&'static str]>,
     /// The queue that sends Stripe meter events; `None` when Stripe is not configured (then
@@ -69,6 +73,7 @@ impl Usage {
             db,
             settings: Arc::new(settings),
             recorder: Recorder::default(),
+            requests: limits::RequestQuota::default(),
             custom: custom.into(),
             meters,
             unflushed: Arc::default(),

@@ -10,6 +10,7 @@ pub mod health;
 pub mod jobs;
 pub mod projects;
 pub mod realtime;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 
@@ -37,6 +38,7 @@ use crate::state::AppState;
         (name = "jobs", description = "Background jobs (admins)"),
         (name = "contact", description = "The public contact form, and its submissions (admins)"),
         (name = "billing", description = "The caller's subscription: plans, Stripe, App Store, Google Play"),
+        (name = "usage", description = "Usage: the caller's metered usage against the plan's limits; any account's (admins)"),
         (name = "admin", description = "The admin console: users, impersonation, the audit log"),
         (name = "webhooks", description = "Inbound webhooks (Stripe, Clerk, Supabase, Apple, Google) and their log (admins)"),
         (name = "usage", description = "Usage metering: events from a product's backend, Stripe meter sync"),
@@ -61,7 +63,8 @@ pub fn groups() -> Groups {
             .merge(exports::routes())
             .merge(realtime::routes())
             .merge(billing::routes())
-            .merge(flags::routes()),
+            .merge(flags::routes())
+            .merge(usage::routes()),
         admin: OpenApiRouter::new()
             .merge(realtime::admin_routes())
             .merge(jobs::routes())

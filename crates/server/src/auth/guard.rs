@@ -160,6 +160,13 @@ async fn admit_request(
         return Err(Error::RateLimited(decision));
     }
     caller.require(minimum)?;
+    // `USAGE_ENFORCE_API_REQUESTS`: the caller's plan limit, from a per-instance cache. Admins
+    // (operators, not customers) and impersonated requests are not limited.
+    let counted = if caller.impersonation.is_none() && caller.role < Role::Admin {
+        Box::pin(state.usage.admit_request(&caller.user)).await?
+    } else {
+        false
+    };
     // An admin acting as the user is not the user's own visit.
     if caller.impersonation.is_none() {
         state.activity.note(id);
@@ -173,10 +180,14 @@ async fn admit_request(
         .flatten();
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
+    let answered = response.status().as_u16();
     if let Some(endpoint) = metered
-        && response.status().as_u16() < 400
+        && answered < 400
     {
         state.usage.count(id, crate::usage::metric::API_REQUESTS, 1, &[("endpoint", endpoint.as_str())]);
+    }
+    if counted && answered >= 400 {
+        state.usage.refund_request(id);
     }
     response.extensions_mut().insert(CallerId(id));
     decision.apply_headers(response.headers_mut());

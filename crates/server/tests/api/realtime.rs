@@ -5,7 +5,7 @@ mod admin;
 mod auth;
 mod bounds;
 mod channels;
-mod cluster;
+pub mod cluster;
 mod limits;
 mod liveness;
 mod outage;

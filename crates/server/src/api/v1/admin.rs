@@ -9,11 +9,13 @@
 //! | [`flags`]          | `/admin/feature-flags[/{key}[/evaluate]]`                      |
 //! | [`dashboard`]      | `/admin/dashboard/stats`                                       |
 //! | [`usage_ingest`]   | `/admin/usage/events` (also `USAGE_API_KEY`), `/admin/usage/stripe-sync` |
+//! | [`usage`]          | `/admin/usage/top-users`, `/admin/usage/users/{user_id}/…`     |
 
 pub mod audit;
 pub mod dashboard;
 pub mod flags;
 pub mod impersonations;
+pub mod usage;
 pub mod usage_ingest;
 pub mod users;
 pub mod webhooks;
@@ -32,4 +34,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(flags::routes())
         .merge(dashboard::routes())
+        .merge(usage::routes())
 }

@@ -1,0 +1,185 @@
+//! Reading usage back: per-metric totals, days, dimension breakdowns, the busiest accounts, and
+//! the change feed and once-only claims of the limit alerts. Everything reads the per-day
+//! aggregates (`usage_daily`, `usage_daily_dimensions`), never raw events.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::{Conn, Db, Result, Tx, traced_conn, traced_pool};
+
+/// One metric's sum over a range of days.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct MetricTotal {
+    /// The metric.
+    pub metric: String,
+    /// The sum of its daily values in the range.
+    pub value: i64,
+}
+
+/// One day's value of a metric.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct DayValue {
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// The value recorded that day.
+    pub value: i64,
+}
+
+/// One value of a dimension, its sum over a range, and the dimension's sum over every value.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct DimensionItem {
+    /// The dimension (`endpoint`, `model`, …).
+    pub name: String,
+    /// The dimension's value (`/api/v1/app/users/me`, `gpt-4o`, …).
+    pub item: String,
+    /// Its sum.
+    pub value: i64,
+    /// The dimension's sum over every value.
+    pub total: i64,
+}
+
+/// An account and its sum of a metric over a range.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserValue {
+    /// The account.
+    pub user_id: Uuid,
+    /// Its email, when it has one.
+    pub email: Option<String>,
+    /// Its sum.
+    pub value: i64,
+}
+
+/// A row of `usage_daily` written after some time: what the limit alerts look at.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChangedUsage {
+    /// The account.
+    pub user_id: Uuid,
+    /// The metric.
+    pub metric: String,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Each metric `user_id` used in `from..=to`, with its sum (metrics without a row are absent).
+pub async fn metric_totals(db: &Db, user_id: Uuid, from: NaiveDate, to: NaiveDate) -> Result<Vec<MetricTotal>> {
+    const SQL: &str = "SELECT metric, CAST(SUM(value) AS BIGINT) AS value FROM usage_daily
+         WHERE user_id = $1 AND day >= $2 AND day <= $3 GROUP BY metric ORDER BY metric";
+    Ok(traced_pool!(db, "SELECT", "usage_daily", SQL, |pool| sqlx::query_as::<_, MetricTotal>(SQL)
+        .bind(user_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await?))
+}
+
+/// The days of `from..=to` on which `user_id` has a row of `metric`, oldest first.
+pub async fn daily_values(
+    db: &Db,
+    user_id: Uuid,
+    metric: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DayValue>> {
+    const SQL: &str = "SELECT day, value FROM usage_daily
+         WHERE user_id = $1 AND metric = $2 AND day >= $3 AND day <= $4 ORDER BY day";
+    Ok(traced_pool!(db, "SELECT", "usage_daily", SQL, |pool| sqlx::query_as::<_, DayValue>(SQL)
+        .bind(user_id)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await?))
+}
+
+/// For each dimension `user_id`'s `metric` was split by in `from..=to`: its `limit` largest
+/// values (largest first, ties by value) with the dimension's sum over every value, by
+/// dimension name. One scan of the range.
+pub async fn top_items(
+    db: &Db,
+    user_id: Uuid,
+    metric: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    limit: i64,
+) -> Result<Vec<DimensionItem>> {
+    const SQL: &str = "SELECT name, item, value, total FROM (
+             SELECT name, item, CAST(SUM(value) AS BIGINT) AS value,
+                    CAST(SUM(SUM(value)) OVER (PARTITION BY name) AS BIGINT) AS total,
+                    ROW_NUMBER() OVER (PARTITION BY name ORDER BY SUM(value) DESC, item) AS place
+             FROM usage_daily_dimensions
+             WHERE user_id = $1 AND metric = $2 AND day >= $3 AND day <= $4
+             GROUP BY name, item) ranked
+         WHERE place <= $5 ORDER BY name, place";
+    Ok(traced_pool!(db, "SELECT", "usage_daily_dimensions", SQL, |pool| sqlx::query_as::<_, DimensionItem>(SQL)
+        .bind(user_id)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
+}
+
+/// The `limit` accounts with the largest sum of `metric` in `from..=to`, largest first.
+pub async fn top_users(db: &Db, metric: &str, from: NaiveDate, to: NaiveDate, limit: i64) -> Result<Vec<UserValue>> {
+    const SQL: &str = "SELECT d.user_id, u.email, CAST(SUM(d.value) AS BIGINT) AS value
+         FROM usage_daily d JOIN users u ON u.id = d.user_id
+         WHERE d.metric = $1 AND d.day >= $2 AND d.day <= $3
+         GROUP BY d.user_id, u.email ORDER BY SUM(d.value) DESC, d.user_id LIMIT $4";
+    Ok(traced_pool!(db, "SELECT", "usage_daily", SQL, |pool| sqlx::query_as::<_, UserValue>(SQL)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
+}
+
+/// Rows of `usage_daily` changed after `since`, oldest change first, at most `limit`.
+pub async fn changed_since(db: &Db, since: DateTime<Utc>, limit: i64) -> Result<Vec<ChangedUsage>> {
+    const SQL: &str = "SELECT user_id, metric, updated_at FROM usage_daily
+         WHERE updated_at > $1 ORDER BY updated_at LIMIT $2";
+    Ok(traced_pool!(db, "SELECT", "usage_daily", SQL, |pool| sqlx::query_as::<_, ChangedUsage>(SQL)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
+}
+
+/// Claims the alert of `threshold` percent of `metric` for `user_id` in `period` (`YYYY-MM`):
+/// `true` for the one transaction that inserts it, `false` when it was already claimed.
+pub async fn claim_alert(
+    tx: &mut Tx,
+    user_id: Uuid,
+    metric: &str,
+    period: &str,
+    threshold: i32,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    const SQL: &str =
+        "INSERT INTO usage_alerts (user_id, metric, period, threshold, sent_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id, metric, period, threshold) DO NOTHING";
+    let conn = Conn::from(&mut *tx);
+    let inserted = traced_conn!(conn, "INSERT", "usage_alerts", SQL, |e| sqlx::query(SQL)
+        .bind(user_id)
+        .bind(metric)
+        .bind(period)
+        .bind(threshold)
+        .bind(at)
+        .execute(e)
+        .await?
+        .rows_affected());
+    Ok(inserted == 1)
+}
+
+/// The thresholds already claimed for `user_id`'s `metric` in `period`, lowest first.
+pub async fn claimed_alerts(db: &Db, user_id: Uuid, metric: &str, period: &str) -> Result<Vec<i32>> {
+    const SQL: &str = "SELECT threshold FROM usage_alerts
+         WHERE user_id = $1 AND metric = $2 AND period = $3 ORDER BY threshold";
+    Ok(traced_pool!(db, "SELECT", "usage_alerts", SQL, |pool| sqlx::query_scalar::<_, i32>(SQL)
+        .bind(user_id)
+        .bind(metric)
+        .bind(period)
+        .fetch_all(pool)
+        .await?))
+}
