@@ -1,7 +1,7 @@
 //! The WebSocket opening handshake (RFC 6455, section 4.2) on an HTTP/1.1 request, taken from
 //! hyper here rather than through axum's `WebSocketUpgrade`, so that the socket's framing is
 //! the service's to set: large messages go out as fragments, which bounds the write buffer a
-//! socket keeps (`docs/adr/0016-websocket-framing.md`).
+//! socket keeps (`docs/adr/0020-websocket-framing.md`).
 
 use std::future::Future;
 
@@ -107,6 +107,9 @@ mod tests {
     #[test]
     fn the_accept_key_is_rfc_6455s() {
         // RFC 6455, section 1.3.
-        assert_eq!(tungstenite::handshake::derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            tungstenite::handshake::derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 }
