@@ -66,7 +66,7 @@ env_args=(
 urls=()
 for i in $(seq 0 $((instances - 1))); do
   p=$((port + i))
-  (cd "$workdir" && exec env "${env_args[@]}" PORT="$p" "$OLDPWD/target/release/omnistack" serve >/dev/null) &
+  (cd "$workdir" && exec env "${env_args[@]}" PORT="$p" "$OLDPWD/target/release/omnistack" serve >"${SERVER_LOG:-/dev/null}" 2>&1) &
   pids+=($!)
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$p/api/v1/public/health" >/dev/null && break; sleep 0.1; done
   urls+=(--url "http://127.0.0.1:$p")

@@ -42,6 +42,7 @@ mod shared;
 mod stats;
 mod status;
 mod tickets;
+pub mod upgrade;
 
 pub use channel::{Caller, ChannelKind, ChannelName, ChannelPolicy, DefaultPolicy};
 pub use event::{Event, Published};

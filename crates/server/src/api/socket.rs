@@ -3,11 +3,11 @@
 //! WebSocket. The protocol is in `docs/API.md`, section "Realtime".
 
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt, Link, SpanKind, TraceContextExt, Tracer};
 use serde::Deserialize;
+use tungstenite::protocol::WebSocketConfig;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 use crate::accounts;
 use crate::error::{Error, ErrorBody, FieldError, Result};
 use crate::http::extract::Query;
+use crate::realtime::upgrade::Handshake;
 use crate::realtime::{admission, connection};
 use crate::state::AppState;
 use crate::telemetry;
@@ -24,8 +25,10 @@ use crate::telemetry;
 /// message reserves its own length.
 const READ_BUFFER_BYTES: usize = 1024;
 /// Writes are buffered up to this many bytes before they go to the socket (each batch is
-/// flushed anyway). Not allocated ahead: the write buffer grows with what is written.
-const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+/// flushed anyway). Not allocated ahead: the write buffer grows with what is written, and
+/// messages longer than a fragment go out in fragments (`connection::FRAGMENT_BYTES`), so it
+/// never grows past this plus one fragment.
+const WRITE_BUFFER_BYTES: usize = 2 * 1024;
 
 /// The WebSocket route, for the `sockets` group: it authenticates by itself, and the group
 /// limits handshakes per client IP before any upgrade.
@@ -76,7 +79,7 @@ impl ConnectParams {
 pub async fn connect(
     State(state): State<AppState>,
     Query(params): Query<ConnectParams>,
-    upgrade: WebSocketUpgrade,
+    handshake: Handshake,
 ) -> Result<Response> {
     params.check()?;
     let admitted = match (params.token, params.ticket) {
@@ -88,23 +91,23 @@ pub async fn connect(
     // The socket outlives the upgrade request: a traced upgrade gives it a span of its own,
     // linked to the request's.
     let request_span = Context::map_current(|cx| cx.span().span_context().clone());
-    Ok(upgrade
-        .max_message_size(max)
-        .max_frame_size(max)
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| async move {
-            if !request_span.is_sampled() {
-                return connection::serve(state, socket, admitted).await;
-            }
-            let tracer = telemetry::tracer();
-            let span = tracer
-                .span_builder("WebSocket connection")
-                .with_kind(SpanKind::Server)
-                .with_links(vec![Link::with_context(request_span)])
-                .start_with_context(tracer, &Context::new());
-            let cx = Context::new().with_span(span);
-            connection::serve(state, socket, admitted).with_context(cx.clone()).await;
-            cx.span().end();
-        }))
+        .write_buffer_size(WRITE_BUFFER_BYTES);
+    Ok(handshake.accept(config, move |socket| async move {
+        if !request_span.is_sampled() {
+            return connection::serve(state, socket, admitted).await;
+        }
+        let tracer = telemetry::tracer();
+        let span = tracer
+            .span_builder("WebSocket connection")
+            .with_kind(SpanKind::Server)
+            .with_links(vec![Link::with_context(request_span)])
+            .start_with_context(tracer, &Context::new());
+        let cx = Context::new().with_span(span);
+        connection::serve(state, socket, admitted).with_context(cx.clone()).await;
+        cx.span().end();
+    }))
 }

@@ -10,12 +10,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
+use tungstenite::Message;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::Frame;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
 use super::admission::{self, Admitted};
 use super::channel::{Caller, ChannelKind, ChannelName};
@@ -25,6 +28,7 @@ use super::protocol::{self, ClientMessage, Delivery, close, error_code};
 use super::registry::{Attached, Standing};
 use super::session::{Outbound, Session, SessionLimits, Step};
 use super::stats::Counters;
+use super::upgrade::Socket as WebSocket;
 use crate::error::Error;
 use crate::rate_limit::LimitClass;
 use crate::state::AppState;
@@ -35,6 +39,11 @@ const CLOSE_SEND: Duration = Duration::from_secs(5);
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Channel messages written in one flush.
 const BATCH: usize = 64;
+/// Text messages longer than this go out as fragments (RFC 6455, section 5.4) of at most this
+/// many bytes, split between characters: the socket's write buffer keeps the capacity of the
+/// longest frame it ever wrote, so a socket that was once sent a long message (a big room's
+/// member list) does not keep that much for the rest of its life.
+pub const FRAGMENT_BYTES: usize = 2 * 1024;
 
 /// Why the socket ends.
 enum End {
@@ -47,7 +56,7 @@ enum End {
 /// What woke the socket's loop.
 enum Wake {
     End(End),
-    Frame(Option<Result<Message, axum::Error>>),
+    Frame(Option<Result<Message, tungstenite::Error>>),
     Mail,
     Ping,
 }
@@ -133,8 +142,8 @@ async fn first_message(
             () = sleep_until(deadline) => return Err(End::Close(close::UNAUTHENTICATED, "authentication timeout")),
             frame = socket.stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => break text,
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Binary(_))) => break Utf8Bytes::from_static(""),
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(Message::Binary(_))) => break tungstenite::Utf8Bytes::from_static(""),
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return Err(End::Gone),
             },
         }
@@ -233,7 +242,7 @@ impl Driver<'_> {
         }
     }
 
-    async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+    async fn on_frame(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Result<(), End> {
         match frame {
             Some(Ok(Message::Text(text))) => {
                 Counters::add(&self.hub.inner.counters.messages_in, 1);
@@ -253,9 +262,10 @@ impl Driver<'_> {
                 let text = protocol::error(error_code::INVALID_JSON, "messages are JSON text, not binary", None);
                 self.send(text).await
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+            // Pings are answered by the protocol layer; raw frames are never read.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
             Some(Ok(Message::Close(_))) | None => Err(End::Gone),
-            Some(Err(err)) if is_too_big(&err) => Err(End::Close(close::TOO_BIG, "message too big")),
+            Some(Err(tungstenite::Error::Capacity(_))) => Err(End::Close(close::TOO_BIG, "message too big")),
             Some(Err(_)) => Err(End::Gone),
         }
     }
@@ -376,7 +386,14 @@ impl Driver<'_> {
         let sink = &mut self.socket.sink;
         let work = async move {
             for message in messages {
-                sink.feed(message).await?;
+                match message {
+                    Message::Text(text) => {
+                        for frame in frames(text) {
+                            sink.feed(frame).await?;
+                        }
+                    }
+                    other => sink.feed(other).await?,
+                }
             }
             sink.flush().await
         };
@@ -400,7 +417,7 @@ impl Socket {
     /// has read what was written before it), then gives the client a moment to answer it so
     /// the TCP connection ends cleanly (and the frame is not lost to a reset).
     async fn close(&mut self, code: u16, reason: &'static str, send_within: Duration) {
-        let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+        let frame = Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() }));
         if !matches!(timeout(send_within, self.sink.send(frame)).await, Ok(Ok(()))) {
             return;
         }
@@ -424,8 +441,63 @@ fn deadline(expires_at: Option<i64>) -> Instant {
     }
 }
 
-fn is_too_big(err: &axum::Error) -> bool {
-    use std::error::Error as _;
-    let cause = err.source().and_then(|source| source.downcast_ref::<tungstenite::Error>());
-    matches!(cause, Some(tungstenite::Error::Capacity(_)))
+/// `text` as one frame, or as fragments of at most [`FRAGMENT_BYTES`] when longer.
+fn frames(text: tungstenite::Utf8Bytes) -> impl Iterator<Item = Message> {
+    let mut whole = Some(text);
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let text = whole.as_ref()?;
+        if start == 0 && text.len() <= FRAGMENT_BYTES {
+            return whole.take().map(Message::Text);
+        }
+        let mut end = (start + FRAGMENT_BYTES).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let opcode = OpCode::Data(if start == 0 { Data::Text } else { Data::Continue });
+        let last = end == text.len();
+        let payload = tungstenite::Bytes::from(text.clone()).slice(start..end);
+        start = end;
+        if last {
+            whole = None;
+        }
+        Some(Message::Frame(Frame::message(payload, opcode, last)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str) -> Vec<(OpCode, bool, String)> {
+        frames(text.to_owned().into())
+            .map(|message| match message {
+                Message::Text(text) => (OpCode::Data(Data::Text), true, text.to_string()),
+                Message::Frame(frame) => {
+                    let header = frame.header().clone();
+                    (header.opcode, header.is_final, String::from_utf8(frame.into_payload().to_vec()).unwrap())
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn short_messages_go_out_whole() {
+        let text = "x".repeat(FRAGMENT_BYTES);
+        assert_eq!(split(&text), vec![(OpCode::Data(Data::Text), true, text)]);
+    }
+
+    #[test]
+    fn long_messages_go_out_in_fragments_split_between_characters() {
+        // Three-byte characters never line up with the fragment size.
+        let text: String = "€".repeat(FRAGMENT_BYTES) + "end";
+        let frames = split(&text);
+        assert!(frames.len() >= 3);
+        assert_eq!(frames[0].0, OpCode::Data(Data::Text));
+        assert!(frames[1..].iter().all(|(opcode, _, _)| *opcode == OpCode::Data(Data::Continue)));
+        assert!(frames.iter().rev().skip(1).all(|(_, last, _)| !last) && frames.last().unwrap().1);
+        assert!(frames.iter().all(|(_, _, part)| part.len() <= FRAGMENT_BYTES && !part.is_empty()));
+        assert_eq!(frames.into_iter().map(|(_, _, part)| part).collect::<String>(), text);
+    }
 }

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tungstenite::Utf8Bytes;
 
 /// Close codes the server uses.
 pub mod close {

@@ -33,6 +33,23 @@ async fn rooms_are_open_and_posts_reach_every_subscriber_with_an_offset() {
 }
 
 #[tokio::test]
+async fn long_messages_arrive_whole_whatever_their_characters() {
+    let app = TestApp::spawn().await;
+    let (alice_token, _) = account(&app).await;
+    let (bob_token, _) = account(&app).await;
+    let mut a = connect(&app, &alice_token).await;
+    let mut b = connect(&app, &bob_token).await;
+    a.subscribe("room:long").await;
+    b.subscribe("room:long").await;
+    // Longer than a fragment (2 KiB), in characters of one to four bytes.
+    let text = "a€\u{1F600}\n\"é".repeat(1_000);
+    a.send(json!({"type": "message", "channel": "room:long", "data": {"text": text}})).await;
+    for socket in [&mut a, &mut b] {
+        assert_eq!(socket.next_of_type("message").await["data"]["content"]["text"], text.as_str());
+    }
+}
+
+#[tokio::test]
 async fn posting_requires_a_subscription_and_subscriptions_belong_to_the_socket() {
     let app = TestApp::spawn().await;
     let (token, _) = account(&app).await;
