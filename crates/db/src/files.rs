@@ -176,3 +176,14 @@ pub async fn delete_pending_file(db: &Db, id: Uuid) -> Result<bool> {
         .rows_affected());
     Ok(done > 0)
 }
+
+/// How many files the owner has in `status`.
+pub async fn count_files(db: &Db, owner_id: Uuid, status: &str) -> Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM files WHERE owner_id = $1 AND status = $2";
+    Ok(traced_pool!(db, "SELECT", "files", SQL, |pool| sqlx::query_as::<_, (i64,)>(SQL)
+        .bind(owner_id)
+        .bind(status)
+        .fetch_one(pool)
+        .await?
+        .0))
+}

@@ -18,6 +18,7 @@ mod realtime;
 mod secret;
 mod stores;
 mod telemetry;
+mod files;
 mod usage;
 mod versions;
 mod webhooks;
@@ -33,6 +34,7 @@ pub use cidr::Cidr;
 pub use contact::{CaptchaProvider, CaptchaSettings, ContactSettings, WebhookSettings, webhook_key};
 pub use cron::Cron;
 pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
+pub use files::{AllowedTypes, FileSettings, S3Settings, StorageProvider, media_type};
 pub use jobs::JobSettings;
 pub use mail::{HttpApiSettings, MailProvider, MailSettings, SmtpSettings};
 pub use rate_limit::{LimitClass, Rate, RateLimitSettings};
@@ -156,6 +158,8 @@ pub struct Config {
     pub stores: StoreSettings,
     /// Usage metering (`USAGE_*`).
     pub usage: UsageSettings,
+    /// File storage (`STORAGE_PROVIDER`, `S3_*`, `FILES_*`).
+    pub files: FileSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -248,6 +252,7 @@ impl Config {
             webhooks: webhooks::settings(&mut vars),
             stores: stores::settings(&mut vars),
             usage: usage::settings(&mut vars),
+            files: files::settings(&mut vars, &data_dir),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),
@@ -354,6 +359,7 @@ impl Config {
         described.push(("FLAGS_API_KEY", self.flags_api_key.as_ref().map(ToString::to_string).unwrap_or_default()));
         described.extend(self.billing.describe());
         described.extend(self.stores.describe());
+        described.extend(self.files.describe());
         described
     }
 }

@@ -55,6 +55,9 @@ async fn a_file_is_pending_until_confirmed_once_and_only_its_owner_sees_it() {
     let past = files::list_files(&db, ada.id, None, 5, 10).await.unwrap();
     assert_eq!((past.total, past.items.len()), (2, 0));
     assert_eq!(files::list_files(&db, bob.id, None, 0, 10).await.unwrap().total, 0);
+    assert_eq!(files::count_files(&db, ada.id, files::PENDING).await.unwrap(), 1);
+    assert_eq!(files::count_files(&db, ada.id, files::UPLOADED).await.unwrap(), 1);
+    assert_eq!(files::count_files(&db, bob.id, files::PENDING).await.unwrap(), 0);
     assert!(owned::find_owned::<files::File>(&db, bob.id, id).await.unwrap().is_none());
     assert!(owned::find_owned::<files::File>(&db, ada.id, id).await.unwrap().is_some());
 
