@@ -5,6 +5,7 @@ pub mod auth;
 pub mod billing;
 pub mod contact;
 pub mod exports;
+pub mod files;
 pub mod flags;
 pub mod health;
 pub mod jobs;
@@ -38,6 +39,7 @@ use crate::state::AppState;
         (name = "contact", description = "The public contact form, and its submissions (admins)"),
         (name = "billing", description = "The caller's subscription: plans, Stripe, App Store, Google Play"),
         (name = "admin", description = "The admin console: users, impersonation, the audit log"),
+        (name = "files", description = "The caller's files: direct uploads to the store, download links"),
         (name = "webhooks", description = "Inbound webhooks (Stripe, Clerk, Supabase, Apple, Google) and their log (admins)"),
     )
 )]
@@ -60,7 +62,8 @@ pub fn groups() -> Groups {
             .merge(exports::routes())
             .merge(realtime::routes())
             .merge(billing::routes())
-            .merge(flags::routes()),
+            .merge(flags::routes())
+            .merge(files::routes()),
         admin: OpenApiRouter::new()
             .merge(realtime::admin_routes())
             .merge(jobs::routes())
