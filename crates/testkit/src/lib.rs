@@ -10,6 +10,7 @@ mod client;
 pub mod idp;
 mod mail;
 mod socket;
+pub mod s3;
 pub mod stripe;
 
 use std::collections::HashMap;
