@@ -127,10 +127,13 @@ impl MotoS3 {
         assert!(response.is_ok_and(|r| r.status().is_success()), "moto stores the object");
     }
 
-    /// Whether the bucket holds `key`.
+    /// Whether the bucket holds `key` (a signed HEAD: moto keeps presigned uploads private).
     pub async fn has_object(&self, key: &str) -> bool {
-        let url = format!("{}/{BUCKET}/{key}", self.endpoint);
-        let response = reqwest::Client::new().head(url).send().await.expect("moto answers");
+        let endpoint = self.endpoint.parse().expect("an endpoint URL");
+        let bucket = rusty_s3::Bucket::new(endpoint, rusty_s3::UrlStyle::Path, BUCKET, REGION).expect("a bucket");
+        let credentials = rusty_s3::Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY);
+        let url = rusty_s3::S3Action::sign(&bucket.head_object(Some(&credentials), key), Duration::from_secs(60));
+        let response = reqwest::Client::new().head(url.as_str()).send().await.expect("moto answers");
         match response.status().as_u16() {
             200 => true,
             404 => false,
