@@ -113,12 +113,30 @@ pub struct FileListResponse {
     pub limit: i64,
 }
 
+/// A file's state.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    /// Waiting for its upload to be confirmed.
+    Pending,
+    /// Confirmed.
+    Uploaded,
+}
+
+impl FileStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Pending => omnistack_db::files::PENDING,
+            FileStatus::Uploaded => omnistack_db::files::UPLOADED,
+        }
+    }
+}
+
 /// Filter and paging.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// `pending` or `uploaded`; all when omitted.
-    #[param(max_length = 16)]
-    pub status: Option<String>,
+    pub status: Option<FileStatus>,
     /// Files to skip (≥ 0).
     #[param(minimum = 0, default = 0)]
     pub skip: Option<i64>,
@@ -199,7 +217,7 @@ pub async fn list_files(
     Query(params): Query<ListParams>,
 ) -> Result<Json<FileListResponse>> {
     let (skip, limit) = (params.skip.unwrap_or(0), params.limit.unwrap_or(20));
-    let page = files::list(&state.db, &caller, params.status.as_deref(), skip, limit).await?;
+    let page = files::list(&state.db, &caller, params.status.map(FileStatus::as_str), skip, limit).await?;
     let items = page.items.into_iter().map(Into::into).collect();
     Ok(Json(FileListResponse { items, total: page.total, skip, limit }))
 }
