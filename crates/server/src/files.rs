@@ -36,8 +36,6 @@ use crate::usage::{Usage, metric};
 const WHAT: &str = "file";
 /// Longest file name, in characters.
 pub const MAX_FILENAME_LEN: usize = 255;
-/// Uploads an account may have pending at once (each holds a row until confirmed or cleaned up).
-pub const MAX_PENDING: i64 = 100;
 /// Largest page.
 pub const MAX_PAGE: i64 = 100;
 
@@ -143,8 +141,10 @@ pub async fn issue_upload(
     let Some(content_type) = content_type.filter(|_| problems.is_empty()) else {
         return Err(Error::Validation(problems));
     };
-    if files::count_files(db, caller.user.id, PENDING).await? >= MAX_PENDING {
-        return Err(Error::Conflict(format!("{MAX_PENDING} uploads are already pending; confirm or delete some")));
+    // Each pending upload holds a row (and maybe an object) until confirmed or cleaned up.
+    let max_pending = settings.max_pending;
+    if files::count_files(db, caller.user.id, PENDING).await? >= max_pending {
+        return Err(Error::Conflict(format!("{max_pending} uploads are already pending; confirm or delete some")));
     }
     usage.ensure_within(&caller.user, metric::STORAGE_BYTES, size).await?;
     let id = Uuid::now_v7();

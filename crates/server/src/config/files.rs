@@ -95,6 +95,8 @@ pub struct FileSettings {
     pub max_bytes: u64,
     /// `FILES_ALLOWED_TYPES`: comma-separated media types, or `*`.
     pub allowed_types: AllowedTypes,
+    /// `FILES_MAX_PENDING`: uploads one account may have issued and not yet confirmed.
+    pub max_pending: i64,
     /// `FILES_URL_EXPIRE_SECONDS`: how long upload and download URLs are valid.
     pub url_ttl: Duration,
     /// `FILES_PUBLIC_URL`: the origin clients reach this server at, for the `local` provider's
@@ -115,6 +117,7 @@ impl FileSettings {
                 AllowedTypes::Any => "*".to_owned(),
                 AllowedTypes::List(list) => list.join(","),
             }),
+            ("FILES_MAX_PENDING", self.max_pending.to_string()),
             ("FILES_URL_EXPIRE_SECONDS", self.url_ttl.as_secs().to_string()),
             ("FILES_PUBLIC_URL", self.public_url.clone().unwrap_or_default()),
         ];
@@ -215,6 +218,9 @@ pub(super) fn settings(vars: &mut Vars<'_>, data_dir: &Path) -> FileSettings {
         allowed_types: vars
             .parse("FILES_ALLOWED_TYPES", &defaults, allowed_types)
             .unwrap_or_else(|| AllowedTypes::List(Vec::new())),
+        max_pending: vars
+            .parse("FILES_MAX_PENDING", "100", |v| parse::number(v, 1, 1_000_000_000))
+            .map_or(100, |n| n as i64),
         url_ttl: Duration::from_secs(
             vars.parse("FILES_URL_EXPIRE_SECONDS", "900", |v| parse::number(v, 10, 7 * 86_400)).unwrap_or(900),
         ),

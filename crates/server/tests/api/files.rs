@@ -328,10 +328,13 @@ async fn abandoned_uploads_are_removed_after_a_day_with_their_objects() {
 
 #[tokio::test]
 async fn too_many_pending_uploads_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().env("FILES_MAX_PENDING", "3").spawn().await;
     let (client, _) = app.signed_in_client().await;
-    for n in 0..omnistack::files::MAX_PENDING {
+    for n in 0..3 {
         assert_eq!(upload_url(&client, &format!("{n}.txt"), "text/plain", 1).await.status, 201);
     }
     assert_eq!(upload_url(&client, "one-more.txt", "text/plain", 1).await.status, 409);
+    let first = client.get("/api/v1/app/files?limit=1").await.json()["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(client.delete(&format!("/api/v1/app/files/{first}")).await.status, 204);
+    assert_eq!(upload_url(&client, "one-more.txt", "text/plain", 1).await.status, 201, "deleting frees a place");
 }
