@@ -187,3 +187,26 @@ pub async fn count_files(db: &Db, owner_id: Uuid, status: &str) -> Result<i64> {
         .await?
         .0))
 }
+
+/// At most `limit` of the owner's files after `after` in the newest-first order (from the
+/// newest when `None`), optionally only those in `status`: keyset pages.
+pub async fn list_files_after(
+    db: &Db,
+    owner_id: Uuid,
+    status: Option<&str>,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<File>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM files WHERE owner_id = $1 AND ($2 IS NULL OR status = $2)
+         AND ($3 IS NULL OR (created_at, id) < ($3, $4)) ORDER BY created_at DESC, id DESC LIMIT $5"
+    );
+    Ok(traced_pool!(db, "SELECT", "files", &sql, |pool| sqlx::query_as::<_, File>(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(owner_id)
+        .bind(status)
+        .bind(after.map(|a| a.created_at))
+        .bind(after.map(|a| a.id))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
+}

@@ -216,6 +216,22 @@ pub async fn list(db: &Db, caller: &CurrentUser, status: Option<&str>, skip: i64
     Ok(files::list_files(db, caller.user.id, status, skip, limit).await?)
 }
 
+/// The caller's files after `after` (from the newest when `None`), newest first, optionally
+/// only `pending` or `uploaded` ones: keyset pages.
+pub async fn list_after(
+    db: &Db,
+    caller: &CurrentUser,
+    status: Option<&str>,
+    after: Option<omnistack_db::owned::Cursor>,
+    limit: i64,
+) -> Result<owned::Slice<File>> {
+    if let Some(problem) = owned::check_limit(limit) {
+        return Err(Error::Validation(vec![problem]));
+    }
+    let rows = files::list_files_after(db, caller.user.id, status, after, limit + 1).await?;
+    Ok(owned::Slice::of(rows, limit))
+}
+
 /// One of the caller's files.
 pub async fn get(db: &Db, caller: &CurrentUser, id: &str) -> Result<File> {
     owned::find(db, caller.user.id, id, WHAT).await

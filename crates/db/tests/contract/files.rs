@@ -58,6 +58,13 @@ async fn a_file_is_pending_until_confirmed_once_and_only_its_owner_sees_it() {
     assert_eq!(files::count_files(&db, ada.id, files::PENDING).await.unwrap(), 1);
     assert_eq!(files::count_files(&db, ada.id, files::UPLOADED).await.unwrap(), 1);
     assert_eq!(files::count_files(&db, bob.id, files::PENDING).await.unwrap(), 0);
+    let first = files::list_files_after(&db, ada.id, None, None, 1).await.unwrap();
+    assert_eq!(first.iter().map(|f| f.id).collect::<Vec<_>>(), vec![second]);
+    let rest = files::list_files_after(&db, ada.id, None, Some(owned::Owned::cursor(&first[0])), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|f| f.id).collect::<Vec<_>>(), vec![id]);
+    let uploaded = files::list_files_after(&db, ada.id, Some(files::UPLOADED), None, 10).await.unwrap();
+    assert_eq!(uploaded.iter().map(|f| f.id).collect::<Vec<_>>(), vec![id]);
+    assert!(files::list_files_after(&db, bob.id, None, None, 10).await.unwrap().is_empty());
     assert!(owned::find_owned::<files::File>(&db, bob.id, id).await.unwrap().is_none());
     assert!(owned::find_owned::<files::File>(&db, ada.id, id).await.unwrap().is_some());
 

@@ -338,3 +338,39 @@ async fn too_many_pending_uploads_are_refused() {
     assert_eq!(client.delete(&format!("/api/v1/app/files/{first}")).await.status, 204);
     assert_eq!(upload_url(&client, "one-more.txt", "text/plain", 1).await.status, 201, "deleting frees a place");
 }
+
+#[tokio::test]
+async fn v2_envelopes_the_same_files_and_pages_them_by_cursor() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app.signed_in_client().await;
+    let issued = client
+        .post_json("/api/v2/app/files/upload-url", &json!({"filename": "a.txt", "content_type": "text/plain", "size": 2}))
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let data = issued.json()["data"].clone();
+    assert!(put_bytes(&app, &data, b"hi".to_vec()).await.status().is_success());
+    let id = data["file_id"].as_str().unwrap().to_owned();
+    let confirmed = client.post_json(&format!("/api/v2/app/files/{id}/confirm"), &json!({})).await.json();
+    assert_eq!(confirmed["data"]["status"], "uploaded");
+    for n in 0..2 {
+        assert_eq!(upload_url(&client, &format!("p{n}.txt"), "text/plain", 1).await.status, 201);
+    }
+    let first = client.get("/api/v2/app/files?limit=2").await.json();
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let next = first["meta"]["next_cursor"].as_str().unwrap();
+    let second = client.get(&format!("/api/v2/app/files?limit=2&cursor={next}")).await.json();
+    assert_eq!(second["data"][0]["id"].as_str(), Some(id.as_str()));
+    assert!(second["meta"]["next_cursor"].is_null());
+    let uploaded = client.get("/api/v2/app/files?status=uploaded").await.json();
+    assert_eq!(uploaded["data"].as_array().unwrap().len(), 1);
+    assert_eq!(client.get("/api/v2/app/files?status=lost").await.status, 422);
+    assert_eq!(client.get(&format!("/api/v2/app/files/{id}")).await.json()["data"]["filename"], "a.txt");
+    let link = client.get(&format!("/api/v2/app/files/{id}/download-url")).await.json();
+    let got = reqwest::get(absolute(&app, link["data"]["url"].as_str().unwrap())).await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"hi");
+    assert_eq!(client.get(&format!("/api/app/files/{id}")).await.status, 200, "unversioned paths reach v2");
+    let (other, _) = app.signed_in_client().await;
+    assert_eq!(other.get(&format!("/api/v2/app/files/{id}")).await.status, 404);
+    assert_eq!(other.delete(&format!("/api/v2/app/files/{id}")).await.status, 404);
+    assert_eq!(client.delete(&format!("/api/v2/app/files/{id}")).await.status, 204);
+}

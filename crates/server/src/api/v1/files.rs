@@ -124,7 +124,7 @@ pub enum FileStatus {
 }
 
 impl FileStatus {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FileStatus::Pending => omnistack_db::files::PENDING,
             FileStatus::Uploaded => omnistack_db::files::UPLOADED,
