@@ -122,7 +122,8 @@ pub async fn mark_uploaded(db: &Db, owner_id: Uuid, id: Uuid) -> Result<Option<F
 /// The owner's files, newest first, optionally only those in `status`.
 pub async fn list_files(db: &Db, owner_id: Uuid, status: Option<&str>, skip: i64, limit: i64) -> Result<FilePage> {
     const WHERE: &str = "owner_id = $1 AND ($2 IS NULL OR status = $2)";
-    let list = format!("SELECT {COLUMNS} FROM files WHERE {WHERE} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4");
+    let list =
+        format!("SELECT {COLUMNS} FROM files WHERE {WHERE} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4");
     let items = traced_pool!(db, "SELECT", "files", &list, |pool| sqlx::query_as::<_, File>(sqlx::AssertSqlSafe(
         list.as_str()
     ))
@@ -157,8 +158,9 @@ pub async fn delete_file(db: &Db, owner_id: Uuid, id: Uuid) -> Result<Option<Fil
 
 /// At most `limit` pending files created before `before`, oldest first.
 pub async fn stale_pending_files(db: &Db, before: DateTime<Utc>, limit: i64) -> Result<Vec<File>> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM files WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM files WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2"
+    );
     Ok(traced_pool!(db, "SELECT", "files", &sql, |pool| sqlx::query_as::<_, File>(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(before)
         .bind(limit)
@@ -169,11 +171,8 @@ pub async fn stale_pending_files(db: &Db, before: DateTime<Utc>, limit: i64) -> 
 /// Deletes file `id` if it is still pending; false when it was confirmed (or is gone) meanwhile.
 pub async fn delete_pending_file(db: &Db, id: Uuid) -> Result<bool> {
     const SQL: &str = "DELETE FROM files WHERE id = $1 AND status = 'pending'";
-    let done = traced_pool!(db, "DELETE", "files", SQL, |pool| sqlx::query(SQL)
-        .bind(id)
-        .execute(pool)
-        .await?
-        .rows_affected());
+    let done =
+        traced_pool!(db, "DELETE", "files", SQL, |pool| sqlx::query(SQL).bind(id).execute(pool).await?.rows_affected());
     Ok(done > 0)
 }
 

@@ -179,7 +179,8 @@ pub async fn confirm(db: &Db, store: &FileStore, usage: &Usage, caller: &Current
     let Some(meta) = storage.head(&file.storage_key).await? else {
         return Err(Error::BadRequest("nothing has been uploaded for this file yet".into()));
     };
-    let size_ok = i64::try_from(meta.size).is_ok_and(|s| s == file.size_bytes) && meta.size <= store.settings().max_bytes;
+    let size_ok =
+        i64::try_from(meta.size).is_ok_and(|s| s == file.size_bytes) && meta.size <= store.settings().max_bytes;
     let type_ok = meta.content_type.as_deref().is_none_or(|t| essence(t) == file.content_type);
     if !size_ok || !type_ok {
         storage.delete(&file.storage_key).await?;

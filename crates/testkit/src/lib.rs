@@ -9,8 +9,8 @@
 mod client;
 pub mod idp;
 mod mail;
-mod socket;
 pub mod s3;
+mod socket;
 pub mod stripe;
 
 use std::collections::HashMap;

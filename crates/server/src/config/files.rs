@@ -108,15 +108,21 @@ impl FileSettings {
     /// Every file setting as `(VARIABLE, value)`, secrets redacted.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
         let mut described = vec![
-            ("STORAGE_PROVIDER", match self.provider {
-                StorageProvider::Local { .. } => "local".to_owned(),
-                StorageProvider::S3(_) => "s3".to_owned(),
-            }),
+            (
+                "STORAGE_PROVIDER",
+                match self.provider {
+                    StorageProvider::Local { .. } => "local".to_owned(),
+                    StorageProvider::S3(_) => "s3".to_owned(),
+                },
+            ),
             ("FILES_MAX_BYTES", self.max_bytes.to_string()),
-            ("FILES_ALLOWED_TYPES", match &self.allowed_types {
-                AllowedTypes::Any => "*".to_owned(),
-                AllowedTypes::List(list) => list.join(","),
-            }),
+            (
+                "FILES_ALLOWED_TYPES",
+                match &self.allowed_types {
+                    AllowedTypes::Any => "*".to_owned(),
+                    AllowedTypes::List(list) => list.join(","),
+                },
+            ),
             ("FILES_MAX_PENDING", self.max_pending.to_string()),
             ("FILES_URL_EXPIRE_SECONDS", self.url_ttl.as_secs().to_string()),
             ("FILES_PUBLIC_URL", self.public_url.clone().unwrap_or_default()),

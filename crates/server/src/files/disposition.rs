@@ -47,7 +47,10 @@ mod tests {
             attachment("r\u{e9}sum\u{e9}.pdf"),
             "attachment; filename=\"r_sum_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"
         );
-        assert_eq!(attachment("../../etc/passwd"), "attachment; filename=\"_.._etc_passwd\"; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd");
+        assert_eq!(
+            attachment("../../etc/passwd"),
+            "attachment; filename=\"_.._etc_passwd\"; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd"
+        );
         let header = attachment("x\r\nSet-Cookie: a=b\0\u{202e}gpj.exe");
         assert!(header.is_ascii() && !header.contains('\r') && !header.contains('\n') && !header.contains('\0'));
         assert!(header.contains("%E2%80%AE"), "the RTL override is encoded: {header}");

@@ -65,11 +65,9 @@ where
     E: std::fmt::Display,
 {
     let local = local(store)?;
-    let file = signed_file(db, local, request, |f| Transfer::Upload {
-        content_type: &f.content_type,
-        size: f.size_bytes,
-    })
-    .await?;
+    let file =
+        signed_file(db, local, request, |f| Transfer::Upload { content_type: &f.content_type, size: f.size_bytes })
+            .await?;
     if file.status != PENDING {
         return Err(Error::Conflict("this file has already been uploaded".into()));
     }

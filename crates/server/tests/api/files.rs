@@ -127,7 +127,8 @@ async fn a_file_goes_up_is_confirmed_downloaded_and_deleted() {
     assert_eq!(got.headers()["content-disposition"], "attachment; filename=\"notes.txt\"; filename*=UTF-8''notes.txt");
     assert_eq!(got.bytes().await.unwrap().to_vec(), body);
 
-    let url = client.get(&format!("/api/v1/app/files/{id}/download-url")).await.json()["url"].as_str().unwrap().to_owned();
+    let url =
+        client.get(&format!("/api/v1/app/files/{id}/download-url")).await.json()["url"].as_str().unwrap().to_owned();
     assert_eq!(client.delete(&format!("/api/v1/app/files/{id}")).await.status, 204);
     assert_eq!(client.get(&format!("/api/v1/app/files/{id}")).await.status, 404);
     assert_eq!(reqwest::get(absolute(&app, &url)).await.unwrap().status(), 403, "a link dies with its file");
@@ -186,7 +187,8 @@ async fn signed_upload_urls_refuse_forgery_expiry_tampering_wrong_bodies_and_rep
     assert_eq!(got.bytes().await.unwrap().as_ref(), b"hello");
 
     // Download links: tampering, and an upload signature on the download route.
-    let link = client.get(&format!("/api/v1/app/files/{id}/download-url")).await.json()["url"].as_str().unwrap().to_owned();
+    let link =
+        client.get(&format!("/api/v1/app/files/{id}/download-url")).await.json()["url"].as_str().unwrap().to_owned();
     let link_signature = query_param(&link, "signature");
     assert_eq!(reqwest::get(absolute(&app, &link.replace(&link_signature, &flipped))).await.unwrap().status(), 403);
     let download_with_upload_signature = url.replace("/upload?", "/download?");
@@ -275,7 +277,12 @@ async fn another_accounts_file_is_404_and_no_token_is_401() {
     assert_eq!(owner.get("/api/v1/app/files/not-a-uuid").await.status, 404);
     assert_eq!(owner.delete(&format!("/api/v1/app/files/{}", Uuid::now_v7())).await.status, 404);
     let anonymous = [
-        app.client.post_json("/api/v1/app/files/upload-url", &json!({"filename": "a", "content_type": "text/plain", "size": 1})).await,
+        app.client
+            .post_json(
+                "/api/v1/app/files/upload-url",
+                &json!({"filename": "a", "content_type": "text/plain", "size": 1}),
+            )
+            .await,
         app.client.post_json(&format!("/api/v1/app/files/{id}/confirm"), &json!({})).await,
         app.client.get("/api/v1/app/files").await,
         app.client.delete(&format!("/api/v1/app/files/{id}")).await,
@@ -344,7 +351,10 @@ async fn v2_envelopes_the_same_files_and_pages_them_by_cursor() {
     let app = TestApp::spawn().await;
     let (client, _) = app.signed_in_client().await;
     let issued = client
-        .post_json("/api/v2/app/files/upload-url", &json!({"filename": "a.txt", "content_type": "text/plain", "size": 2}))
+        .post_json(
+            "/api/v2/app/files/upload-url",
+            &json!({"filename": "a.txt", "content_type": "text/plain", "size": 2}),
+        )
         .await;
     assert_eq!(issued.status, 201, "{}", issued.text);
     let data = issued.json()["data"].clone();

@@ -66,7 +66,11 @@ impl From<File> for FileResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UploadUrlRequest {
     /// 1 to 255 characters: a name, not a path; no control or bidirectional formatting characters.
-    #[schema(min_length = 1, max_length = 255, pattern = r"^[^/\\\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^/\\\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+$"
+    )]
     pub filename: String,
     /// `type/subtype` (no parameters), one of `FILES_ALLOWED_TYPES`.
     #[schema(max_length = 127, example = "application/pdf")]
@@ -262,7 +266,11 @@ pub async fn create_download_url(
         (status = UNAUTHORIZED, body = ErrorBody),
         (status = BAD_GATEWAY, description = "The file store did not answer", body = ErrorBody),
     ))]
-pub async fn delete_file(State(state): State<AppState>, caller: CurrentUser, Path(id): Path<String>) -> Result<StatusCode> {
+pub async fn delete_file(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
     files::delete(&state.db, &state.files, &state.usage, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

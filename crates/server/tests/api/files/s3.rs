@@ -35,7 +35,10 @@ async fn s3_presigned_upload_confirm_download_and_delete() {
     let url = issued["upload_url"].as_str().unwrap();
     let id = issued["file_id"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&format!("{}/omnistack-test/{user_id}/{id}?", moto.endpoint)), "{url}");
-    assert!(url.contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"), "type and length are signed: {url}");
+    assert!(
+        url.contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"),
+        "type and length are signed: {url}"
+    );
     assert_eq!(issued["headers"], json!({"Content-Type": "application/pdf"}));
 
     let put = put_bytes(&app, &issued, body.clone()).await;
