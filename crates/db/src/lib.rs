@@ -13,6 +13,7 @@ pub mod contact;
 pub mod dialect;
 mod error;
 pub mod feature_flags;
+pub mod files;
 pub mod identities;
 pub mod impersonations;
 pub mod jobs;

@@ -12,6 +12,8 @@ mod cleanup;
 mod contact;
 #[path = "contract/feature_flags.rs"]
 mod feature_flags;
+#[path = "contract/files.rs"]
+mod files;
 #[path = "contract/jobs.rs"]
 mod jobs;
 #[path = "contract/store_purchases.rs"]

@@ -13,6 +13,7 @@
 //! the versions. A version supplies its [`Groups`]; [`mount`] gives each group its guard and
 //! rate class, so no version builds another's plumbing.
 
+pub mod files;
 pub mod lifecycle;
 pub mod metrics;
 pub mod ofrep;

@@ -75,6 +75,7 @@ impl App {
             .context("building the outbound HTTP client")?;
         let stores =
             crate::billing::Stores::new(&config, http.clone()).context("the in-app purchase stores (GOOGLE_PLAY_*)")?;
+        let files = crate::files::FileStore::from_config(&config, http.clone()).context("the file store (S3_*)")?;
         let external = ExternalVerifier::new(&config.identity, http);
         if config.telemetry.metrics_enabled {
             telemetry::metrics::register_rare_series(&external.provider_names());
@@ -118,6 +119,7 @@ impl App {
             stripe,
             stores: stores.clone(),
             usage: usage.clone(),
+            files,
         };
         samplers::spawn(state.clone());
         crate::usage::alerts::Sweeper::new(crate::usage::alerts::Alerts {

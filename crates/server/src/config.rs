@@ -9,6 +9,7 @@ mod billing;
 mod cidr;
 mod contact;
 mod cron;
+mod files;
 mod identity;
 mod jobs;
 mod mail;
@@ -32,6 +33,7 @@ pub use billing::{BillingSettings, Plan, STRIPE_API_BASE, StripeSettings};
 pub use cidr::Cidr;
 pub use contact::{CaptchaProvider, CaptchaSettings, ContactSettings, WebhookSettings, webhook_key};
 pub use cron::Cron;
+pub use files::{AllowedTypes, FileSettings, S3Settings, StorageProvider, media_type};
 pub use identity::{IdentityProviders, OidcProvider, RoleClaim};
 pub use jobs::JobSettings;
 pub use mail::{HttpApiSettings, MailProvider, MailSettings, SmtpSettings};
@@ -156,6 +158,8 @@ pub struct Config {
     pub stores: StoreSettings,
     /// Usage metering (`USAGE_*`).
     pub usage: UsageSettings,
+    /// File storage (`STORAGE_PROVIDER`, `S3_*`, `FILES_*`).
+    pub files: FileSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -248,6 +252,7 @@ impl Config {
             webhooks: webhooks::settings(&mut vars),
             stores: stores::settings(&mut vars),
             usage: usage::settings(&mut vars),
+            files: files::settings(&mut vars, &data_dir),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),
@@ -355,6 +360,7 @@ impl Config {
         described.extend(self.billing.describe());
         described.extend(self.stores.describe());
         described.extend(self.usage.describe());
+        described.extend(self.files.describe());
         described
     }
 }

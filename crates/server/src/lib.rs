@@ -14,6 +14,7 @@ pub mod contact;
 pub mod docs;
 pub mod error;
 pub mod exports;
+pub mod files;
 pub mod health;
 pub mod http;
 pub mod jobs;

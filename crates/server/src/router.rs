@@ -25,6 +25,8 @@
 //! | `/docs`                       | browsable docs (Swagger UI)            |
 //! | `/metrics`, `/api/v1/public/metrics` | Prometheus scrape (`METRICS_TOKEN`) |
 //! | `/ofrep/v1/evaluate/flags[/{key}]` | OpenFeature remote flag evaluation (`FLAGS_API_KEY` or admins) |
+//! | `/api/v1/app/files…`          | file uploads, downloads, listing (guarded; bytes go to the store) |
+//! | `/files/{id}/upload`, `/files/{id}/download` | the local file store's signed transfers (the signature is the credential) |
 
 use axum::Router;
 use axum::routing::{any, get};
@@ -47,6 +49,7 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
         // Unversioned surfaces.
         .route("/metrics", get(api::metrics::scrape))
         .merge(api::ofrep::routes(&state))
+        .merge(api::files::routes())
         .merge(extra);
     if state.config.docs_enabled {
         routes = routes.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));

@@ -55,4 +55,6 @@ pub struct AppState {
     pub stores: crate::billing::Stores,
     /// Usage metering.
     pub usage: Usage,
+    /// File storage (`STORAGE_PROVIDER`).
+    pub files: crate::files::FileStore,
 }

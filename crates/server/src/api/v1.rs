@@ -5,6 +5,7 @@ pub mod auth;
 pub mod billing;
 pub mod contact;
 pub mod exports;
+pub mod files;
 pub mod flags;
 pub mod health;
 pub mod jobs;
@@ -40,6 +41,7 @@ use crate::state::AppState;
         (name = "billing", description = "The caller's subscription: plans, Stripe, App Store, Google Play"),
         (name = "usage", description = "Usage: the caller's metered usage against the plan's limits; any account's (admins)"),
         (name = "admin", description = "The admin console: users, impersonation, the audit log"),
+        (name = "files", description = "The caller's files: direct uploads to the store, download links"),
         (name = "webhooks", description = "Inbound webhooks (Stripe, Clerk, Supabase, Apple, Google) and their log (admins)"),
         (name = "usage", description = "Usage metering: events from a product's backend, Stripe meter sync"),
     )
@@ -64,7 +66,8 @@ pub fn groups() -> Groups {
             .merge(realtime::routes())
             .merge(billing::routes())
             .merge(flags::routes())
-            .merge(usage::routes()),
+            .merge(usage::routes())
+            .merge(files::routes()),
         admin: OpenApiRouter::new()
             .merge(realtime::admin_routes())
             .merge(jobs::routes())

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cursor;
 pub mod envelope;
 pub mod exports;
+pub mod files;
 pub mod health;
 pub mod projects;
 pub mod realtime;
@@ -35,6 +36,7 @@ use crate::state::AppState;
         (name = "users", description = "The caller's account"),
         (name = "projects", description = "The example resource"),
         (name = "realtime", description = "WebSockets: tickets, status, broadcast"),
+        (name = "files", description = "The caller's files: direct uploads to the store, download links"),
     )
 )]
 struct ApiDoc;
@@ -54,7 +56,8 @@ pub fn groups() -> Groups {
             .merge(users::routes())
             .merge(projects::routes())
             .merge(exports::routes())
-            .merge(realtime::routes()),
+            .merge(realtime::routes())
+            .merge(files::routes()),
         admin: realtime::admin_routes(),
         // Usage ingestion is v1's (one URL for a product's backend).
         ingest: None,

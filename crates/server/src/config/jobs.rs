@@ -29,8 +29,11 @@ pub struct JobSettings {
 }
 
 /// Scheduled jobs and their default schedules (UTC).
-pub const SCHEDULES: [(&str, &str, &str); 2] =
-    [("daily_report", "JOBS_SCHEDULE_DAILY_REPORT", "0 9 * * *"), ("cleanup", "JOBS_SCHEDULE_CLEANUP", "0 3 * * *")];
+pub const SCHEDULES: [(&str, &str, &str); 3] = [
+    ("daily_report", "JOBS_SCHEDULE_DAILY_REPORT", "0 9 * * *"),
+    ("cleanup", "JOBS_SCHEDULE_CLEANUP", "0 3 * * *"),
+    ("files_cleanup", "JOBS_SCHEDULE_FILES_CLEANUP", "17 * * * *"),
+];
 
 impl JobSettings {
     /// The cron expression of the scheduled job `name`, when it is on.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use omnistack_db::time;
 use tokio::sync::watch;
 
-use super::kinds::{Cleanup, DailyReport, Scheduled};
+use super::kinds::{Cleanup, DailyReport, FilesCleanup, Scheduled};
 use super::{Enqueue, JobContext, JobKind};
 
 /// How far back a tick is still enqueued.
@@ -45,6 +45,7 @@ pub async fn enqueue_due(ctx: &JobContext, now: DateTime<Utc>) -> usize {
             let result = match *name {
                 DailyReport::KIND => ctx.jobs.enqueue::<DailyReport>(&ctx.db, &args, options).await,
                 Cleanup::KIND => ctx.jobs.enqueue::<Cleanup>(&ctx.db, &args, options).await,
+                FilesCleanup::KIND => ctx.jobs.enqueue::<FilesCleanup>(&ctx.db, &args, options).await,
                 other => {
                     tracing::error!(schedule = other, "a schedule without a job kind");
                     continue;

@@ -15,6 +15,7 @@ mod errors;
 mod external_emails;
 mod external_tokens;
 mod external_users;
+mod files;
 mod flags;
 mod health;
 mod http_layers;

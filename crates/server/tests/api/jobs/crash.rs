@@ -35,6 +35,7 @@ fn start(database: &TestDatabase, sink: &MailSink, command: &str) -> (Child, Str
         ("JOBS_POLL_INTERVAL_MS", "50"),
         ("JOBS_SCHEDULE_DAILY_REPORT", "off"),
         ("JOBS_SCHEDULE_CLEANUP", "off"),
+        ("JOBS_SCHEDULE_FILES_CLEANUP", "off"),
     ];
     let child =
         omnistack(database.data_dir(), &vars).arg(command).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();

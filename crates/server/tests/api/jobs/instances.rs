@@ -53,7 +53,11 @@ async fn two_instances_run_each_job_once() {
 
 #[tokio::test]
 async fn a_scheduled_tick_is_enqueued_and_run_once_across_instances() {
-    let every_minute = [("JOBS_SCHEDULE_CLEANUP", "* * * * *"), ("JOBS_SCHEDULE_DAILY_REPORT", "off")];
+    let every_minute = [
+        ("JOBS_SCHEDULE_CLEANUP", "* * * * *"),
+        ("JOBS_SCHEDULE_DAILY_REPORT", "off"),
+        ("JOBS_SCHEDULE_FILES_CLEANUP", "off"),
+    ];
     let mut builder = TestApp::builder();
     for (name, value) in every_minute {
         builder = builder.env(name, value);
