@@ -89,6 +89,7 @@ impl App {
             telemetry::metrics::register_job_series(&registry.names());
             mail::register_metric_series();
             crate::webhooks::register_metric_series();
+            crate::ai::register_series(&config.ai);
         }
         let jobs = Jobs::new(config.jobs.clone(), registry);
         let captcha = CaptchaVerifier::new(config.contact.captcha.clone()).context("building the captcha client")?;
@@ -98,6 +99,7 @@ impl App {
         dashboard.spawn_publisher(Sources { db: db.clone(), redis: redis.clone(), hub: realtime.clone() });
         let stripe =
             config.billing.stripe.as_ref().map(StripeClient::new).transpose().context("building the Stripe client")?;
+        let ai = crate::ai::Gateway::new(&config.ai).context("building the AI gateway's client")?;
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),
@@ -116,6 +118,7 @@ impl App {
             stripe,
             stores: stores.clone(),
             usage: crate::usage::Usage::new(db.clone(), config.usage.clone()),
+            ai,
         };
         samplers::spawn(state.clone());
         let router = router::build(state.clone(), extra);

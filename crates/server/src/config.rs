@@ -4,6 +4,7 @@
 //! variable at fault; secrets are wrapped in [`Secret`] so they never print.
 
 mod accounts;
+mod ai;
 mod api_version;
 mod billing;
 mod cidr;
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use accounts::AccountSettings;
+pub use ai::{AiProvider, AiProviderSettings, AiSettings, Complexity, ModelRef};
 pub use api_version::ApiVersion;
 pub use billing::{BillingSettings, Plan, STRIPE_API_BASE, StripeSettings};
 pub use cidr::Cidr;
@@ -156,6 +158,8 @@ pub struct Config {
     pub stores: StoreSettings,
     /// Usage metering (`USAGE_*`).
     pub usage: UsageSettings,
+    /// The AI gateway (`OPENAI_*`, `ANTHROPIC_*`, `GEMINI_*`, `AI_*`).
+    pub ai: AiSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -248,6 +252,7 @@ impl Config {
             webhooks: webhooks::settings(&mut vars),
             stores: stores::settings(&mut vars),
             usage: usage::settings(&mut vars),
+            ai: ai::settings(&mut vars),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),
@@ -354,6 +359,7 @@ impl Config {
         described.push(("FLAGS_API_KEY", self.flags_api_key.as_ref().map(ToString::to_string).unwrap_or_default()));
         described.extend(self.billing.describe());
         described.extend(self.stores.describe());
+        described.extend(self.ai.describe());
         described
     }
 }

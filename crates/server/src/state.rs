@@ -7,6 +7,7 @@ use omnistack_db::Db;
 
 use crate::admin::dashboard::Dashboard;
 use crate::admin::flags::FeatureFlags;
+use crate::ai::Gateway;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
@@ -55,4 +56,6 @@ pub struct AppState {
     pub stores: crate::billing::Stores,
     /// Usage metering.
     pub usage: Usage,
+    /// The AI gateway (providers, breakers).
+    pub ai: Gateway,
 }

@@ -1,6 +1,7 @@
 //! API v1: the Python original's shapes, frozen.
 
 pub mod admin;
+pub mod ai;
 pub mod auth;
 pub mod billing;
 pub mod contact;
@@ -38,6 +39,7 @@ use crate::state::AppState;
         (name = "contact", description = "The public contact form, and its submissions (admins)"),
         (name = "billing", description = "The caller's subscription: plans, Stripe, App Store, Google Play"),
         (name = "admin", description = "The admin console: users, impersonation, the audit log"),
+        (name = "ai", description = "The AI gateway: OpenAI, Anthropic and Gemini behind one chat API"),
         (name = "webhooks", description = "Inbound webhooks (Stripe, Clerk, Supabase, Apple, Google) and their log (admins)"),
     )
 )]
@@ -60,7 +62,8 @@ pub fn groups() -> Groups {
             .merge(exports::routes())
             .merge(realtime::routes())
             .merge(billing::routes())
-            .merge(flags::routes()),
+            .merge(flags::routes())
+            .merge(ai::routes()),
         admin: OpenApiRouter::new()
             .merge(realtime::admin_routes())
             .merge(jobs::routes())
