@@ -442,6 +442,8 @@ fn stream(shared: Arc<Shared>, call: Call) -> Response {
                 None
             }
             Some(None) => {
+                // Let what was written go out before the connection breaks.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 watch.end();
                 Some((Err(std::io::Error::other("the fake provider breaks the connection")), (writes, watch, n + 1)))
             }
