@@ -50,6 +50,7 @@ const MAX_RESPONSE_BYTES: usize = 8 << 20;
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = ChatRole)]
 pub enum Role {
     /// Instructions for the model.
     System,
@@ -72,6 +73,7 @@ impl Role {
 
 /// One message of a chat.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[schema(as = ChatMessage)]
 pub struct Message {
     /// `system`, `user` or `assistant`.
     pub role: Role,
@@ -440,6 +442,8 @@ async fn run(deps: Deps<'_>, user: &User, models: Vec<ModelRef>, prompt: Prompt,
         match attempt {
             Ok(answer) => {
                 gateway.breaker(provider).success();
+                crate::telemetry::set_attribute("gen_ai.system", provider.as_str());
+                crate::telemetry::set_attribute_with("gen_ai.request.model", || model.model.clone());
                 return Ok(answer);
             }
             Err(Failure::Retry(why)) => {
