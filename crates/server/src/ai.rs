@@ -228,6 +228,9 @@ struct Inner {
     settings: AiSettings,
     http: reqwest::Client,
     breakers: [Breaker; 3],
+    /// How long a chat may take to its answer (or its first token), fallbacks included: a
+    /// little less than `REQUEST_TIMEOUT_SECONDS`, so the gateway answers before the 504.
+    budget: Duration,
 }
 
 /// One provider in `/ai/status`.
@@ -242,16 +245,19 @@ pub struct ProviderStatus {
 }
 
 impl Gateway {
-    /// A gateway for `settings`. Its client has no overall timeout (streams last); each call
-    /// is bounded by `AI_TIMEOUT_SECONDS` instead.
-    pub fn new(settings: &AiSettings) -> reqwest::Result<Gateway> {
+    /// A gateway for `settings` inside requests bounded by `request_timeout`. Its client has
+    /// no overall timeout (streams last); each attempt is bounded by `AI_TIMEOUT_SECONDS` and
+    /// by what is left of the request's time.
+    pub fn new(settings: &AiSettings, request_timeout: Duration) -> reqwest::Result<Gateway> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("omnistack/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let breaker = || Breaker::new(settings.breaker_threshold, settings.breaker_cooldown);
-        Ok(Gateway { inner: Arc::new(Inner { settings: settings.clone(), http, breakers: [breaker(), breaker(), breaker()] }) })
+        let budget = request_timeout.saturating_sub(Duration::from_millis(500)).max(Duration::from_secs(1));
+        let inner = Inner { settings: settings.clone(), http, breakers: [breaker(), breaker(), breaker()], budget };
+        Ok(Gateway { inner: Arc::new(inner) })
     }
 
     /// The settings.
@@ -423,7 +429,13 @@ async fn run(deps: Deps<'_>, user: &User, models: Vec<ModelRef>, prompt: Prompt,
     deps.usage.ensure_within(user, metric::AI_TOKENS, i64::from(prompt.max_tokens.max(1))).await?;
     let started = Instant::now();
     let gateway = deps.gateway;
+    let deadline = started + gateway.inner.budget;
     for model in models {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(50) {
+            break;
+        }
+        let timeout = gateway.settings().timeout.min(left);
         let provider = model.provider;
         if gateway.settings().provider(provider).is_none() {
             continue;
@@ -435,9 +447,9 @@ async fn run(deps: Deps<'_>, user: &User, models: Vec<ModelRef>, prompt: Prompt,
         }
         let meter = Meter::disarmed(deps.usage, user.id, &model);
         let attempt = if stream {
-            open_stream(gateway, &model, &prompt, meter, started).await.map(Answer::Stream)
+            open_stream(gateway, &model, &prompt, meter, started, timeout).await.map(Answer::Stream)
         } else {
-            complete(gateway, &model, &prompt, meter, started).await.map(Answer::Complete)
+            complete(gateway, &model, &prompt, meter, started, timeout).await.map(Answer::Complete)
         };
         match attempt {
             Ok(answer) => {
@@ -459,7 +471,7 @@ async fn run(deps: Deps<'_>, user: &User, models: Vec<ModelRef>, prompt: Prompt,
             }
         }
     }
-    Err(Error::ExternalService("no AI provider could answer; try again later".into()))
+    Err(Error::ExternalService("no AI provider could answer in time; try again later".into()))
 }
 
 fn count(model: &ModelRef, label: &str, outcome: &'static str) {
@@ -542,7 +554,7 @@ async fn send(request: reqwest::RequestBuilder) -> std::result::Result<reqwest::
     if status.is_success() {
         return Ok(response);
     }
-    let body = response.bytes().await.unwrap_or_default();
+    let body = read_limited(response, MAX_ERROR_BYTES).await.unwrap_or_default();
     let message = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v["error"]["message"].as_str().map(clip))
@@ -553,6 +565,26 @@ async fn send(request: reqwest::RequestBuilder) -> std::result::Result<reqwest::
     } else {
         Err(Failure::Refused(why))
     }
+}
+
+/// Longest error body read from a provider (for the log line).
+const MAX_ERROR_BYTES: usize = 64 << 10;
+
+/// The body, or `None` when it breaks off or passes `limit` bytes.
+async fn read_limited(response: reqwest::Response, limit: usize) -> Option<Vec<u8>> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return None;
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > limit {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
 }
 
 fn observe(model: &ModelRef, started: Instant) {
@@ -567,23 +599,15 @@ async fn complete(
     prompt: &Prompt,
     mut meter: Meter,
     started: Instant,
+    timeout: Duration,
 ) -> std::result::Result<Completion, Failure> {
     let call_started = Instant::now();
     let call = async {
         let request = request(gateway, model, prompt, false).ok_or_else(|| Failure::Retry("not configured".into()))?;
         let response = send(request).await?;
-        if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
-            return Err(Failure::Retry("an answer too large".into()));
-        }
-        let mut body = Vec::new();
-        let mut chunks = response.bytes_stream();
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|_| Failure::Retry("the answer was cut off".into()))?;
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(Failure::Retry("an answer too large".into()));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_limited(response, MAX_RESPONSE_BYTES)
+            .await
+            .ok_or_else(|| Failure::Retry("an answer cut off or too large".into()))?;
         let json: Value = serde_json::from_slice(&body).map_err(|_| Failure::Retry("an answer that is not JSON".into()))?;
         let reply = match model.provider {
             AiProvider::OpenAi => openai::reply(&json),
@@ -592,7 +616,7 @@ async fn complete(
         };
         reply.ok_or_else(|| Failure::Retry("an answer in an unknown shape".into()))
     };
-    let reply = match tokio::time::timeout(gateway.settings().timeout, call).await {
+    let reply = match tokio::time::timeout(timeout, call).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(failure)) => return Err(failure),
         Err(_) => return Err(Failure::Retry("timed out".into())),
@@ -748,6 +772,7 @@ async fn open_stream(
     prompt: &Prompt,
     meter: Meter,
     started: Instant,
+    timeout: Duration,
 ) -> std::result::Result<EventStream, Failure> {
     let call_started = Instant::now();
     let Some(request) = request(gateway, model, prompt, true) else {
@@ -775,7 +800,7 @@ async fn open_stream(
         }
         Ok(relay)
     };
-    let outcome = tokio::time::timeout(gateway.settings().timeout, opened).await;
+    let outcome = tokio::time::timeout(timeout, opened).await;
     let mut relay = match outcome {
         Ok(Ok(relay)) => relay,
         Ok(Err(failure)) => return Err(failure),

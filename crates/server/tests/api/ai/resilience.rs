@@ -121,3 +121,19 @@ async fn the_breaker_opens_after_consecutive_failures_skips_the_provider_then_pr
     assert_eq!(res.json()["provider"], "anthropic");
     assert_eq!(circuit(&client, "openai").await, "open");
 }
+
+#[tokio::test]
+async fn providers_that_all_hang_answer_502_before_the_request_timeout() {
+    let stand = stand(&[
+        ("AI_FALLBACK", "anthropic/claude-3-5-haiku-latest"),
+        ("AI_TIMEOUT_SECONDS", "1"),
+        ("REQUEST_TIMEOUT_SECONDS", "2"),
+    ])
+    .await;
+    let (client, _) = user(&stand.app).await;
+    stand.fake.script("openai", [Behaviour::Hang]);
+    stand.fake.script("anthropic", [Behaviour::Hang]);
+    let res = client.post_json("/api/v1/app/ai/chat", &ask("Hi")).await;
+    assert_eq!((res.status.as_u16(), res.error_code().as_str()), (502, "EXTERNAL_SERVICE_ERROR"), "{}", res.text);
+    assert_eq!(stand.fake.requests_to("anthropic").len(), 1, "the fallback got what was left of the time");
+}
