@@ -349,7 +349,7 @@ fn check_messages(messages: &[Message]) -> Result<()> {
         total += chars;
         if message.content.trim().is_empty() || chars > MAX_MESSAGE_CHARS {
             fields.push(FieldError::new(
-                &format!("messages[{index}].content"),
+                format!("messages[{index}].content"),
                 format!("must be 1 to {MAX_MESSAGE_CHARS} characters, not only spaces"),
             ));
         }
@@ -608,7 +608,8 @@ async fn complete(
         let body = read_limited(response, MAX_RESPONSE_BYTES)
             .await
             .ok_or_else(|| Failure::Retry("an answer cut off or too large".into()))?;
-        let json: Value = serde_json::from_slice(&body).map_err(|_| Failure::Retry("an answer that is not JSON".into()))?;
+        let json: Value =
+            serde_json::from_slice(&body).map_err(|_| Failure::Retry("an answer that is not JSON".into()))?;
         let reply = match model.provider {
             AiProvider::OpenAi => openai::reply(&json),
             AiProvider::Anthropic => anthropic::reply(&json),

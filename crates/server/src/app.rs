@@ -99,7 +99,8 @@ impl App {
         dashboard.spawn_publisher(Sources { db: db.clone(), redis: redis.clone(), hub: realtime.clone() });
         let stripe =
             config.billing.stripe.as_ref().map(StripeClient::new).transpose().context("building the Stripe client")?;
-        let ai = crate::ai::Gateway::new(&config.ai, config.request_timeout).context("building the AI gateway's client")?;
+        let ai =
+            crate::ai::Gateway::new(&config.ai, config.request_timeout).context("building the AI gateway's client")?;
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),

@@ -172,15 +172,11 @@ fn admit(
     path: String,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(Value, Behaviour, String), Response> {
-    let json: Value = serde_json::from_slice(body).map_err(|_| error(provider, 400, "the body is not JSON"))?;
+) -> Result<(Value, Behaviour, String), Box<Response>> {
+    let json: Value =
+        serde_json::from_slice(body).map_err(|_| Box::new(error(provider, 400, "the body is not JSON")))?;
     if shared.keep_requests {
-        shared.received.lock().unwrap().push(Received {
-            provider,
-            path,
-            headers: headers.clone(),
-            body: json.clone(),
-        });
+        shared.received.lock().unwrap().push(Received { provider, path, headers: headers.clone(), body: json.clone() });
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let authorised = match provider {
@@ -189,7 +185,7 @@ fn admit(
         _ => header("x-goog-api-key") == GEMINI_KEY,
     };
     if !authorised {
-        return Err(error(provider, 401, "invalid credentials"));
+        return Err(Box::new(error(provider, 401, "invalid credentials")));
     }
     let behaviour =
         shared.scripts.lock().unwrap().get_mut(provider).and_then(VecDeque::pop_front).unwrap_or(Behaviour::Answer);
@@ -224,7 +220,7 @@ fn error(provider: &str, status: u16, message: &str) -> Response {
 async fn openai(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let (json, behaviour, reply) = match admit(&shared, "openai", "/v1/chat/completions".into(), &headers, &body) {
         Ok(admitted) => admitted,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let model = json["model"].as_str().unwrap_or_default().to_owned();
     let stream = json["stream"] == true;
@@ -234,7 +230,7 @@ async fn openai(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
 async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let (json, behaviour, reply) = match admit(&shared, "anthropic", "/v1/messages".into(), &headers, &body) {
         Ok(admitted) => admitted,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if json["max_tokens"].as_u64().is_none() {
         return error("anthropic", 400, "max_tokens: Field required");
@@ -257,7 +253,7 @@ async fn gemini(
     };
     let (_, behaviour, reply) = match admit(&shared, "gemini", path, &headers, &body) {
         Ok(admitted) => admitted,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (model, stream) = match action.split_once(':') {
         Some((model, "generateContent")) => (model.to_owned(), false),
@@ -276,11 +272,7 @@ async fn respond(shared: Arc<Shared>, call: Call) -> Response {
         Behaviour::BreakAfter(_) if !call.stream => return error(call.provider, 500, "the fake provider fails"),
         _ => {}
     }
-    if call.stream {
-        stream(shared, call)
-    } else {
-        axum::Json(whole(&call)).into_response()
-    }
+    if call.stream { stream(shared, call) } else { axum::Json(whole(&call)).into_response() }
 }
 
 fn completion_tokens(text: &str) -> u64 {
@@ -348,7 +340,10 @@ fn events(call: &Call) -> Vec<Option<Bytes>> {
             }
             out.push(Some(sse(None, &chunk(json!({}), json!("stop")))));
             let usage = json!({"prompt_tokens": PROMPT_TOKENS, "completion_tokens": completion, "total_tokens": PROMPT_TOKENS + completion});
-            out.push(Some(sse(None, &json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [], "usage": usage}))));
+            out.push(Some(sse(
+                None,
+                &json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [], "usage": usage}),
+            )));
             out.push(Some(Bytes::from_static(b"data: [DONE]\n\n")));
         }
         "anthropic" => {
@@ -362,11 +357,13 @@ fn events(call: &Call) -> Vec<Option<Bytes>> {
             out.push(Some(sse(Some("ping"), &json!({"type": "ping"}))));
             for (i, part) in parts.iter().enumerate() {
                 if break_after == Some(i) {
-                    let failure = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+                    let failure =
+                        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
                     out.push(Some(sse(Some("error"), &failure)));
                     return out;
                 }
-                let delta = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": part}});
+                let delta =
+                    json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": part}});
                 out.push(Some(sse(Some("content_block_delta"), &delta)));
             }
             out.push(Some(sse(Some("content_block_stop"), &json!({"type": "content_block_stop", "index": 0}))));
@@ -389,7 +386,10 @@ fn events(call: &Call) -> Vec<Option<Bytes>> {
                     usage = json!({"promptTokenCount": PROMPT_TOKENS, "candidatesTokenCount": completion,
                         "totalTokenCount": PROMPT_TOKENS + completion});
                 }
-                out.push(Some(sse(None, &json!({"candidates": [candidate], "usageMetadata": usage, "modelVersion": call.model}))));
+                out.push(Some(sse(
+                    None,
+                    &json!({"candidates": [candidate], "usageMetadata": usage, "modelVersion": call.model}),
+                )));
             }
         }
     }

@@ -132,7 +132,8 @@ mod tests {
 
     #[test]
     fn reads_events_whatever_the_chunking_and_line_ends() {
-        let stream = b"event: message_start\ndata: {\"a\":1}\n\n: ping\r\ndata:{\"b\":2}\r\n\r\nevent:x\rdata: l1\rdata: l2\r\r";
+        let stream =
+            b"event: message_start\ndata: {\"a\":1}\n\n: ping\r\ndata:{\"b\":2}\r\n\r\nevent:x\rdata: l1\rdata: l2\r\r";
         let whole = all(&[stream]);
         let expected = vec![event("message_start", "{\"a\":1}"), event("", "{\"b\":2}"), event("x", "l1\nl2")];
         assert_eq!(whole, expected);

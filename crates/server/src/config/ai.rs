@@ -315,15 +315,16 @@ pub(super) fn settings(vars: &mut Vars<'_>) -> AiSettings {
         settings.allowed_models = allowed.unwrap_or_default();
         return settings;
     };
-    let default_model = settings.default_model.clone().unwrap_or_else(|| ModelRef {
-        provider: first,
-        model: first.default_routes()[0].to_owned(),
-    });
+    let default_model = settings
+        .default_model
+        .clone()
+        .unwrap_or_else(|| ModelRef { provider: first, model: first.default_routes()[0].to_owned() });
     let route_provider = default_model.provider;
     for (index, route) in explicit_routes.into_iter().enumerate() {
-        settings.routes[index] = Some(
-            route.unwrap_or_else(|| ModelRef { provider: route_provider, model: route_provider.default_routes()[index].to_owned() }),
-        );
+        settings.routes[index] = Some(route.unwrap_or_else(|| ModelRef {
+            provider: route_provider,
+            model: route_provider.default_routes()[index].to_owned(),
+        }));
     }
     settings.default_model = Some(default_model);
     settings.allowed_models = allowed.unwrap_or_else(|| {

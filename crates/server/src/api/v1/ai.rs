@@ -197,7 +197,11 @@ fn deps(state: &AppState) -> Deps<'_> {
         (status = BAD_GATEWAY, body = ErrorBody, description = "EXTERNAL_SERVICE_ERROR: every provider failed or one refused"),
         (status = SERVICE_UNAVAILABLE, body = ErrorBody, description = "No provider is configured"),
     ))]
-pub async fn ai_chat(State(state): State<AppState>, caller: CurrentUser, Json(body): Json<ChatRequest>) -> Result<Response> {
+pub async fn ai_chat(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Json(body): Json<ChatRequest>,
+) -> Result<Response> {
     let input = ai::ChatInput {
         messages: body.messages,
         model: body.model,

@@ -33,7 +33,11 @@ async fn without_a_token_or_with_a_revoked_one_every_route_is_401() {
     }
     let (client, session) = stand.app.signed_in_client().await;
     assert_eq!(call(&client, "POST", "/api/v1/app/ai/chat").await.status, 200);
-    let res = stand.app.client.post_json("/api/v1/public/auth/logout", &json!({"refresh_token": session["refresh_token"]})).await;
+    let res = stand
+        .app
+        .client
+        .post_json("/api/v1/public/auth/logout", &json!({"refresh_token": session["refresh_token"]}))
+        .await;
     assert!(res.status.is_success(), "{}", res.text);
     for (method, path) in ROUTES {
         assert_refused(&call(&client, method, path).await, 401, "AUTHENTICATION_ERROR");

@@ -54,7 +54,8 @@ async fn each_provider_gets_its_own_wire_format_and_the_answer_has_one_shape() {
     assert_eq!(openai.path, "/v1/chat/completions");
     assert_eq!(openai.header("authorization"), Some(format!("Bearer {OPENAI_KEY}").as_str()));
     assert_eq!(openai.body["model"], "gpt-4o-mini");
-    let roles: Vec<&str> = openai.body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> =
+        openai.body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["system", "user", "assistant", "system", "user"], "OpenAI keeps the order");
     assert_eq!(openai.body["max_completion_tokens"], 100);
     assert_eq!(openai.body["temperature"], 1.5);
@@ -88,8 +89,7 @@ async fn each_provider_gets_its_own_wire_format_and_the_answer_has_one_shape() {
 
 #[tokio::test]
 async fn routed_prompts_take_the_model_of_their_complexity() {
-    let stand =
-        stand(&[("AI_ROUTES", "simple=gemini/gemini-2.5-flash,complex=anthropic/claude-sonnet-4-5")]).await;
+    let stand = stand(&[("AI_ROUTES", "simple=gemini/gemini-2.5-flash,complex=anthropic/claude-sonnet-4-5")]).await;
     let (client, _) = user(&stand.app).await;
     for (complexity, provider, model) in [
         ("simple", "gemini", "gemini-2.5-flash"),
@@ -102,12 +102,25 @@ async fn routed_prompts_take_the_model_of_their_complexity() {
         assert_eq!((res.json()["provider"].as_str(), res.json()["model"].as_str()), (Some(provider), Some(model)));
     }
     assert_eq!(stand.fake.requests_to("anthropic")[0].body["system"], "You are terse.");
-    assert_eq!(stand.fake.requests_to("openai")[0].body["messages"][0], json!({"role": "system", "content": "You are terse."}));
+    assert_eq!(
+        stand.fake.requests_to("openai")[0].body["messages"][0],
+        json!({"role": "system", "content": "You are terse."})
+    );
 
     // The routes' models are allowed by default; others are not.
-    let res = client.post_json("/api/v1/app/ai/chat", &json!({"model": "gemini/gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]})).await;
+    let res = client
+        .post_json(
+            "/api/v1/app/ai/chat",
+            &json!({"model": "gemini/gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
     assert_eq!(res.status, 200, "{}", res.text);
-    let res = client.post_json("/api/v1/app/ai/chat", &json!({"model": "gemini/gemini-2.5-pro", "messages": [{"role": "user", "content": "x"}]})).await;
+    let res = client
+        .post_json(
+            "/api/v1/app/ai/chat",
+            &json!({"model": "gemini/gemini-2.5-pro", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
     assert_eq!((res.status.as_u16(), res.error_code().as_str()), (422, "VALIDATION_ERROR"), "{}", res.text);
 }
 

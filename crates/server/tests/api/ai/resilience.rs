@@ -17,7 +17,10 @@ async fn a_provider_answering_500_falls_back_to_the_next_and_only_the_answer_is_
     stand.fake.script("openai", [Behaviour::Status(500)]);
     let res = client.post_json("/api/v1/app/ai/chat", &super::ask("Hi")).await;
     assert_eq!(res.status, 200, "{}", res.text);
-    assert_eq!((res.json()["provider"].as_str(), res.json()["model"].as_str()), (Some("anthropic"), Some("claude-3-5-haiku-latest")));
+    assert_eq!(
+        (res.json()["provider"].as_str(), res.json()["model"].as_str()),
+        (Some("anthropic"), Some("claude-3-5-haiku-latest"))
+    );
     assert_eq!((stand.fake.requests_to("openai").len(), stand.fake.requests_to("anthropic").len()), (1, 1));
 
     // Streaming: 503 from OpenAI and 429 from Anthropic before any token; Gemini answers.

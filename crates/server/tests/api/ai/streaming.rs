@@ -43,7 +43,10 @@ async fn streams_carry_newlines_and_any_unicode_and_end_with_the_providers_usage
     assert_eq!(openai.body["stream"], true);
     assert_eq!(openai.body["stream_options"], json!({"include_usage": true}));
     assert_eq!(stand.fake.requests_to("anthropic")[0].body["stream"], true);
-    assert_eq!(stand.fake.requests_to("gemini")[0].path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+    assert_eq!(
+        stand.fake.requests_to("gemini")[0].path,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    );
     used_becomes(&stand.app, user_id, "ai_requests", 3).await;
     assert_eq!(used(&stand.app, user_id, "ai_tokens").await, 3 * (PROMPT_TOKENS + completion) as i64);
 }
