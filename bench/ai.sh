@@ -7,6 +7,7 @@
 # given (the PostgreSQL database is dropped and recreated: use a scratch one).
 #
 #   bench/ai.sh [seconds]
+#   BENCH_PROFILE=dev bench/ai.sh     # the debug build (no release build needed)
 #
 # Needs `wrk`, `curl` and `sqlite3` (SQLite runs only). Traffic goes to 127.0.0.1 only.
 set -euo pipefail
@@ -18,7 +19,10 @@ fake_port="${BENCH_FAKE_PORT:-18090}"
 base="http://127.0.0.1:$port"
 fake="http://127.0.0.1:$fake_port"
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet -p omnistack --bin omnistack -p omnistack-testkit --example fake_ai
+profile="${BENCH_PROFILE:-release}"
+bin_dir=target/release
+[ "$profile" = dev ] && bin_dir=target/debug
+cargo build --profile "$profile" --quiet -p omnistack --bin omnistack -p omnistack-testkit --example fake_ai
 
 workdir=$(mktemp -d)
 env_args=(PORT="$port" LOG_LEVEL=warn RATE_LIMIT_APP=1000000000/minute RATE_LIMIT_AI=1000000000/minute
@@ -31,9 +35,9 @@ if [ -n "${BENCH_DATABASE_URL:-}" ]; then
 fi
 [ -n "${BENCH_REDIS_URL:-}" ] && env_args+=(REDIS_URL="$BENCH_REDIS_URL")
 
-target/release/examples/fake_ai "127.0.0.1:$fake_port" >/dev/null &
+"$bin_dir/examples/fake_ai" "127.0.0.1:$fake_port" >/dev/null &
 fake_pid=$!
-(cd "$workdir" && exec env "${env_args[@]}" "$OLDPWD/target/release/omnistack" serve >/dev/null) &
+(cd "$workdir" && exec env "${env_args[@]}" "$OLDPWD/$bin_dir/omnistack" serve >/dev/null) &
 server=$!
 trap 'kill "$server" "$fake_pid" 2>/dev/null || true; rm -rf "$workdir"' EXIT
 for _ in $(seq 1 100); do curl -fs "$base/api/v1/public/health" >/dev/null && break; sleep 0.1; done
@@ -55,7 +59,7 @@ direct_body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say he
 curl -fs -X POST "$base/api/v1/app/ai/chat" -H "authorization: Bearer $token" -H 'content-type: application/json' \
   -d "$gateway_body" | grep -q '"provider":"openai"' || { echo "the gateway does not answer" >&2; exit 1; }
 
-echo "database: ${BENCH_DATABASE_URL:-embedded SQLite}; redis: ${BENCH_REDIS_URL:-none}"
+echo "build: $profile; database: ${BENCH_DATABASE_URL:-embedded SQLite}; redis: ${BENCH_REDIS_URL:-none}"
 for connections in 1 16; do
   BODY="$direct_body" wrk -t1 -c"$connections" -d2s -s "$lua" -H "authorization: Bearer sk-test-openai-0123456789" \
     "$fake/v1/chat/completions" >/dev/null
