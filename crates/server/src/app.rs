@@ -90,6 +90,7 @@ impl App {
             telemetry::metrics::register_job_series(&registry.names());
             mail::register_metric_series();
             crate::webhooks::register_metric_series();
+            crate::ai::register_series(&config.ai);
         }
         let jobs = Jobs::new(config.jobs.clone(), registry);
         let captcha = CaptchaVerifier::new(config.contact.captcha.clone()).context("building the captcha client")?;
@@ -101,6 +102,8 @@ impl App {
             config.billing.stripe.as_ref().map(StripeClient::new).transpose().context("building the Stripe client")?;
         let usage = crate::usage::Usage::new(db.clone(), config.usage.clone(), stripe.as_ref().map(|_| jobs.clone()));
         usage.spawn_flusher();
+        let ai =
+            crate::ai::Gateway::new(&config.ai, config.request_timeout).context("building the AI gateway's client")?;
         let config = Arc::new(config);
         let state = AppState {
             config: config.clone(),
@@ -120,6 +123,7 @@ impl App {
             stores: stores.clone(),
             usage: usage.clone(),
             files,
+            ai,
         };
         samplers::spawn(state.clone());
         crate::usage::alerts::Sweeper::new(crate::usage::alerts::Alerts {

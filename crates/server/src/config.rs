@@ -4,6 +4,7 @@
 //! variable at fault; secrets are wrapped in [`Secret`] so they never print.
 
 mod accounts;
+mod ai;
 mod api_version;
 mod billing;
 mod cidr;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use accounts::AccountSettings;
+pub use ai::{AiProvider, AiProviderSettings, AiSettings, Complexity, ModelRef};
 pub use api_version::ApiVersion;
 pub use billing::{BillingSettings, Plan, STRIPE_API_BASE, StripeSettings};
 pub use cidr::Cidr;
@@ -160,6 +162,8 @@ pub struct Config {
     pub usage: UsageSettings,
     /// File storage (`STORAGE_PROVIDER`, `S3_*`, `FILES_*`).
     pub files: FileSettings,
+    /// The AI gateway (`OPENAI_*`, `ANTHROPIC_*`, `GEMINI_*`, `AI_*`).
+    pub ai: AiSettings,
 }
 
 /// Invalid configuration: every problem found, each naming its variable.
@@ -253,6 +257,7 @@ impl Config {
             stores: stores::settings(&mut vars),
             usage: usage::settings(&mut vars),
             files: files::settings(&mut vars, &data_dir),
+            ai: ai::settings(&mut vars),
             rate_limit: rate_limit::settings(&mut vars),
             telemetry: telemetry::settings(&mut vars),
             api_versions: versions::settings(&mut vars),
@@ -361,6 +366,7 @@ impl Config {
         described.extend(self.stores.describe());
         described.extend(self.usage.describe());
         described.extend(self.files.describe());
+        described.extend(self.ai.describe());
         described
     }
 }

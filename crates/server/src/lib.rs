@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod ai;
 pub mod api;
 pub mod app;
 pub mod auth;

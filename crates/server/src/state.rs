@@ -7,6 +7,7 @@ use omnistack_db::Db;
 
 use crate::admin::dashboard::Dashboard;
 use crate::admin::flags::FeatureFlags;
+use crate::ai::Gateway;
 use crate::auth::activity::ActivityTracker;
 use crate::auth::external::ExternalVerifier;
 use crate::auth::tokens::AccessTokens;
@@ -57,4 +58,6 @@ pub struct AppState {
     pub usage: Usage,
     /// File storage (`STORAGE_PROVIDER`).
     pub files: crate::files::FileStore,
+    /// The AI gateway (providers, breakers).
+    pub ai: Gateway,
 }

@@ -4,8 +4,9 @@
 //! `TEST_DATABASE_URL` is set (each test gets its own schema, dropped afterwards).
 //! `TEST_REDIS_URL` adds Redis, under a key prefix of its own per server (unless the test sets
 //! `REDIS_KEY_PREFIX`, e.g. to let two servers share it). [`idp::FakeIdp`] stands in for an
-//! external identity provider.
+//! external identity provider; [`ai::FakeAi`] for the AI providers.
 
+pub mod ai;
 mod client;
 pub mod idp;
 mod mail;

@@ -1,6 +1,7 @@
 //! API v1: the Python original's shapes, frozen.
 
 pub mod admin;
+pub mod ai;
 pub mod auth;
 pub mod billing;
 pub mod contact;
@@ -42,6 +43,7 @@ use crate::state::AppState;
         (name = "usage", description = "Usage: the caller's metered usage against the plan's limits; any account's (admins)"),
         (name = "admin", description = "The admin console: users, impersonation, the audit log"),
         (name = "files", description = "The caller's files: direct uploads to the store, download links"),
+        (name = "ai", description = "The AI gateway: OpenAI, Anthropic and Gemini behind one chat API"),
         (name = "webhooks", description = "Inbound webhooks (Stripe, Clerk, Supabase, Apple, Google) and their log (admins)"),
         (name = "usage", description = "Usage metering: events from a product's backend, Stripe meter sync"),
     )
@@ -67,7 +69,8 @@ pub fn groups() -> Groups {
             .merge(billing::routes())
             .merge(flags::routes())
             .merge(usage::routes())
-            .merge(files::routes()),
+            .merge(files::routes())
+            .merge(ai::routes()),
         admin: OpenApiRouter::new()
             .merge(realtime::admin_routes())
             .merge(jobs::routes())

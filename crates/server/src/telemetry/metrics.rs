@@ -104,6 +104,16 @@ fn describe() {
         "Inbound webhooks refused by their signature or bearer check, by provider (nothing stored)."
     );
     describe_counter!(
+        "omnistack_ai_calls_total",
+        "AI provider calls, by provider, configured model and outcome (ok, failed, refused, skipped: circuit open)."
+    );
+    describe_counter!("omnistack_ai_tokens_total", "Tokens AI providers reported, by provider and configured model.");
+    describe_histogram!(
+        "omnistack_ai_upstream_duration_seconds",
+        Unit::Seconds,
+        "Time from an AI call to its complete answer, by provider and model."
+    );
+    describe_counter!(
         "omnistack_webhooks_processed_total",
         "Inbound webhook processing attempts, by provider and outcome (processed, failed: retried)."
     );

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod ai;
 mod billing;
 mod binary;
 mod bounded;
