@@ -526,11 +526,8 @@ async fn record(usage: Usage, user_id: Uuid, model: ModelRef, tokens: TokenUsage
     let total = i64::try_from(tokens.total_tokens).unwrap_or(i64::MAX);
     metrics::counter!("omnistack_ai_tokens_total", "provider" => provider, "model" => model.to_string())
         .increment(tokens.total_tokens);
-    let recorded = async {
-        usage.record(user_id, metric::AI_REQUESTS, 1, &dimensions).await?;
-        usage.record(user_id, metric::AI_TOKENS, total, &dimensions).await
-    };
-    if let Err(err) = recorded.await {
+    let used = [(metric::AI_REQUESTS, 1), (metric::AI_TOKENS, total)];
+    if let Err(err) = usage.record_all(user_id, &used, &dimensions).await {
         tracing::error!(error = %err, "AI usage could not be recorded");
     }
 }

@@ -197,7 +197,7 @@ pub async fn confirm(db: &Db, store: &FileStore, usage: &Usage, caller: &Current
     match files::mark_uploaded(db, caller.user.id, file.id).await? {
         Some(uploaded) => {
             usage.record(caller.user.id, metric::STORAGE_BYTES, uploaded.size_bytes, &[]).await?;
-            usage.record(caller.user.id, metric::FILE_UPLOADS, 1, &[]).await?;
+            usage.count(caller.user.id, metric::FILE_UPLOADS, 1, &[]);
             Ok(uploaded)
         }
         // Confirmed by a concurrent call meanwhile.
@@ -253,7 +253,7 @@ pub async fn download_url(
     let ttl = store.settings().url_ttl;
     let disposition = disposition::attachment(&file.filename);
     let url = store.storage().download_url(Object { id: file.id, key: &file.storage_key }, &disposition, ttl)?;
-    usage.record(caller.user.id, metric::FILE_DOWNLOADS, 1, &[]).await?;
+    usage.count(caller.user.id, metric::FILE_DOWNLOADS, 1, &[]);
     Ok((url, ttl.as_secs()))
 }
 

@@ -105,18 +105,32 @@ impl Usage {
     /// Records `value` of `metric` used by `user_id` now, split by `dimensions`, durably: it is
     /// in the aggregates (and its meter event queued) when this returns.
     pub async fn record(&self, user_id: Uuid, metric: &str, value: i64, dimensions: &[(&str, &str)]) -> Result<()> {
+        self.record_all(user_id, &[(metric, value)], dimensions).await
+    }
+
+    /// Records several metrics' usage by `user_id` now, all split by `dimensions`, in one
+    /// transaction (as [`Usage::record`] does one).
+    pub async fn record_all(&self, user_id: Uuid, usage: &[(&str, i64)], dimensions: &[(&str, &str)]) -> Result<()> {
         let now = omnistack_db::time::now();
-        let delta = UsageDelta {
-            user_id,
-            metric: metric.to_owned(),
-            day: UsageDelta::day_of(now),
-            value,
-            dimensions: dimensions.iter().map(|(name, item)| ((*name).to_owned(), (*item).to_owned())).collect(),
-        };
+        let dimensions: Vec<(String, String)> =
+            dimensions.iter().map(|(name, item)| ((*name).to_owned(), (*item).to_owned())).collect();
+        let deltas: Vec<UsageDelta> = usage
+            .iter()
+            .map(|(metric, value)| UsageDelta {
+                user_id,
+                metric: (*metric).to_owned(),
+                day: UsageDelta::day_of(now),
+                value: *value,
+                dimensions: dimensions.clone(),
+            })
+            .collect();
         let mut tx = self.db.begin().await?;
-        omnistack_db::usage::add(&mut tx, std::slice::from_ref(&delta)).await?;
-        let identifier = meters::identifier("rec", &Uuid::now_v7().to_string());
-        let queued = self.queue_meter_event(&mut tx, identifier, user_id, metric, value, now).await?;
+        omnistack_db::usage::add(&mut tx, &deltas).await?;
+        let mut queued = false;
+        for (metric, value) in usage {
+            let identifier = meters::identifier("rec", &Uuid::now_v7().to_string());
+            queued |= self.queue_meter_event(&mut tx, identifier, user_id, metric, *value, now).await?;
+        }
         tx.commit().await?;
         self.wake_meters(queued);
         Ok(())
