@@ -3,8 +3,8 @@
 # (`crates/testkit/examples/fake_ai.rs`) and through POST /api/v1/app/ai/chat, one connection
 # (latency) and 16 connections (throughput). The difference of the p50s is what the gateway
 # adds: authentication, the `ai` rate class, the plan check, the upstream call's span, and
-# metering (two usage writes). Embedded SQLite unless BENCH_DATABASE_URL / BENCH_REDIS_URL are
-# given (the PostgreSQL database is dropped and recreated: use a scratch one).
+# metering (both usage metrics in one transaction). Embedded SQLite unless BENCH_DATABASE_URL /
+# BENCH_REDIS_URL are given (the PostgreSQL database is dropped and recreated: use a scratch one).
 #
 #   bench/ai.sh [seconds]
 #   BENCH_PROFILE=dev bench/ai.sh     # the debug build (no release build needed)

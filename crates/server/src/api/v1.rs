@@ -40,12 +40,11 @@ use crate::state::AppState;
         (name = "jobs", description = "Background jobs (admins)"),
         (name = "contact", description = "The public contact form, and its submissions (admins)"),
         (name = "billing", description = "The caller's subscription: plans, Stripe, App Store, Google Play"),
-        (name = "usage", description = "Usage: the caller's metered usage against the plan's limits; any account's (admins)"),
+        (name = "usage", description = "Usage: the caller's metered usage against the plan's limits; any account's, events from a product's backend and Stripe meter sync (admins)"),
         (name = "admin", description = "The admin console: users, impersonation, the audit log"),
         (name = "files", description = "The caller's files: direct uploads to the store, download links"),
         (name = "ai", description = "The AI gateway: OpenAI, Anthropic and Gemini behind one chat API"),
         (name = "webhooks", description = "Inbound webhooks (Stripe, Clerk, Supabase, Apple, Google) and their log (admins)"),
-        (name = "usage", description = "Usage metering: events from a product's backend, Stripe meter sync"),
     )
 )]
 struct ApiDoc;

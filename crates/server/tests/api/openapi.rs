@@ -37,6 +37,17 @@ async fn documents(app: &TestApp) -> Vec<Value> {
 }
 
 #[tokio::test]
+async fn tag_names_are_unique() {
+    let app = TestApp::spawn().await;
+    for doc in documents(&app).await {
+        let names: Vec<&str> =
+            doc["tags"].as_array().unwrap().iter().map(|tag| tag["name"].as_str().unwrap()).collect();
+        let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "duplicate tag names in {names:?}");
+    }
+}
+
+#[tokio::test]
 async fn every_response_has_a_description_and_every_operation_lists_what_its_layers_answer() {
     let app = TestApp::spawn().await;
     for doc in documents(&app).await {
