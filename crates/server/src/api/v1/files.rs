@@ -140,6 +140,7 @@ impl FileStatus {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// `pending` or `uploaded`; all when omitted.
+    #[param(inline)]
     pub status: Option<FileStatus>,
     /// Files to skip (≥ 0).
     #[param(minimum = 0, default = 0)]

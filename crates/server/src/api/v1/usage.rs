@@ -45,7 +45,7 @@ pub struct RangeParams {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DaysParams {
     /// A metric of `/usage/metrics`.
-    #[param(max_length = 64, example = "api_requests")]
+    #[param(required = true, max_length = 64, example = "api_requests")]
     pub metric: Option<String>,
     /// Days up to today (1 to 366, default 30).
     #[param(minimum = 1, maximum = 366, default = 30)]
@@ -56,7 +56,7 @@ pub struct DaysParams {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct BreakdownParams {
     /// A metric of `/usage/metrics`.
-    #[param(max_length = 64, example = "api_requests")]
+    #[param(required = true, max_length = 64, example = "api_requests")]
     pub metric: Option<String>,
     /// Days up to today (1 to 366, default 30).
     #[param(minimum = 1, maximum = 366, default = 30)]
@@ -70,7 +70,7 @@ pub struct BreakdownParams {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct MetricParams {
     /// A metric of `/usage/metrics`.
-    #[param(max_length = 64, example = "api_requests")]
+    #[param(required = true, max_length = 64, example = "api_requests")]
     pub metric: Option<String>,
 }
 

@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// `pending` or `uploaded`; all when omitted.
+    #[param(inline)]
     pub status: Option<FileStatus>,
     /// `meta.next_cursor` of the previous page; omitted or empty for the first page.
     #[param(max_length = 128)]

@@ -28,7 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TopUsersParams {
     /// A metric of `/usage/metrics`.
-    #[param(max_length = 64, example = "api_requests")]
+    #[param(required = true, max_length = 64, example = "api_requests")]
     pub metric: Option<String>,
     /// `YYYY-MM` (UTC); default: the current period.
     #[param(max_length = 7, example = "2026-11")]
