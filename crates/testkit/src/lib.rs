@@ -10,6 +10,7 @@ pub mod ai;
 mod client;
 pub mod idp;
 mod mail;
+mod pip;
 pub mod s3;
 mod socket;
 pub mod stripe;

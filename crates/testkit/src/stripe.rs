@@ -35,57 +35,9 @@ pub struct LocalStripe {
     child: Child,
 }
 
-static INSTALL: Mutex<()> = Mutex::new(());
-
-fn venv_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("localstripe-venv")
-}
-
-/// The `localstripe` program, installed on first use. A lock file keeps concurrent test
-/// binaries from building the venv twice; the version marker is written last, so a venv whose
-/// install was cut short is built again.
+/// The `localstripe` program, installed on first use.
 fn localstripe_program() -> PathBuf {
-    let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-    let venv = venv_dir();
-    let program = venv.join("bin/localstripe");
-    let marker = venv.join(format!("installed-localstripe-{LOCALSTRIPE_VERSION}"));
-    let lock = venv.with_extension("lock");
-    loop {
-        if marker.exists() {
-            return program;
-        }
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
-            Ok(_) => break,
-            Err(_) => {
-                let stale = std::fs::metadata(&lock)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(600));
-                if stale {
-                    let _ = std::fs::remove_file(&lock);
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    }
-    let installed = (|| {
-        if marker.exists() {
-            return true;
-        }
-        let _ = std::fs::remove_dir_all(&venv);
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success());
-        let spec = format!("localstripe=={LOCALSTRIPE_VERSION}");
-        made && Command::new(venv.join("bin/python"))
-            .args(["-m", "pip", "install", "--quiet", &spec])
-            .status()
-            .is_ok_and(|s| s.success())
-            && std::fs::write(&marker, b"").is_ok()
-    })();
-    let _ = std::fs::remove_file(&lock);
-    assert!(installed, "could not install localstripe=={LOCALSTRIPE_VERSION} into {}", venv.display());
-    program
+    crate::pip::installed_program("localstripe-venv", &format!("localstripe=={LOCALSTRIPE_VERSION}"), "localstripe")
 }
 
 impl LocalStripe {
