@@ -237,6 +237,18 @@ async fn bad_metrics_ranges_and_odd_input_are_422() {
 }
 
 #[tokio::test]
+async fn custom_metrics_are_listed_and_reported() {
+    let app = TestApp::builder().env("USAGE_CUSTOM_METRICS", "widgets").spawn().await;
+    let (client, _) = member(&app).await;
+    let metrics = client.get("/api/v1/app/usage/metrics").await.json()["metrics"].as_array().unwrap().clone();
+    assert_eq!(metrics.len(), 10);
+    let widgets = metrics.iter().find(|m| m["name"] == "widgets").unwrap();
+    assert_eq!((widgets["custom"].clone(), widgets["limit_kind"].clone()), (Value::Bool(true), Value::from("soft")));
+    assert_eq!(client.get("/api/v1/app/usage/daily?metric=widgets&days=3").await.status, 200);
+    assert_eq!(client.get("/api/v1/app/usage/daily?metric=gadgets&days=3").await.status, 422);
+}
+
+#[tokio::test]
 async fn usage_routes_need_a_token_and_admin_routes_an_admin() {
     let app = TestApp::spawn().await;
     let (client, id) = member(&app).await;
