@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
+use axum::extract::Request;
+use axum::{Router, ServiceExt};
 use omnistack_db::{Db, DbOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -27,15 +28,15 @@ use crate::rate_limit::RateLimiter;
 use crate::realtime::Hub;
 use crate::redis_pool::RedisPool;
 use crate::router;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::{accounts, mail, telemetry};
 
 /// The assembled application: its state, its layered router and its job workers.
 pub struct App {
     /// Shared state (database, Redis, rate limiter, configuration).
     pub state: AppState,
-    /// The router, ready to serve.
-    pub router: Router,
+    /// The router inside every layer, ready to serve.
+    pub router: crate::http::Service,
     /// The background job workers (`JOBS_WORKERS`) and schedules; stop them after serving.
     pub workers: Workers,
 }
@@ -105,7 +106,7 @@ impl App {
         let ai =
             crate::ai::Gateway::new(&config.ai, config.request_timeout).context("building the AI gateway's client")?;
         let config = Arc::new(config);
-        let state = AppState {
+        let state = AppState::new(Shared {
             config: config.clone(),
             db: db.clone(),
             redis,
@@ -124,7 +125,7 @@ impl App {
             usage: usage.clone(),
             files,
             ai,
-        };
+        });
         samplers::spawn(state.clone());
         crate::usage::alerts::Sweeper::new(crate::usage::alerts::Alerts {
             db: db.clone(),
@@ -199,7 +200,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
 /// realtime sockets (code 1012) and lets in-flight requests finish for at most `grace`.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: crate::http::Service,
     realtime: Hub,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
@@ -207,15 +208,16 @@ pub async fn serve(
     let stopping = Arc::new(Notify::new());
     let signal = stopping.clone();
     let hub = realtime.clone();
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Upgraded sockets are not requests axum waits for, and would otherwise stay open:
-            // tell them first, so clients reconnect elsewhere while requests finish.
-            hub.begin_shutdown();
-            signal.notify_one();
-        })
-        .into_future();
+    let server =
+        axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(router))
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // Upgraded sockets are not requests axum waits for, and would otherwise stay open:
+                // tell them first, so clients reconnect elsewhere while requests finish.
+                hub.begin_shutdown();
+                signal.notify_one();
+            })
+            .into_future();
     let mut server = std::pin::pin!(server);
     tokio::select! {
         result = &mut server => result,

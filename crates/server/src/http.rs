@@ -31,15 +31,18 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::{Extension, Router};
-use tower::ServiceBuilder;
+use tower::{Layer, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Environment;
 use crate::state::AppState;
 
+/// The whole server as one service: version negotiation around the routed layers.
+pub type Service = versioning::NegotiateService<Router>;
+
 /// `routes` (the route table) inside every layer, with the application state: the server.
-pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
+pub fn stack(routes: Router<AppState>, state: AppState) -> Service {
     let config = state.config.clone();
     let timeout_seconds = config.request_timeout.as_secs();
     let hsts = config.environment == Environment::Production;
@@ -63,7 +66,7 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
                 .layer(versioning::reject_unsupported()),
         )
         .with_state(state);
-    // Version negotiation rewrites the path, so it wraps the routed service and runs first.
-    let default = config.api_versions.default_version;
-    Router::new().fallback_service(routed).layer(versioning::negotiate(default))
+    // Version negotiation rewrites the path, so it wraps the routed service and runs first:
+    // a plain service around the router, not a router of its own.
+    versioning::negotiate(config.api_versions.default_version).layer(routed)
 }

@@ -39,7 +39,7 @@ use crate::{api, docs, http};
 /// The application: the route table inside the service's layers ([`http::stack`]). `extra`
 /// routes are served inside the same layers (an embedding application's own routes, or probes
 /// in tests).
-pub fn build(state: AppState, extra: Router<AppState>) -> Router {
+pub fn build(state: AppState, extra: Router<AppState>) -> http::Service {
     let (v1, v1_doc) = api::v1::router(&state);
     let (v2, v2_doc) = api::v2::router(&state);
     let mut routes = Router::new()

@@ -21,9 +21,30 @@ use crate::realtime::Hub;
 use crate::redis_pool::RedisPool;
 use crate::usage::Usage;
 
-/// The application state, cloned into every request (every field is a cheap handle).
-#[derive(Clone, Debug, FromRef)]
-pub struct AppState {
+/// The application state, cloned into every request: one shared allocation, so a clone is one
+/// reference count (routing, guards and handlers clone it per request). Its fields are reached
+/// through `Deref` (`state.db`), or extracted alone (`State<Db>`).
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state holding `shared`.
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds (every field is a cheap handle).
+#[derive(Debug)]
+pub struct Shared {
     /// The configuration, read once at start.
     pub config: Arc<Config>,
     /// The database pool.
@@ -60,4 +81,36 @@ pub struct AppState {
     pub files: crate::files::FileStore,
     /// The AI gateway (providers, breakers).
     pub ai: Gateway,
+}
+
+/// `State<T>` for each part of the state: a clone of that part alone.
+macro_rules! parts {
+    ($($field:ident: $ty:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> $ty {
+                state.$field.clone()
+            }
+        }
+    )*};
+}
+
+parts! {
+    config: Arc<Config>,
+    db: Db,
+    redis: Option<RedisPool>,
+    tokens: AccessTokens,
+    external: ExternalVerifier,
+    mailer: Arc<dyn Mailer>,
+    activity: ActivityTracker,
+    limiter: RateLimiter,
+    realtime: Hub,
+    jobs: Jobs,
+    captcha: CaptchaVerifier,
+    flags: FeatureFlags,
+    dashboard: Dashboard,
+    stripe: Option<StripeClient>,
+    stores: crate::billing::Stores,
+    usage: Usage,
+    files: crate::files::FileStore,
+    ai: Gateway,
 }

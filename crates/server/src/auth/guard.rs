@@ -139,7 +139,15 @@ async fn guard(state: &AppState, request: Request, next: Next, minimum: Role) ->
         response.headers_mut().insert(IMPERSONATED_BY, value);
     }
     if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        crate::admin::impersonation::record_request(state, &audited, &context, &method, route, response.status()).await;
+        Box::pin(crate::admin::impersonation::record_request(
+            state,
+            &audited,
+            &context,
+            &method,
+            route,
+            response.status(),
+        ))
+        .await;
     }
     Ok(response)
 }

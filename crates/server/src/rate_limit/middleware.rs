@@ -4,22 +4,18 @@
 //! middleware finds the [`RateLimiter`] in the request's extensions, where `http::stack`
 //! puts it for every request (see `docs/adr/0003-rate-limiter-in-request-extensions.md`).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::task::{Context, Poll};
 
-use axum::extract::{ConnectInfo, OriginalUri, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request};
 use axum::http::{Extensions, HeaderMap};
-use axum::middleware::{FromFnLayer, Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either};
+use tower::{Layer, Service};
 
 use super::{LimitClass, RateDecision, RateLimiter, client_ip};
 use crate::error::Error;
-
-/// The layer [`by_ip`] makes; it works with `Router::route_layer` and `Router::layer`.
-pub type IpRateLimitLayer = FromFnLayer<LimitByIp, LimitClass, (State<LimitClass>, Request)>;
-
-/// The middleware function inside an [`IpRateLimitLayer`].
-pub type LimitByIp = fn(State<LimitClass>, Request, Next) -> BoxFuture<'static, Response>;
 
 /// Limits every request of the routes it wraps per client IP under `class`: a 429
 /// `RATE_LIMIT_EXCEEDED` when over the limit, otherwise the route's response with the
@@ -28,23 +24,65 @@ pub type LimitByIp = fn(State<LimitClass>, Request, Next) -> BoxFuture<'static, 
 /// Use as `.route_layer(rate_limit::by_ip(LimitClass::Public))` on a `Router<AppState>`.
 /// The server must be served with `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn by_ip(class: LimitClass) -> IpRateLimitLayer {
-    from_fn_with_state(class, |class, request, next| Box::pin(limit_by_ip(class, request, next)))
+    IpRateLimitLayer { class }
 }
 
-async fn limit_by_ip(State(class): State<LimitClass>, request: Request, next: Next) -> Response {
-    let path = request.extensions().get::<OriginalUri>().map_or(request.uri().path(), |uri| uri.path());
-    if is_exempt(path) {
-        return next.run(request).await;
+/// The layer [`by_ip`] makes; it works with `Router::route_layer` and `Router::layer`.
+#[derive(Clone, Copy, Debug)]
+pub struct IpRateLimitLayer {
+    class: LimitClass,
+}
+
+impl<S> Layer<S> for IpRateLimitLayer {
+    type Service = LimitByIp<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LimitByIp { inner, class: self.class }
     }
-    match check_client(class, request.extensions(), request.headers()).await {
-        Err(denied) => denied.into_response(),
-        Ok(decision) => {
-            let mut response = next.run(request).await;
-            if let Some(decision) = decision {
-                decision.apply_headers(response.headers_mut());
-            }
-            response
+}
+
+/// The service [`IpRateLimitLayer`] makes: a plain service, so an exempt request (a probe)
+/// goes straight to the route, and only a limited one pays for the limiter's future.
+#[derive(Clone, Debug)]
+pub struct LimitByIp<S> {
+    inner: S,
+    class: LimitClass,
+}
+
+impl<S> Service<Request> for LimitByIp<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request.extensions().get::<OriginalUri>().map_or(request.uri().path(), |uri| uri.path());
+        if is_exempt(path) {
+            return Either::Left(self.inner.call(request));
         }
+        // The service made ready serves this request; a clone of it waits for the next one.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let class = self.class;
+        Either::Right(Box::pin(async move {
+            match check_client(class, request.extensions(), request.headers()).await {
+                Err(denied) => Ok(denied.into_response()),
+                Ok(decision) => {
+                    let mut response = inner.call(request).await?;
+                    if let Some(decision) = decision {
+                        decision.apply_headers(response.headers_mut());
+                    }
+                    Ok(response)
+                }
+            }
+        }))
     }
 }
 

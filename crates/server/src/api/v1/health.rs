@@ -2,9 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use omnistack_db::Db;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,6 +26,7 @@ pub struct HealthResponse {
     #[schema(example = "healthy")]
     pub status: &'static str,
     /// Server time (RFC 3339, UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub timestamp: DateTime<Utc>,
     /// The server's version.
     #[schema(example = "0.1.0")]
@@ -132,5 +133,72 @@ fn status_name(status: Status) -> &'static str {
         Status::Degraded => "degraded",
         Status::Unhealthy => "unhealthy",
         Status::NotConfigured => "not_configured",
+    }
+}
+
+/// `at` as chrono's serde writes it (RFC 3339, `Z`, a fraction of 0, 3, 6 or 9 digits), made
+/// on the stack: the liveness probe is the most frequent request, and chrono's formatter
+/// writes one character at a time through `fmt`.
+fn rfc3339<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    let (year, nanos) = (at.year(), at.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    }
+    let mut out = [0u8; 30];
+    let mut put = |at: usize, value: u32, digits: usize| {
+        let mut value = value;
+        for place in (at..at + digits).rev() {
+            out[place] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, year.unsigned_abs(), 4);
+    put(5, at.month(), 2);
+    put(8, at.day(), 2);
+    put(11, at.hour(), 2);
+    put(14, at.minute(), 2);
+    put(17, at.second(), 2);
+    let len = match nanos {
+        0 => 19,
+        _ if nanos % 1_000_000 == 0 => {
+            put(20, nanos / 1_000_000, 3);
+            23
+        }
+        _ if nanos % 1_000 == 0 => {
+            put(20, nanos / 1_000, 6);
+            26
+        }
+        _ => {
+            put(20, nanos, 9);
+            29
+        }
+    };
+    for (place, byte) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.')] {
+        out[place] = byte;
+    }
+    out[len] = b'Z';
+    serializer.serialize_str(std::str::from_utf8(&out[..=len]).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them() {
+        let second = Utc.with_ymd_and_hms(2026, 12, 2, 0, 57, 2).unwrap();
+        let nanos = [0, 1, 689_990_117, 689_990_000, 689_000_000, 100_000_000, 999_999_999, 1_000_000_500];
+        let mut times: Vec<DateTime<Utc>> = nanos.iter().map(|n| second + chrono::Duration::nanoseconds(*n)).collect();
+        times.push(Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap());
+        times.push(Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap());
+        times.push(Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap());
+        times.push(Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap());
+        times.push(Utc::now());
+        for at in times {
+            let ours = rfc3339(&at, serde_json::value::Serializer).unwrap();
+            assert_eq!(ours, serde_json::to_value(at).unwrap(), "{at:?}");
+        }
     }
 }
