@@ -86,6 +86,12 @@ impl ApiVersionSettings {
         })
     }
 
+    /// Whether `version` or any of its routes is deprecated.
+    pub fn deprecates_any(&self, version: ApiVersion) -> bool {
+        let prefix = format!("/api/{version}/");
+        self.deprecations.contains_key(&version) || self.deprecated_routes.iter().any(|d| d.route.starts_with(&prefix))
+    }
+
     /// Every versioning setting as `(VARIABLE, value)`.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
         let dates = |map: &BTreeMap<ApiVersion, NaiveDate>| {

@@ -30,12 +30,16 @@ pub const SUNSET: HeaderName = HeaderName::from_static("sunset");
 /// Where the deprecation policy is explained (`rel="deprecation"`).
 const DOCS_PATH: &str = "/docs";
 
-/// Wraps `router` (the routes of `version`) in the deprecation layer.
+/// Wraps `router` (the routes of `version`) in the deprecation layer, when the configuration
+/// deprecates the version or any of its routes (it is read once, at start).
 pub fn apply<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     version: ApiVersion,
     config: Arc<Config>,
 ) -> Router<S> {
+    if !config.api_versions.deprecates_any(version) {
+        return router;
+    }
     router.layer(Announce { version, config })
 }
 

@@ -31,12 +31,12 @@ use crate::telemetry::requests::RequestCounts;
 /// The label used for requests that matched no route, so log and metric cardinality stays bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// Routes probed so often that tracing them would drown the traces that matter.
-fn is_untraced(route: &str) -> bool {
-    route == "/metrics"
-        || route.ends_with("/public/health")
-        || route.ends_with("/public/health/ready")
-        || route.ends_with("/public/metrics")
+/// Paths probed so often that tracing them would drown the traces that matter.
+fn is_untraced(path: &str) -> bool {
+    path == "/metrics"
+        || path.ends_with("/public/health")
+        || path.ends_with("/public/health/ready")
+        || path.ends_with("/public/metrics")
 }
 
 /// What the outermost layer needs.
@@ -136,12 +136,10 @@ where
     let started = Instant::now();
     let id = request_id::from_headers(request.headers());
     let method = method_label(request.method());
-    // The matched template is shared (`MatchedPath` holds an `Arc<str>`): cloning it copies no text.
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let traced = !is_untraced(matched.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str))
+    // Probes have no path parameters: their path is their route.
+    let traced = !is_untraced(request.uri().path())
         && observe.sampling.is_some_and(|sampling| is_sampled(request.headers(), sampling));
-    let trace =
-        traced.then(|| server_span(&request, matched.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str), &id));
+    let trace = traced.then(|| server_span(&request, &id));
 
     observe.metrics.in_flight.increment(1.0);
     // The layers below start the request here, in its scope and span like the rest of it.
@@ -158,6 +156,7 @@ where
         observe.metrics.in_flight.decrement(1.0);
         let mut response = result?;
 
+        let matched = response.extensions().get::<MatchedPath>().cloned();
         let route = matched.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
@@ -181,6 +180,8 @@ where
         }
         if let Some(trace) = trace {
             let span = trace.span();
+            span.update_name(format!("{} {route}", span_method(method)));
+            span.set_attribute(KeyValue::new("http.route", route.to_owned()));
             span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
             if status >= 500 {
                 span.set_status(Status::error(""));
@@ -191,25 +192,21 @@ where
     })
 }
 
-/// The server span, named `"{method} {route}"`, child of the caller's trace when a valid
-/// `traceparent` arrived; returned as the context the request runs in.
-fn server_span(request: &Request, route: &str, id: &str) -> Context {
+/// The server span, named `"{method}"` until the route that answered is known (then
+/// `"{method} {route}"`, with `unmatched` for none), child of the caller's trace when a valid `traceparent` arrived;
+/// returned as the context the request runs in.
+fn server_span(request: &Request, id: &str) -> Context {
     let headers = request.headers();
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     let client = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_string());
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    // OpenTelemetry's name for a method outside the standard set.
-    let method = match method_label(request.method()) {
-        "OTHER" => "_OTHER",
-        known => known,
-    };
+    let method = span_method(method_label(request.method()));
     let tracer = crate::telemetry::tracer();
     let span = tracer
-        .span_builder(format!("{method} {route}"))
+        .span_builder(method)
         .with_kind(SpanKind::Server)
         .with_attributes([
             KeyValue::new("http.request.method", method),
-            KeyValue::new("http.route", route.to_owned()),
             KeyValue::new("url.path", request.uri().path().to_owned()),
             KeyValue::new("user_agent.original", user_agent.to_owned()),
             KeyValue::new("client.address", client.unwrap_or_default()),
@@ -217,6 +214,76 @@ fn server_span(request: &Request, route: &str, id: &str) -> Context {
         ])
         .start_with_context(tracer, &parent);
     parent.with_span(span)
+}
+
+/// OpenTelemetry's name for a method outside the standard set.
+fn span_method(method: &'static str) -> &'static str {
+    match method {
+        "OTHER" => "_OTHER",
+        known => known,
+    }
+}
+
+/// The layer routing adds to every route: the route that answered goes on the response, for
+/// [`Observe`] outside the router.
+#[derive(Clone, Copy, Debug)]
+pub struct TagRoute;
+
+impl<S> Layer<S> for TagRoute {
+    type Service = TagRouteService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TagRouteService { inner }
+    }
+}
+
+/// The service [`TagRoute`] makes.
+#[derive(Clone, Debug)]
+pub struct TagRouteService<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request> for TagRouteService<S>
+where
+    S: Service<Request, Response = axum::http::Response<B>>,
+{
+    type Response = axum::http::Response<B>;
+    type Error = S::Error;
+    type Future = Tagged<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Tagged { future: self.inner.call(request), route }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`TagRouteService`].
+    pub struct Tagged<F> {
+        #[pin]
+        future: F,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, B, E> Future for Tagged<F>
+where
+    F: Future<Output = Result<axum::http::Response<B>, E>>,
+{
+    type Output = Result<axum::http::Response<B>, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.future.poll(cx))?;
+        if let Some(route) = this.route.take() {
+            response.extensions_mut().insert(route);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// A caller id for the access log, empty when there is none; formatted only when the line is

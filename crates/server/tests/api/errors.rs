@@ -106,6 +106,14 @@ async fn panic_is_500_internal_error_without_the_panic_message() {
     assert!(!res.text.contains("secret detail"));
     // The server keeps serving.
     assert_eq!(app.client.get("/api/v1/public/health").await.status, 200);
+    assert_counted(&app, "/probe/panic", 500).await;
+}
+
+/// The request metrics name the route that failed.
+async fn assert_counted(app: &TestApp, route: &str, status: u16) {
+    let scrape = app.client.get("/metrics").await.text;
+    let series = format!(r#"http_requests_total{{method="GET",route="{route}",status="{status}"}}"#);
+    assert!(scrape.lines().any(|line| line.starts_with(&series)), "no {series} in:\n{scrape}");
 }
 
 #[tokio::test]
@@ -113,6 +121,7 @@ async fn slow_request_is_504_gateway_timeout() {
     let app = probe_app().await;
     let res = app.client.get("/probe/slow?ms=3000").await;
     assert_error_shape(&res, 504, "GATEWAY_TIMEOUT");
+    assert_counted(&app, "/probe/slow", 504).await;
 }
 
 #[tokio::test]

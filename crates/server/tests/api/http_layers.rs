@@ -79,6 +79,23 @@ async fn production_adds_hsts() {
 }
 
 #[tokio::test]
+async fn a_request_without_origin_gets_vary_and_no_cors_headers() {
+    let app = TestApp::spawn().await;
+    for path in ["/api/v1/public/health", "/nope"] {
+        let res = app.client.get(path).await;
+        assert_eq!(
+            res.header("vary"),
+            Some("origin, access-control-request-method, access-control-request-headers"),
+            "{path}"
+        );
+        assert!(res.headers.keys().all(|name| !name.as_str().starts_with("access-control-")), "{path}");
+    }
+    // A preflight is answered as one, whatever it carries.
+    let res = app.client.send(app.client.request(Method::OPTIONS, "/api/v1/app/users/me")).await;
+    assert!(res.header("access-control-allow-methods").is_some_and(|m| m.contains("PATCH")));
+}
+
+#[tokio::test]
 async fn cors_headers_are_on_successes_and_errors_for_allowed_origins() {
     let app = TestApp::spawn().await;
     for path in ["/api/v1/public/health", "/nope"] {
