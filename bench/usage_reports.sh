@@ -69,6 +69,10 @@ SELECT gen_random_uuid(), 'user', TRUE, FALSE, 'free', 'inactive', FALSE, 0, now
 INSERT INTO usage_daily (user_id, metric, day, value, updated_at)
 SELECT u.id, 'api_requests', CURRENT_DATE - d.n, 1 + (abs(hashtext(u.id::text)) + d.n) % 500, now()
 FROM users u, generate_series(0, 29) AS d(n) WHERE u.email IS NULL;
+INSERT INTO usage_monthly (user_id, metric, period, value)
+SELECT user_id, metric, to_char(day, 'YYYY-MM'), SUM(value) FROM usage_daily GROUP BY 1, 2, 3;
+INSERT INTO usage_monthly_dimensions (user_id, metric, period, name, item, value)
+SELECT user_id, metric, to_char(day, 'YYYY-MM'), name, item, SUM(value) FROM usage_daily_dimensions GROUP BY 1, 2, 3, 4, 5;
 ANALYZE;
 SQL
 else
@@ -103,6 +107,10 @@ INSERT INTO usage_daily (user_id, metric, day, value, updated_at)
 SELECT u.id, 'api_requests', date('now', '-' || d.n || ' days'), 1 + abs(random() % 500),
        strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')
 FROM users u, d WHERE u.email IS NULL;
+INSERT INTO usage_monthly (user_id, metric, period, value)
+SELECT user_id, metric, substr(day, 1, 7), SUM(value) FROM usage_daily GROUP BY 1, 2, 3;
+INSERT INTO usage_monthly_dimensions (user_id, metric, period, name, item, value)
+SELECT user_id, metric, substr(day, 1, 7), name, item, SUM(value) FROM usage_daily_dimensions GROUP BY 1, 2, 3, 4, 5;
 ANALYZE;
 SQL
 fi
@@ -127,19 +135,20 @@ run breakdown-366d "/api/v1/app/usage/breakdown?metric=api_requests&days=366" "$
 run breakdown-model "/api/v1/app/usage/breakdown?metric=ai_tokens&days=366&dimension=model" "$token"
 run trends "/api/v1/app/usage/trends?metric=api_requests" "$token"
 run top-users "/api/v1/admin/usage/top-users?metric=api_requests&limit=20" "$admin_token"
+run top-users-month "/api/v1/admin/usage/top-users?metric=api_requests&limit=20&period=$(date -u -d '-30 days' +%Y-%m)" "$admin_token"
 
 # BENCH_SQL=1: each report's heaviest statement alone, timed by the database's own client
 # (5 runs each), without HTTP: PostgreSQL's round trip as psql sees it (wall time); SQLite's
 # CPU time (user + sys), which other work on the machine does not inflate.
 if [ -n "${BENCH_SQL:-}" ]; then
   user="(SELECT id FROM users WHERE email = 'bench@example.com')"
-  if [ -n "${BENCH_DATABASE_URL:-}" ]; then year="CURRENT_DATE - 365"; month="date_trunc('month', CURRENT_DATE)::date"; today="CURRENT_DATE"
-  else year="date('now', '-365 days')"; month="date('now', 'start of month')"; today="date('now')"; fi
+  if [ -n "${BENCH_DATABASE_URL:-}" ]; then year="CURRENT_DATE - 365"; period="to_char(CURRENT_DATE - 30, 'YYYY-MM')"; today="CURRENT_DATE"
+  else year="date('now', '-365 days')"; period="strftime('%Y-%m', 'now', '-30 days')"; today="date('now')"; fi
   statements=(
     "summary|SELECT metric, CAST(SUM(value) AS BIGINT) FROM usage_daily WHERE user_id = $user AND day >= $year AND day <= $today GROUP BY metric"
     "daily|SELECT day, value FROM usage_daily WHERE user_id = $user AND metric = 'api_requests' AND day >= $year AND day <= $today ORDER BY day"
     "breakdown|SELECT name, item, value, total FROM (SELECT name, item, CAST(SUM(value) AS BIGINT) AS value, CAST(SUM(SUM(value)) OVER (PARTITION BY name) AS BIGINT) AS total, ROW_NUMBER() OVER (PARTITION BY name ORDER BY SUM(value) DESC, item) AS place FROM usage_daily_dimensions WHERE user_id = $user AND metric = 'api_requests' AND day >= $year AND day <= $today GROUP BY name, item) ranked WHERE place <= 20 ORDER BY name, place"
-    "top-users|SELECT d.user_id, u.email, CAST(SUM(d.value) AS BIGINT) FROM usage_daily d JOIN users u ON u.id = d.user_id WHERE d.metric = 'api_requests' AND d.day >= $month AND d.day <= $today GROUP BY d.user_id, u.email ORDER BY SUM(d.value) DESC, d.user_id LIMIT 20"
+    "top-users|SELECT t.user_id, u.email, t.value FROM (SELECT user_id, CAST(SUM(value) AS BIGINT) AS value FROM usage_monthly WHERE metric = 'api_requests' AND period >= $period AND period <= $period GROUP BY user_id ORDER BY value DESC, user_id LIMIT 20) t JOIN users u ON u.id = t.user_id ORDER BY t.value DESC, t.user_id"
   )
   for entry in "${statements[@]}"; do
     label="${entry%%|*}"; sql="${entry#*|}"

@@ -45,40 +45,74 @@ pub struct DimensionDelta {
     pub value: i64,
 }
 
-/// Adds each delta to `usage_daily_dimensions` only (the totals are added separately).
-/// Usage of an account deleted meanwhile is dropped.
+/// Adds each delta to `usage_daily_dimensions` (and its month) only (the totals are added
+/// separately). Usage of an account deleted meanwhile is dropped.
 pub async fn add_dimensions(tx: &mut Tx, deltas: &[DimensionDelta]) -> Result<()> {
-    const SQL: &str = "INSERT INTO usage_daily_dimensions (user_id, metric, day, name, item, value)
-         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
-         ON CONFLICT (user_id, metric, day, name, item)
-         DO UPDATE SET value = usage_daily_dimensions.value + excluded.value";
     for delta in deltas {
-        let conn = crate::Conn::from(&mut *tx);
-        traced_conn!(conn, "INSERT", "usage_daily_dimensions", SQL, |e| sqlx::query(SQL)
-            .bind(delta.user_id)
-            .bind(&delta.metric)
-            .bind(delta.day)
-            .bind(&delta.name)
-            .bind(&delta.item)
-            .bind(delta.value)
-            .execute(e)
-            .await?
-            .rows_affected());
+        add_dimension(tx, delta.user_id, &delta.metric, delta.day, (&delta.name, &delta.item), delta.value).await?;
     }
     Ok(())
 }
 
-/// Adds each delta to `usage_daily` and, per dimension, to `usage_daily_dimensions`. Usage of
-/// an account deleted meanwhile is dropped (a batch counted before the deletion still applies).
+/// Adds `value` to one dimension value's day and month, unless the account is gone.
+async fn add_dimension(
+    tx: &mut Tx,
+    user_id: Uuid,
+    metric: &str,
+    day: NaiveDate,
+    (name, item): (&str, &str),
+    value: i64,
+) -> Result<()> {
+    const DAILY: &str = "INSERT INTO usage_daily_dimensions (user_id, metric, day, name, item, value)
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
+         ON CONFLICT (user_id, metric, day, name, item)
+         DO UPDATE SET value = usage_daily_dimensions.value + excluded.value";
+    const MONTHLY: &str = "INSERT INTO usage_monthly_dimensions (user_id, metric, period, name, item, value)
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
+         ON CONFLICT (user_id, metric, period, name, item)
+         DO UPDATE SET value = usage_monthly_dimensions.value + excluded.value";
+    let conn = crate::Conn::from(&mut *tx);
+    traced_conn!(conn, "INSERT", "usage_daily_dimensions", DAILY, |e| sqlx::query(DAILY)
+        .bind(user_id)
+        .bind(metric)
+        .bind(day)
+        .bind(name)
+        .bind(item)
+        .bind(value)
+        .execute(e)
+        .await?
+        .rows_affected());
+    let conn = crate::Conn::from(&mut *tx);
+    traced_conn!(conn, "INSERT", "usage_monthly_dimensions", MONTHLY, |e| sqlx::query(MONTHLY)
+        .bind(user_id)
+        .bind(metric)
+        .bind(period_of(day))
+        .bind(name)
+        .bind(item)
+        .bind(value)
+        .execute(e)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+/// The calendar month of `day`: `YYYY-MM`.
+pub fn period_of(day: NaiveDate) -> String {
+    day.format("%Y-%m").to_string()
+}
+
+/// Adds each delta to `usage_daily`, to its month in `usage_monthly` and, per dimension, to
+/// `usage_daily_dimensions` and `usage_monthly_dimensions`. Usage of an account deleted meanwhile is dropped (a batch counted
+/// before the deletion still applies).
 pub async fn add(tx: &mut Tx, deltas: &[UsageDelta]) -> Result<()> {
     const DAILY: &str = "INSERT INTO usage_daily (user_id, metric, day, value, updated_at)
          SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
          ON CONFLICT (user_id, metric, day)
          DO UPDATE SET value = usage_daily.value + excluded.value, updated_at = excluded.updated_at";
-    const DIMENSION: &str = "INSERT INTO usage_daily_dimensions (user_id, metric, day, name, item, value)
-         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
-         ON CONFLICT (user_id, metric, day, name, item)
-         DO UPDATE SET value = usage_daily_dimensions.value + excluded.value";
+    const MONTHLY: &str = "INSERT INTO usage_monthly (user_id, metric, period, value)
+         SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
+         ON CONFLICT (user_id, metric, period)
+         DO UPDATE SET value = usage_monthly.value + excluded.value";
     let now = time::now();
     for delta in deltas {
         let conn = crate::Conn::from(&mut *tx);
@@ -91,18 +125,18 @@ pub async fn add(tx: &mut Tx, deltas: &[UsageDelta]) -> Result<()> {
             .execute(e)
             .await?
             .rows_affected());
+        let period = period_of(delta.day);
+        let conn = crate::Conn::from(&mut *tx);
+        traced_conn!(conn, "INSERT", "usage_monthly", MONTHLY, |e| sqlx::query(MONTHLY)
+            .bind(delta.user_id)
+            .bind(&delta.metric)
+            .bind(&period)
+            .bind(delta.value)
+            .execute(e)
+            .await?
+            .rows_affected());
         for (name, item) in &delta.dimensions {
-            let conn = crate::Conn::from(&mut *tx);
-            traced_conn!(conn, "INSERT", "usage_daily_dimensions", DIMENSION, |e| sqlx::query(DIMENSION)
-                .bind(delta.user_id)
-                .bind(&delta.metric)
-                .bind(delta.day)
-                .bind(name)
-                .bind(item)
-                .bind(delta.value)
-                .execute(e)
-                .await?
-                .rows_affected());
+            add_dimension(tx, delta.user_id, &delta.metric, delta.day, (name, item), delta.value).await?;
         }
     }
     Ok(())

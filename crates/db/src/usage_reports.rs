@@ -1,8 +1,8 @@
 //! Reading usage back: per-metric totals, days, dimension breakdowns, the busiest accounts, and
-//! the change feed and once-only claims of the limit alerts. Everything reads the per-day
-//! aggregates (`usage_daily`, `usage_daily_dimensions`), never raw events.
+//! the change feed and once-only claims of the limit alerts. Everything reads the aggregates
+//! (`usage_daily`, `usage_daily_dimensions`, `usage_monthly`), never raw events.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::{Conn, Db, Result, Tx, traced_conn, traced_pool};
@@ -60,14 +60,25 @@ pub struct ChangedUsage {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Each metric `user_id` used in `from..=to`, with its sum (metrics without a row are absent).
+/// Each metric `user_id` used in `from..=to`, with its sum (metrics without a row are absent):
+/// the whole months of the range from `usage_monthly`, the days outside them from `usage_daily`.
 pub async fn metric_totals(db: &Db, user_id: Uuid, from: NaiveDate, to: NaiveDate) -> Result<Vec<MetricTotal>> {
-    const SQL: &str = "SELECT metric, CAST(SUM(value) AS BIGINT) AS value FROM usage_daily
-         WHERE user_id = $1 AND day >= $2 AND day <= $3 GROUP BY metric ORDER BY metric";
+    const SQL: &str = "SELECT metric, CAST(SUM(value) AS BIGINT) AS value FROM (
+             SELECT metric, value FROM usage_daily WHERE user_id = $1 AND day >= $2 AND day < $3
+             UNION ALL
+             SELECT metric, value FROM usage_daily WHERE user_id = $1 AND day > $4 AND day <= $5
+             UNION ALL
+             SELECT metric, value FROM usage_monthly WHERE user_id = $1 AND period >= $6 AND period <= $7
+         ) used GROUP BY metric ORDER BY metric";
+    let span = Span::of(from, to);
     Ok(traced_pool!(db, "SELECT", "usage_daily", SQL, |pool| sqlx::query_as::<_, MetricTotal>(SQL)
         .bind(user_id)
         .bind(from)
+        .bind(span.whole_first)
+        .bind(span.whole_last)
         .bind(to)
+        .bind(&span.first_month)
+        .bind(&span.last_month)
         .fetch_all(pool)
         .await?))
 }
@@ -93,7 +104,8 @@ pub async fn daily_values(
 
 /// For each dimension `user_id`'s `metric` was split by in `from..=to`: its `limit` largest
 /// values (largest first, ties by value) with the dimension's sum over every value, by
-/// dimension name. One scan of the range.
+/// dimension name. The whole months of the range are read from `usage_monthly_dimensions`,
+/// the days outside them from `usage_daily_dimensions`.
 pub async fn top_items(
     db: &Db,
     user_id: Uuid,
@@ -106,27 +118,81 @@ pub async fn top_items(
              SELECT name, item, CAST(SUM(value) AS BIGINT) AS value,
                     CAST(SUM(SUM(value)) OVER (PARTITION BY name) AS BIGINT) AS total,
                     ROW_NUMBER() OVER (PARTITION BY name ORDER BY SUM(value) DESC, item) AS place
-             FROM usage_daily_dimensions
-             WHERE user_id = $1 AND metric = $2 AND day >= $3 AND day <= $4
+             FROM (
+                 SELECT name, item, value FROM usage_daily_dimensions
+                 WHERE user_id = $1 AND metric = $2 AND day >= $3 AND day < $4
+                 UNION ALL
+                 SELECT name, item, value FROM usage_daily_dimensions
+                 WHERE user_id = $1 AND metric = $2 AND day > $5 AND day <= $6
+                 UNION ALL
+                 SELECT name, item, value FROM usage_monthly_dimensions
+                 WHERE user_id = $1 AND metric = $2 AND period >= $7 AND period <= $8
+             ) used
              GROUP BY name, item) ranked
-         WHERE place <= $5 ORDER BY name, place";
+         WHERE place <= $9 ORDER BY name, place";
+    let span = Span::of(from, to);
     Ok(traced_pool!(db, "SELECT", "usage_daily_dimensions", SQL, |pool| sqlx::query_as::<_, DimensionItem>(SQL)
         .bind(user_id)
         .bind(metric)
         .bind(from)
+        .bind(span.whole_first)
+        .bind(span.whole_last)
         .bind(to)
+        .bind(&span.first_month)
+        .bind(&span.last_month)
         .bind(limit)
         .fetch_all(pool)
         .await?))
 }
 
-/// The `limit` accounts with the largest sum of `metric` in `from..=to`, largest first.
-pub async fn top_users(db: &Db, metric: &str, from: NaiveDate, to: NaiveDate, limit: i64) -> Result<Vec<UserValue>> {
-    const SQL: &str = "SELECT d.user_id, u.email, CAST(SUM(d.value) AS BIGINT) AS value
-         FROM usage_daily d JOIN users u ON u.id = d.user_id
-         WHERE d.metric = $1 AND d.day >= $2 AND d.day <= $3
-         GROUP BY d.user_id, u.email ORDER BY SUM(d.value) DESC, d.user_id LIMIT $4";
-    Ok(traced_pool!(db, "SELECT", "usage_daily", SQL, |pool| sqlx::query_as::<_, UserValue>(SQL)
+/// A range of days read as the calendar months wholly inside it and the days outside them:
+/// the days before `whole_first` and after `whole_last`, and the months `first_month..=last_month`
+/// (an empty range when no whole month is inside).
+#[derive(Debug, PartialEq, Eq)]
+struct Span {
+    whole_first: NaiveDate,
+    whole_last: NaiveDate,
+    first_month: String,
+    last_month: String,
+}
+
+impl Span {
+    fn of(from: NaiveDate, to: NaiveDate) -> Span {
+        let first = match from.day() {
+            1 => Some(from),
+            _ => from.with_day(1).and_then(|day| day.checked_add_months(Months::new(1))),
+        };
+        let last = match to.succ_opt() {
+            Some(next) if next.day() == 1 => Some(to),
+            _ => to.with_day(1).and_then(|day| day.pred_opt()),
+        };
+        match (first, last) {
+            (Some(first), Some(last)) if first <= last => Span {
+                whole_first: first,
+                whole_last: last,
+                first_month: crate::usage::period_of(first),
+                last_month: crate::usage::period_of(last),
+            },
+            // No whole month: every day is read day by day.
+            _ => Span {
+                whole_first: to.succ_opt().unwrap_or(to),
+                whole_last: to,
+                first_month: "1".into(),
+                last_month: "0".into(),
+            },
+        }
+    }
+}
+
+/// The `limit` accounts with the largest sum of `metric` over the months `from..=to`
+/// (`YYYY-MM`), largest first.
+pub async fn top_users(db: &Db, metric: &str, from: &str, to: &str, limit: i64) -> Result<Vec<UserValue>> {
+    const SQL: &str = "SELECT t.user_id, u.email, t.value FROM (
+             SELECT user_id, CAST(SUM(value) AS BIGINT) AS value FROM usage_monthly
+             WHERE metric = $1 AND period >= $2 AND period <= $3
+             GROUP BY user_id ORDER BY value DESC, user_id LIMIT $4) t
+         JOIN users u ON u.id = t.user_id ORDER BY t.value DESC, t.user_id";
+    Ok(traced_pool!(db, "SELECT", "usage_monthly", SQL, |pool| sqlx::query_as::<_, UserValue>(SQL)
         .bind(metric)
         .bind(from)
         .bind(to)
@@ -182,4 +248,28 @@ pub async fn claimed_alerts(db: &Db, user_id: Uuid, metric: &str, period: &str) 
         .bind(period)
         .fetch_all(pool)
         .await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_range_is_read_as_its_whole_months_and_the_days_outside_them() {
+        let span = Span::of(day("2025-12-02"), day("2026-12-02"));
+        assert_eq!((span.whole_first, span.whole_last), (day("2026-01-01"), day("2026-11-30")));
+        assert_eq!((span.first_month.as_str(), span.last_month.as_str()), ("2026-01", "2026-11"));
+        let span = Span::of(day("2026-02-01"), day("2026-02-28"));
+        assert_eq!((span.first_month.as_str(), span.last_month.as_str()), ("2026-02", "2026-02"));
+        assert_eq!((span.whole_first, span.whole_last), (day("2026-02-01"), day("2026-02-28")));
+        for (from, to) in [("2026-02-02", "2026-02-27"), ("2026-01-15", "2026-02-14"), ("2026-03-01", "2026-03-30")] {
+            let span = Span::of(day(from), day(to));
+            assert!(span.first_month > span.last_month, "{from}..{to}: no whole month");
+            assert_eq!((span.whole_first, span.whole_last), (day(to).succ_opt().unwrap(), day(to)));
+        }
+    }
 }

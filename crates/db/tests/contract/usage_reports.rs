@@ -56,6 +56,8 @@ async fn reports_read_the_daily_aggregates_exactly() {
         ]
     );
     assert_eq!(reports::metric_totals(&db, ada.id, first, first).await.unwrap()[0].value, 100);
+    let year = (first - Duration::days(200), first + Duration::days(165));
+    assert_eq!(reports::metric_totals(&db, ada.id, year.0, year.1).await.unwrap(), totals);
 
     let days = reports::daily_values(&db, ada.id, "ai_tokens", first, second + Duration::days(3)).await.unwrap();
     assert_eq!(days, vec![DayValue { day: first, value: 100 }, DayValue { day: second, value: 50 }]);
@@ -66,6 +68,11 @@ async fn reports_read_the_daily_aggregates_exactly() {
     assert_eq!(top, vec![item("model", "gpt", 120, 150), item("provider", "openai", 150, 150)]);
     let all = reports::top_items(&db, ada.id, "ai_tokens", first, second, 20).await.unwrap();
     assert_eq!(all[..2], [item("model", "gpt", 120, 150), item("model", "claude", 30, 150)]);
+    // Whole months come from the monthly roll-up: the same answer.
+    let november = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    assert_eq!(reports::top_items(&db, ada.id, "ai_tokens", first, november, 20).await.unwrap(), all);
+    let around = (first - Duration::days(20), november + Duration::days(20));
+    assert_eq!(reports::top_items(&db, ada.id, "ai_tokens", around.0, around.1, 20).await.unwrap(), all);
     assert!(
         reports::top_items(&db, ada.id, "ai_tokens", second + Duration::days(1), second + Duration::days(9), 20)
             .await
@@ -73,10 +80,13 @@ async fn reports_read_the_daily_aggregates_exactly() {
             .is_empty()
     );
 
-    let busiest = reports::top_users(&db, "ai_tokens", first, second, 10).await.unwrap();
+    // The months hold the sums of their days.
+    let busiest = reports::top_users(&db, "ai_tokens", "2026-11", "2026-11", 10).await.unwrap();
     assert_eq!(busiest.iter().map(|u| (u.user_id, u.value)).collect::<Vec<_>>(), vec![(bob.id, 500), (ada.id, 150)]);
     assert_eq!(busiest[1].email.as_deref(), Some("ada@example.com"));
-    assert_eq!(reports::top_users(&db, "ai_tokens", first, first, 1).await.unwrap()[0].user_id, ada.id);
+    assert_eq!(reports::top_users(&db, "ai_tokens", "2026-01", "2026-12", 1).await.unwrap()[0].user_id, bob.id);
+    assert!(reports::top_users(&db, "ai_tokens", "2026-10", "2026-10", 10).await.unwrap().is_empty());
+    assert!(reports::top_users(&db, "ai_tokens", "2026-12", "2027-01", 10).await.unwrap().is_empty());
 
     let changed = reports::changed_since(&db, before - Duration::seconds(1), 100).await.unwrap();
     assert_eq!(changed.len(), 4, "one row per account, metric and day: {changed:?}");

@@ -537,7 +537,8 @@ pub async fn top_users(
         return Err(invalid("limit", &format!("must be from 1 to {MAX_TOP_USERS}")));
     }
     let from = if is_level(name) { EPOCH } else { period.first };
-    let users = db::top_users(db, name, from, period.last, limit)
+    let month = |day: NaiveDate| day.format("%Y-%m").to_string();
+    let users = db::top_users(db, name, &month(from), &month(period.last), limit)
         .await?
         .into_iter()
         .map(|row| TopUser { user_id: row.user_id, email: row.email, value: row.value })

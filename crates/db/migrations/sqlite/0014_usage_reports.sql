@@ -1,0 +1,37 @@
+-- Usage per account, metric and calendar month (`YYYY-MM`, UTC), and the same by dimension,
+-- kept in the transactions that add to `usage_daily` and `usage_daily_dimensions`: reports
+-- read the whole months of a range from here and only the days outside them from the daily
+-- tables, and the busiest accounts of a period from one row per account.
+CREATE TABLE usage_monthly (
+    user_id BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    metric  TEXT NOT NULL,
+    period  TEXT NOT NULL,
+    value   INTEGER NOT NULL,
+    PRIMARY KEY (user_id, metric, period)
+);
+
+CREATE INDEX usage_monthly_metric_period_idx ON usage_monthly (metric, period, user_id, value);
+
+INSERT INTO usage_monthly (user_id, metric, period, value)
+SELECT user_id, metric, substr(day, 1, 7), SUM(value) FROM usage_daily GROUP BY user_id, metric, substr(day, 1, 7);
+
+CREATE TABLE usage_monthly_dimensions (
+    user_id BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    metric  TEXT NOT NULL,
+    period  TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    item    TEXT NOT NULL,
+    value   INTEGER NOT NULL,
+    PRIMARY KEY (user_id, metric, period, name, item)
+);
+
+INSERT INTO usage_monthly_dimensions (user_id, metric, period, name, item, value)
+SELECT user_id, metric, substr(day, 1, 7), name, item, SUM(value) FROM usage_daily_dimensions
+GROUP BY user_id, metric, substr(day, 1, 7), name, item;
+
+-- `top-users` reads `usage_monthly` now.
+DROP INDEX usage_daily_metric_day_idx;
+
+
+-- A summary reads an account's days outside whole months, every metric at once.
+CREATE INDEX usage_daily_user_day_idx ON usage_daily (user_id, day, metric, value);
