@@ -185,14 +185,19 @@ impl Span {
 }
 
 /// The `limit` accounts with the largest sum of `metric` over the months `from..=to`
-/// (`YYYY-MM`), largest first.
+/// (`YYYY-MM`), largest first. For one month (`from == to`, both bound so that the two
+/// statements take the same parameters), the first rows of its index, in order.
 pub async fn top_users(db: &Db, metric: &str, from: &str, to: &str, limit: i64) -> Result<Vec<UserValue>> {
-    const SQL: &str = "SELECT t.user_id, u.email, t.value FROM (
+    const MONTH: &str = "SELECT m.user_id, u.email, m.value FROM usage_monthly m JOIN users u ON u.id = m.user_id
+         WHERE m.metric = $1 AND m.period = $2 AND m.period = $3
+         ORDER BY m.value DESC, m.user_id LIMIT $4";
+    const MONTHS: &str = "SELECT t.user_id, u.email, t.value FROM (
              SELECT user_id, CAST(SUM(value) AS BIGINT) AS value FROM usage_monthly
              WHERE metric = $1 AND period >= $2 AND period <= $3
              GROUP BY user_id ORDER BY value DESC, user_id LIMIT $4) t
          JOIN users u ON u.id = t.user_id ORDER BY t.value DESC, t.user_id";
-    Ok(traced_pool!(db, "SELECT", "usage_monthly", SQL, |pool| sqlx::query_as::<_, UserValue>(SQL)
+    let sql = if from == to { MONTH } else { MONTHS };
+    Ok(traced_pool!(db, "SELECT", "usage_monthly", sql, |pool| sqlx::query_as::<_, UserValue>(sql)
         .bind(metric)
         .bind(from)
         .bind(to)
