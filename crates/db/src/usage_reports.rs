@@ -184,23 +184,21 @@ impl Span {
     }
 }
 
-/// The `limit` accounts with the largest sum of `metric` over the months `from..=to`
-/// (`YYYY-MM`), largest first. For one month (`from == to`, both bound so that the two
-/// statements take the same parameters), the first rows of its index, in order.
-pub async fn top_users(db: &Db, metric: &str, from: &str, to: &str, limit: i64) -> Result<Vec<UserValue>> {
+/// The `limit` accounts with the largest `metric` in `period` (`YYYY-MM`), largest first: the
+/// month's own sum, read in order from its index, or with `through` the running sum of every
+/// month up to it (a level).
+pub async fn top_users(db: &Db, metric: &str, period: &str, through: bool, limit: i64) -> Result<Vec<UserValue>> {
     const MONTH: &str = "SELECT m.user_id, u.email, m.value FROM usage_monthly m JOIN users u ON u.id = m.user_id
-         WHERE m.metric = $1 AND m.period = $2 AND m.period = $3
-         ORDER BY m.value DESC, m.user_id LIMIT $4";
-    const MONTHS: &str = "SELECT t.user_id, u.email, t.value FROM (
+         WHERE m.metric = $1 AND m.period = $2 ORDER BY m.value DESC, m.user_id LIMIT $3";
+    const THROUGH: &str = "SELECT t.user_id, u.email, t.value FROM (
              SELECT user_id, CAST(SUM(value) AS BIGINT) AS value FROM usage_monthly
-             WHERE metric = $1 AND period >= $2 AND period <= $3
-             GROUP BY user_id ORDER BY value DESC, user_id LIMIT $4) t
+             WHERE metric = $1 AND period <= $2
+             GROUP BY user_id ORDER BY value DESC, user_id LIMIT $3) t
          JOIN users u ON u.id = t.user_id ORDER BY t.value DESC, t.user_id";
-    let sql = if from == to { MONTH } else { MONTHS };
+    let sql = if through { THROUGH } else { MONTH };
     Ok(traced_pool!(db, "SELECT", "usage_monthly", sql, |pool| sqlx::query_as::<_, UserValue>(sql)
         .bind(metric)
-        .bind(from)
-        .bind(to)
+        .bind(period)
         .bind(limit)
         .fetch_all(pool)
         .await?))

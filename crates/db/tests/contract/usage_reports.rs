@@ -81,12 +81,13 @@ async fn reports_read_the_daily_aggregates_exactly() {
     );
 
     // The months hold the sums of their days.
-    let busiest = reports::top_users(&db, "ai_tokens", "2026-11", "2026-11", 10).await.unwrap();
+    let busiest = reports::top_users(&db, "ai_tokens", "2026-11", false, 10).await.unwrap();
     assert_eq!(busiest.iter().map(|u| (u.user_id, u.value)).collect::<Vec<_>>(), vec![(bob.id, 500), (ada.id, 150)]);
     assert_eq!(busiest[1].email.as_deref(), Some("ada@example.com"));
-    assert_eq!(reports::top_users(&db, "ai_tokens", "2026-01", "2026-12", 1).await.unwrap()[0].user_id, bob.id);
-    assert!(reports::top_users(&db, "ai_tokens", "2026-10", "2026-10", 10).await.unwrap().is_empty());
-    assert!(reports::top_users(&db, "ai_tokens", "2026-12", "2027-01", 10).await.unwrap().is_empty());
+    assert_eq!(reports::top_users(&db, "ai_tokens", "2026-12", true, 1).await.unwrap()[0].user_id, bob.id);
+    assert!(reports::top_users(&db, "ai_tokens", "2026-10", false, 10).await.unwrap().is_empty());
+    assert!(reports::top_users(&db, "ai_tokens", "2026-12", false, 10).await.unwrap().is_empty());
+    assert!(reports::top_users(&db, "ai_tokens", "2026-10", true, 10).await.unwrap().is_empty());
 
     let changed = reports::changed_since(&db, before - Duration::seconds(1), 100).await.unwrap();
     assert_eq!(changed.len(), 4, "one row per account, metric and day: {changed:?}");

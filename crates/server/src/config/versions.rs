@@ -250,6 +250,17 @@ mod tests {
     }
 
     #[test]
+    fn a_version_deprecates_something_when_it_or_one_of_its_routes_is_deprecated() {
+        let (nothing, _) = read(&[]);
+        assert!(!nothing.deprecates_any(ApiVersion::V1) && !nothing.deprecates_any(ApiVersion::V2));
+        let (version, _) = read(&[("API_DEPRECATIONS", "v1=2026-12-01")]);
+        assert!(version.deprecates_any(ApiVersion::V1) && !version.deprecates_any(ApiVersion::V2));
+        let (route, problems) = read(&[("API_DEPRECATED_ROUTES", "GET /api/v2/app/projects=2026-10-01")]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(!route.deprecates_any(ApiVersion::V1) && route.deprecates_any(ApiVersion::V2));
+    }
+
+    #[test]
     fn retirement_starts_at_midnight_utc_of_the_sunset() {
         let (settings, _) = read(&[("API_DEPRECATIONS", "v1=2026-12-01"), ("API_SUNSETS", "v1=2027-06-30")]);
         let deprecation = settings.deprecation(ApiVersion::V1, "GET", None).unwrap();

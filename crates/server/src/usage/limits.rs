@@ -38,7 +38,7 @@ impl Period {
 
     /// `YYYY-MM`.
     pub fn label(&self) -> String {
-        self.first.format("%Y-%m").to_string()
+        omnistack_db::usage::period_of(self.first)
     }
 
     /// When the next period starts.

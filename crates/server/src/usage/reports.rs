@@ -536,9 +536,7 @@ pub async fn top_users(
     if !(1..=MAX_TOP_USERS).contains(&limit) {
         return Err(invalid("limit", &format!("must be from 1 to {MAX_TOP_USERS}")));
     }
-    let from = if is_level(name) { EPOCH } else { period.first };
-    let month = |day: NaiveDate| day.format("%Y-%m").to_string();
-    let users = db::top_users(db, name, &month(from), &month(period.last), limit)
+    let users = db::top_users(db, name, &period.label(), is_level(name), limit)
         .await?
         .into_iter()
         .map(|row| TopUser { user_id: row.user_id, email: row.email, value: row.value })
