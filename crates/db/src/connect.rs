@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::Result;
+use crate::inline::InlineReads;
 
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -17,8 +18,9 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/s
 pub enum Db {
     /// PostgreSQL (`postgres://` or `postgresql://`).
     Postgres(PgPool),
-    /// Embedded SQLite in WAL mode (`sqlite:`), the default.
-    Sqlite(SqlitePool),
+    /// Embedded SQLite in WAL mode (`sqlite:`), the default, with its inline readers (see
+    /// [`crate::inline`]).
+    Sqlite(SqlitePool, InlineReads),
 }
 
 /// Which engine a [`Db`] runs on.
@@ -97,7 +99,7 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5));
-                let file = connect.get_filename();
+                let file = connect.get_filename().to_path_buf();
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
                     && file != Path::new(":memory:")
                 {
@@ -112,7 +114,7 @@ impl Db {
                     .test_before_acquire(false)
                     .connect_with(connect)
                     .await?;
-                Ok(Db::Sqlite(pool))
+                Ok(Db::Sqlite(pool, InlineReads::open(&file)))
             }
             None => Err(sqlx::Error::Configuration(
                 "DATABASE_URL must start with postgres://, postgresql:// or sqlite:".into(),
@@ -125,7 +127,7 @@ impl Db {
     pub fn engine(&self) -> Engine {
         match self {
             Db::Postgres(_) => Engine::Postgres,
-            Db::Sqlite(_) => Engine::Sqlite,
+            Db::Sqlite(..) => Engine::Sqlite,
         }
     }
 
@@ -133,7 +135,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Db::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
-            Db::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            Db::Sqlite(pool, _) => SQLITE_MIGRATOR.run(pool).await?,
         }
         Ok(())
     }

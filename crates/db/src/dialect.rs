@@ -25,7 +25,7 @@ pub async fn list_columns(db: &Db) -> Result<Vec<Column>> {
             .fetch_all(pool)
             .await?
         }
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
             sqlx::query_as(
                 "SELECT m.name, p.name, p.\"notnull\" = 0 AND p.pk = 0
                  FROM sqlite_schema m JOIN pragma_table_info(m.name) p
@@ -54,7 +54,7 @@ pub async fn claim_jobs(db: &Db, lease: chrono::Duration, limit: i64) -> Result<
         "SELECT id FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= $1 ORDER BY run_at LIMIT $3";
     let lock = match db {
         Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        Db::Sqlite(_) => "",
+        Db::Sqlite(..) => "",
     };
     let now = crate::time::now();
     let mut claimed = Vec::new();

@@ -16,6 +16,7 @@ pub mod feature_flags;
 pub mod files;
 pub mod identities;
 pub mod impersonations;
+pub mod inline;
 pub mod jobs;
 #[doc(hidden)]
 pub mod observe;
@@ -58,7 +59,7 @@ macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::Db::Postgres($pool) => $body,
-            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Sqlite($pool, _) => $body,
         }
     };
 }

@@ -101,6 +101,6 @@ pub async fn execute_unchecked(db: &crate::Db, sql: &str) -> crate::Result<u64> 
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     Ok(match db {
         crate::Db::Postgres(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
-        crate::Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
+        crate::Db::Sqlite(pool, _) => sqlx::query(sql).execute(pool).await?.rows_affected(),
     })
 }

@@ -24,7 +24,7 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
 }
@@ -97,7 +97,7 @@ macro_rules! on_conn {
     ($conn:expr, |$e:ident| $body:expr) => {
         match $conn {
             $crate::Conn::Db($crate::Db::Postgres($e)) => $body,
-            $crate::Conn::Db($crate::Db::Sqlite($e)) => $body,
+            $crate::Conn::Db($crate::Db::Sqlite($e, _)) => $body,
             $crate::Conn::Tx($crate::Tx::Postgres(tx)) => {
                 let $e = &mut **tx;
                 $body

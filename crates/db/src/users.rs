@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Conn, Db, Result, time, traced_conn, traced_pool};
+use crate::{Conn, Db, Result, inline, on_pool, time, traced_conn, traced_pool};
 
 /// A row of `users`.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -55,6 +55,28 @@ impl User {
     /// Whether the address [`shown_email`](Self::shown_email) returns is confirmed.
     pub fn shown_email_verified(&self) -> bool {
         self.email.is_some() && self.email_verified
+    }
+
+    /// The account from the first 16 columns of an inline read: [`COLUMNS`], in that order.
+    pub(crate) fn from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+        Ok(User {
+            id: row.get(0)?,
+            email: row.get(1)?,
+            hashed_password: row.get(2)?,
+            full_name: row.get(3)?,
+            avatar_url: row.get(4)?,
+            role: row.get(5)?,
+            is_active: row.get(6)?,
+            email_verified: row.get(7)?,
+            subscription_plan: row.get(8)?,
+            subscription_status: row.get(9)?,
+            last_login_at: inline::timestamp(row, 10)?,
+            login_count: row.get(11)?,
+            deactivated_at: inline::timestamp(row, 12)?,
+            created_at: inline::required_timestamp(row, 13)?,
+            updated_at: inline::required_timestamp(row, 14)?,
+            unverified_email: row.get(15)?,
+        })
     }
 }
 
@@ -107,10 +129,14 @@ pub async fn insert_user(conn: impl Into<Conn<'_>>, new: &NewUser<'_>) -> Result
 pub async fn find_user(db: &Db, id: Uuid) -> Result<Option<User>> {
     static SQL: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLUMNS} FROM users WHERE id = $1"));
     let sql: &'static str = &SQL;
-    Ok(traced_pool!(db, "SELECT", "users", sql, |pool| sqlx::query_as::<_, User>(sql)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?))
+    crate::observe::traced(db.engine(), "SELECT", "users", sql, async {
+        // On the calling thread when it can be (SQLite), else on the pool.
+        if let Some(found) = db.read_inline(sql, [id.as_bytes()], User::from_inline) {
+            return Ok(found);
+        }
+        Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(sql).bind(id).fetch_optional(pool).await?))
+    })
+    .await
 }
 
 /// The account with this (normalised) email.
@@ -141,11 +167,18 @@ pub async fn find_user_with_session(db: &Db, id: Uuid, session_id: Uuid) -> Resu
         user: User,
         live_sessions: i64,
     }
-    let row = traced_pool!(db, "SELECT", "users", sql, |pool| sqlx::query_as::<_, Row>(sql)
-        .bind(id)
-        .bind(session_id)
-        .fetch_optional(pool)
-        .await?);
+    let row = crate::observe::traced(db.engine(), "SELECT", "users", sql, async {
+        // On the calling thread when it can be (SQLite), else on the pool.
+        let inline = {
+            let params: &[(&str, &dyn rusqlite::ToSql)] = &[("$1", &id.as_bytes()), ("$2", &session_id.as_bytes())];
+            db.read_inline(sql, params, |row| Ok(Row { user: User::from_inline(row)?, live_sessions: row.get(16)? }))
+        };
+        if let Some(found) = inline {
+            return Ok(found);
+        }
+        Ok(on_pool!(db, |pool| sqlx::query_as::<_, Row>(sql).bind(id).bind(session_id).fetch_optional(pool).await?))
+    })
+    .await?;
     Ok(row.map(|r| (r.user, r.live_sessions > 0)))
 }
 

@@ -209,15 +209,20 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Curre
 
 /// The active account behind an access token (own or external), from wherever it was sent.
 pub async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentUser> {
-    let issuer = peek_issuer(token).ok_or_else(|| Error::InvalidToken("token is malformed".into()))?;
-    if issuer == state.tokens.issuer() {
-        let verified = state.tokens.verify(token).map_err(|why| Error::InvalidToken(why.into()))?;
-        if let Some(claim) = verified.impersonation {
-            return load_impersonated(state, verified.user_id, claim).await;
+    let verified = match state.tokens.recall(token) {
+        Some(verified) => verified,
+        None => {
+            let issuer = peek_issuer(token).ok_or_else(|| Error::InvalidToken("token is malformed".into()))?;
+            if issuer != state.tokens.issuer() {
+                return admit(crate::users::authenticate_external(state, token, &issuer).await?, None);
+            }
+            state.tokens.verify(token).map_err(|why| Error::InvalidToken(why.into()))?
         }
-        return load_account(state, verified.user_id, Some(verified.session_id)).await;
+    };
+    if let Some(claim) = verified.impersonation {
+        return load_impersonated(state, verified.user_id, claim).await;
     }
-    admit(crate::users::authenticate_external(state, token, &issuer).await?, None)
+    load_account(state, verified.user_id, Some(verified.session_id)).await
 }
 
 /// The account `user_id`, as a caller: it must exist and be active, and `session_id` (when

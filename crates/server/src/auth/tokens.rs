@@ -1,6 +1,8 @@
 //! The service's own tokens: HS256 access JWTs, and opaque random tokens stored as hashes
 //! (refresh, email verification, password reset).
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine;
@@ -74,7 +76,12 @@ struct Keys {
     decoding: DecodingKey,
     /// What [`AccessTokens::verify`] checks, built once.
     validation: Validation,
+    /// Tokens verified here, by the SHA-256 of their text: what each says, and its `exp`.
+    verified: Mutex<HashMap<[u8; 32], (Verified, i64)>>,
 }
+
+/// At most this many verified tokens are remembered per instance (about 60 bytes each).
+pub const REMEMBERED_TOKENS: usize = 10_000;
 
 impl std::fmt::Debug for AccessTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,6 +106,7 @@ impl AccessTokens {
                 encoding: EncodingKey::from_secret(secret.as_bytes()),
                 decoding: DecodingKey::from_secret(secret.as_bytes()),
                 validation,
+                verified: Mutex::default(),
             }),
         }
     }
@@ -152,6 +160,35 @@ impl AccessTokens {
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding)?)
     }
 
+    /// What `token` says, if [`verify`](Self::verify) accepted it here before and it has not
+    /// expired since. An access token is sent with every request of its life: this spares
+    /// each later request the signature, the two base64 decodes and the JSON parses. Nothing
+    /// is remembered that the signature did not prove, and the lookup compares hashes, never
+    /// the token itself. Whether the account and session still hold is not remembered: the
+    /// guard reads that every time.
+    pub fn recall(&self, token: &str) -> Option<Verified> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = chrono::Utc::now().timestamp();
+        let verified = self.inner.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        // Strictly before its expiry: at the last second, `verify` decides.
+        verified.get(&key).filter(|(_, exp)| *exp > now).map(|(what, _)| *what)
+    }
+
+    /// Remembers a verified token for [`recall`](Self::recall). At the bound, expired entries
+    /// go; if none had, all do (verifying again is only slower).
+    fn remember(&self, token: &str, what: Verified, exp: i64) {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut verified = self.inner.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= REMEMBERED_TOKENS && !verified.contains_key(&key) {
+            let now = chrono::Utc::now().timestamp();
+            verified.retain(|_, (_, exp)| *exp > now);
+            if verified.len() >= REMEMBERED_TOKENS {
+                verified.clear();
+            }
+        }
+        verified.insert(key, (what, exp));
+    }
+
     /// Checks signature (HS256 only), issuer and expiry; returns what the token says.
     pub fn verify(&self, token: &str) -> Result<Verified, &'static str> {
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.inner.decoding, &self.inner.validation).map_err(
@@ -172,7 +209,9 @@ impl AccessTokens {
             }),
             _ => return Err("token impersonation is invalid"),
         };
-        Ok(Verified { user_id: user, session_id: session, impersonation })
+        let verified = Verified { user_id: user, session_id: session, impersonation };
+        self.remember(token, verified, data.claims.exp);
+        Ok(verified)
     }
 }
 
@@ -251,6 +290,54 @@ mod tests {
         let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         assert_eq!(claims["act"], serde_json::json!({"sub": admin.to_string()}));
         assert!((peek_expiry(&token).unwrap() - chrono::Utc::now().timestamp() - 300).abs() <= 1);
+    }
+
+    #[test]
+    fn a_verified_token_is_recalled_until_it_expires_and_nothing_else_is() {
+        let keys = tokens("s3cret");
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+        let token = keys.issue(user, session).unwrap();
+        assert_eq!(keys.recall(&token), None, "not verified yet");
+        let verified = keys.verify(&token).unwrap();
+        assert_eq!(keys.recall(&token), Some(verified));
+        // A token differing in one character of its signature is neither recalled nor valid.
+        let mut forged = token.clone();
+        let last = if forged.ends_with('A') { "B" } else { "A" };
+        forged.replace_range(forged.len() - 1.., last);
+        assert_eq!(keys.recall(&forged), None);
+        assert!(keys.verify(&forged).is_err());
+        assert_eq!(keys.recall(&forged), None);
+        // Another key's memory is its own.
+        assert_eq!(tokens("s3cret").recall(&token), None);
+
+        // Expired: verified when it still held, it is not recalled once its `exp` has passed.
+        let now = chrono::Utc::now().timestamp();
+        let claims = AccessClaims {
+            iss: "omnistack".into(),
+            sub: user.to_string(),
+            exp: now - 1,
+            iat: now - 60,
+            jti: "j".into(),
+            sid: session.to_string(),
+            act: None,
+            imp: None,
+        };
+        let expired = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.inner.encoding).unwrap();
+        keys.remember(&expired, verified, now - 1);
+        assert_eq!(keys.recall(&expired), None);
+        assert_eq!(keys.verify(&expired), Err("token expired"));
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_is_bounded() {
+        let keys = tokens("s3cret");
+        let what = Verified { user_id: Uuid::now_v7(), session_id: Uuid::now_v7(), impersonation: None };
+        let exp = chrono::Utc::now().timestamp() + 900;
+        for i in 0..REMEMBERED_TOKENS + 10 {
+            keys.remember(&format!("token-{i}"), what, exp);
+            assert!(keys.inner.verified.lock().unwrap().len() <= REMEMBERED_TOKENS);
+        }
+        assert_eq!(keys.recall(&format!("token-{}", REMEMBERED_TOKENS + 9)), Some(what));
     }
 
     #[test]
