@@ -175,6 +175,13 @@ mod tests {
         assert_eq!(users::find_user_with_session(&db, user.id, session).await.unwrap(), Some((expected.clone(), true)));
         sessions::revoke_all_sessions(&db, user.id).await.unwrap();
         assert_eq!(users::find_user_with_session(&db, user.id, session).await.unwrap(), Some((expected, false)));
+
+        // No inline read is left open: a checkpoint can take the whole log back.
+        let (busy,): (i64,) = crate::on_pool!(&db, |pool| sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(pool)
+            .await
+            .unwrap());
+        assert_eq!(busy, 0);
     }
 
     #[tokio::test]
