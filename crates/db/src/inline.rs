@@ -51,8 +51,8 @@ struct Readers {
 }
 
 impl InlineReads {
-    /// Opens one connection per core (at most 8) to `file`, once the pool has created it. Any failure leaves the set empty:
-    /// every read then goes to the pool.
+    /// Opens one connection per core (at most 8) to `file`, once the pool has created it. Any
+    /// failure leaves the set empty: every read then goes to the pool.
     pub(crate) fn open(file: &Path) -> InlineReads {
         // An in-memory database has no file: another connection would open another database.
         if !file.is_file() {
@@ -135,12 +135,12 @@ mod tests {
         db
     }
 
-    const BY_ID: &str = "SELECT id, email, hashed_password, full_name, avatar_url, role, is_active, email_verified, \
-        subscription_plan, subscription_status, last_login_at, login_count, deactivated_at, created_at, updated_at, \
-        unverified_email FROM users WHERE id = $1";
+    fn by_id() -> &'static str {
+        format!("SELECT {} FROM users WHERE id = $1", users::COLUMNS).leak()
+    }
 
     async fn from_pool(db: &Db, id: Uuid) -> User {
-        crate::on_pool!(db, |pool| sqlx::query_as::<_, User>(BY_ID).bind(id).fetch_one(pool).await.unwrap())
+        crate::on_pool!(db, |pool| sqlx::query_as::<_, User>(by_id()).bind(id).fetch_one(pool).await.unwrap())
     }
 
     #[tokio::test]
@@ -163,10 +163,10 @@ mod tests {
 
         let expected = from_pool(&db, user.id).await;
         assert_eq!(expected.full_name.as_deref(), Some("Zoë \u{1F600}"));
-        let inline = db.read_inline(BY_ID, [user.id.as_bytes()], User::from_inline);
+        let inline = db.read_inline(by_id(), [user.id.as_bytes()], User::from_inline);
         assert_eq!(inline, Some(Some(expected.clone())), "answered inline, same values");
         assert_eq!(users::find_user(&db, user.id).await.unwrap(), Some(expected.clone()));
-        assert_eq!(db.read_inline(BY_ID, [Uuid::now_v7().as_bytes()], User::from_inline), Some(None));
+        assert_eq!(db.read_inline(by_id(), [Uuid::now_v7().as_bytes()], User::from_inline), Some(None));
 
         // A session revoked through the pool is revoked for the next inline read.
         let expires = crate::time::now() + chrono::Duration::days(1);

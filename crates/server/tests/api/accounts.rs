@@ -159,6 +159,9 @@ async fn an_unknown_refresh_token_is_401() {
 async fn logout_revokes_the_session() {
     let app = TestApp::spawn().await;
     let session = app.register("bye@example.com", PASSWORD).await;
+    // Used once first, so the server has verified (and remembers) the access token.
+    let me = app.client.with_token(session["access_token"].as_str().unwrap()).get("/api/v1/app/users/me").await;
+    assert_eq!(me.status, 200);
     let res =
         app.client.post_json("/api/v1/public/auth/logout", &json!({"refresh_token": session["refresh_token"]})).await;
     assert_eq!(res.status, 204);
