@@ -122,3 +122,76 @@ async fn an_alert_is_claimed_once_and_only_when_its_transaction_commits() {
     tx.rollback().await.unwrap();
     assert_eq!(reports::claimed_alerts(&db, ada.id, "ai_requests", "2026-12").await.unwrap(), vec![80, 100]);
 }
+
+#[tokio::test]
+async fn upgrading_to_the_monthly_roll_ups_backfills_them_from_the_daily_rows() {
+    let database = TestDatabase::create().await;
+    let db = omnistack_db::Db::connect(database.url(), &omnistack_db::DbOptions::default()).await.unwrap();
+    // The schema before migration 0014, with usage already recorded.
+    let folder = match db.engine() {
+        omnistack_db::Engine::Postgres => "migrations/postgres",
+        omnistack_db::Engine::Sqlite => "migrations/sqlite",
+    };
+    let before_roll_ups = sqlx::migrate::Migrator::new(std::path::Path::new(folder)).await.unwrap();
+    omnistack_db::on_pool!(&db, |pool| before_roll_ups.run_to(13, pool).await.unwrap());
+    let ada = users::insert_user(&db, &NewUser { email: Some("ada@example.com"), role: "user", ..NewUser::default() })
+        .await
+        .unwrap();
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    let now = omnistack_db::time::now();
+    for (on, value, model) in [(day(10, 1), 5_i64, "gpt"), (day(10, 31), 7, "claude"), (day(11, 1), 11, "gpt")] {
+        omnistack_db::on_pool!(&db, |pool| {
+            sqlx::query(
+                "INSERT INTO usage_daily (user_id, metric, day, value, updated_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(ada.id)
+            .bind("ai_tokens")
+            .bind(on)
+            .bind(value)
+            .bind(now)
+            .execute(pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO usage_daily_dimensions (user_id, metric, day, name, item, value)
+                 VALUES ($1, $2, $3, 'model', $4, $5)",
+            )
+            .bind(ada.id)
+            .bind("ai_tokens")
+            .bind(on)
+            .bind(model)
+            .bind(value)
+            .execute(pool)
+            .await
+            .unwrap();
+        });
+    }
+
+    db.migrate().await.unwrap();
+    let monthly: Vec<(String, i64)> = omnistack_db::on_pool!(&db, |pool| sqlx::query_as(
+        "SELECT period, value FROM usage_monthly WHERE user_id = $1 AND metric = 'ai_tokens' ORDER BY period"
+    )
+    .bind(ada.id)
+    .fetch_all(pool)
+    .await
+    .unwrap());
+    assert_eq!(monthly, [("2026-10".to_owned(), 12), ("2026-11".to_owned(), 11)]);
+    let items: Vec<(String, String, i64)> = omnistack_db::on_pool!(&db, |pool| sqlx::query_as(
+        "SELECT period, item, value FROM usage_monthly_dimensions WHERE user_id = $1 ORDER BY period, item"
+    )
+    .bind(ada.id)
+    .fetch_all(pool)
+    .await
+    .unwrap());
+    assert_eq!(
+        items,
+        [
+            ("2026-10".to_owned(), "claude".to_owned(), 7),
+            ("2026-10".into(), "gpt".into(), 5),
+            ("2026-11".into(), "gpt".into(), 11)
+        ]
+    );
+    // The reports read the backfilled months as they read the days.
+    let october = reports::metric_totals(&db, ada.id, day(10, 1), day(10, 31)).await.unwrap();
+    assert_eq!(october, [MetricTotal { metric: "ai_tokens".into(), value: 12 }]);
+}
