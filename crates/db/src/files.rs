@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::owned::{Cursor, Owned};
-use crate::{Db, Result, time, traced_pool};
+use crate::{Conn, Db, Result, time, traced_conn, traced_pool};
 
 /// A file waiting for its upload.
 pub const PENDING: &str = "pending";
@@ -106,16 +106,17 @@ pub async fn find_file(db: &Db, id: Uuid) -> Result<Option<File>> {
 
 /// Marks the owner's pending file uploaded; `None` when it is not the owner's or not pending
 /// (so a second confirmation changes nothing).
-pub async fn mark_uploaded(db: &Db, owner_id: Uuid, id: Uuid) -> Result<Option<File>> {
+pub async fn mark_uploaded(conn: impl Into<Conn<'_>>, owner_id: Uuid, id: Uuid) -> Result<Option<File>> {
+    let conn = conn.into();
     let sql = format!(
         "UPDATE files SET status = 'uploaded', uploaded_at = $3, updated_at = $3
          WHERE id = $1 AND owner_id = $2 AND status = 'pending' RETURNING {COLUMNS}"
     );
-    Ok(traced_pool!(db, "UPDATE", "files", &sql, |pool| sqlx::query_as::<_, File>(sqlx::AssertSqlSafe(sql.as_str()))
+    Ok(traced_conn!(conn, "UPDATE", "files", &sql, |e| sqlx::query_as::<_, File>(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(id)
         .bind(owner_id)
         .bind(time::now())
-        .fetch_optional(pool)
+        .fetch_optional(e)
         .await?))
 }
 
@@ -147,12 +148,13 @@ pub async fn list_files(db: &Db, owner_id: Uuid, status: Option<&str>, skip: i64
 
 /// Deletes the owner's file and returns it (its size and status say what it used); `None`
 /// when there is none.
-pub async fn delete_file(db: &Db, owner_id: Uuid, id: Uuid) -> Result<Option<File>> {
+pub async fn delete_file(conn: impl Into<Conn<'_>>, owner_id: Uuid, id: Uuid) -> Result<Option<File>> {
+    let conn = conn.into();
     let sql = format!("DELETE FROM files WHERE id = $1 AND owner_id = $2 RETURNING {COLUMNS}");
-    Ok(traced_pool!(db, "DELETE", "files", &sql, |pool| sqlx::query_as::<_, File>(sqlx::AssertSqlSafe(sql.as_str()))
+    Ok(traced_conn!(conn, "DELETE", "files", &sql, |e| sqlx::query_as::<_, File>(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(id)
         .bind(owner_id)
-        .fetch_optional(pool)
+        .fetch_optional(e)
         .await?))
 }
 

@@ -194,15 +194,18 @@ pub async fn confirm(db: &Db, store: &FileStore, usage: &Usage, caller: &Current
         storage.delete(&file.storage_key).await?;
         return Err(err);
     }
-    match files::mark_uploaded(db, caller.user.id, file.id).await? {
-        Some(uploaded) => {
-            usage.record(caller.user.id, metric::STORAGE_BYTES, uploaded.size_bytes, &[]).await?;
-            usage.count(caller.user.id, metric::FILE_UPLOADS, 1, &[]);
-            Ok(uploaded)
-        }
+    // The file turns `uploaded` in the same commit as the storage it takes is counted.
+    let mut tx = db.begin().await?;
+    let Some(uploaded) = files::mark_uploaded(&mut tx, caller.user.id, file.id).await? else {
         // Confirmed by a concurrent call meanwhile.
-        None => owned::find(db, caller.user.id, id, WHAT).await,
-    }
+        drop(tx);
+        return owned::find(db, caller.user.id, id, WHAT).await;
+    };
+    let queued = usage.record_in(&mut tx, caller.user.id, &[(metric::STORAGE_BYTES, uploaded.size_bytes)], &[]).await?;
+    tx.commit().await?;
+    usage.wake_meters(queued);
+    usage.count(caller.user.id, metric::FILE_UPLOADS, 1, &[]);
+    Ok(uploaded)
 }
 
 /// A page of the caller's files, newest first, optionally only `pending` or `uploaded` ones.
@@ -257,15 +260,20 @@ pub async fn download_url(
     Ok((url, ttl.as_secs()))
 }
 
-/// Deletes one of the caller's files: the object, then the row (a store that fails keeps both).
+/// Deletes one of the caller's files: the object, then the row (a store that fails keeps both),
+/// in the same commit as the storage it gives back.
 pub async fn delete(db: &Db, store: &FileStore, usage: &Usage, caller: &CurrentUser, id: &str) -> Result<()> {
     let file: File = owned::find(db, caller.user.id, id, WHAT).await?;
     store.storage().delete(&file.storage_key).await?;
-    let Some(deleted) = files::delete_file(db, caller.user.id, file.id).await? else {
+    let mut tx = db.begin().await?;
+    let Some(deleted) = files::delete_file(&mut tx, caller.user.id, file.id).await? else {
         return Err(owned::not_found(WHAT));
     };
+    let mut queued = false;
     if deleted.status == UPLOADED {
-        usage.record(caller.user.id, metric::STORAGE_BYTES, -deleted.size_bytes, &[]).await?;
+        queued = usage.record_in(&mut tx, caller.user.id, &[(metric::STORAGE_BYTES, -deleted.size_bytes)], &[]).await?;
     }
+    tx.commit().await?;
+    usage.wake_meters(queued);
     Ok(())
 }

@@ -111,6 +111,23 @@ impl Usage {
     /// Records several metrics' usage by `user_id` now, all split by `dimensions`, in one
     /// transaction (as [`Usage::record`] does one).
     pub async fn record_all(&self, user_id: Uuid, usage: &[(&str, i64)], dimensions: &[(&str, &str)]) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        let queued = self.record_in(&mut tx, user_id, usage, dimensions).await?;
+        tx.commit().await?;
+        self.wake_meters(queued);
+        Ok(())
+    }
+
+    /// [`Usage::record_all`] in the caller's transaction, so the usage commits (or not) with
+    /// the write it accounts for. Returns whether a meter event was queued: pass it to
+    /// [`Usage::wake_meters`] once the transaction has committed.
+    pub async fn record_in(
+        &self,
+        tx: &mut Tx,
+        user_id: Uuid,
+        usage: &[(&str, i64)],
+        dimensions: &[(&str, &str)],
+    ) -> Result<bool> {
         let now = omnistack_db::time::now();
         let dimensions: Vec<(String, String)> =
             dimensions.iter().map(|(name, item)| ((*name).to_owned(), (*item).to_owned())).collect();
@@ -124,16 +141,13 @@ impl Usage {
                 dimensions: dimensions.clone(),
             })
             .collect();
-        let mut tx = self.db.begin().await?;
-        omnistack_db::usage::add(&mut tx, &deltas).await?;
+        omnistack_db::usage::add(&mut *tx, &deltas).await?;
         let mut queued = false;
         for (metric, value) in usage {
             let identifier = meters::identifier("rec", &Uuid::now_v7().to_string());
-            queued |= self.queue_meter_event(&mut tx, identifier, user_id, metric, *value, now).await?;
+            queued |= self.queue_meter_event(tx, identifier, user_id, metric, *value, now).await?;
         }
-        tx.commit().await?;
-        self.wake_meters(queued);
-        Ok(())
+        Ok(queued)
     }
 
     /// 402 `QUOTA_EXCEEDED` when adding `adding` to `metric` would pass a hard limit of
@@ -215,7 +229,8 @@ impl Usage {
         meters::queue(jobs, tx, identifier, user_id, metric, event_name, customer, value, at).await
     }
 
-    pub(crate) fn wake_meters(&self, queued: bool) {
+    /// Starts the meter outbox's job at once when `queued` (after a commit that queued events).
+    pub fn wake_meters(&self, queued: bool) {
         if queued && let Some(jobs) = &self.meters {
             jobs.wake();
         }

@@ -138,6 +138,43 @@ async fn a_file_goes_up_is_confirmed_downloaded_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_file_and_the_storage_it_takes_commit_together() {
+    let app = TestApp::spawn().await;
+    let (client, session) = app.signed_in_client().await;
+    let user_id = session["user"]["id"].as_str().unwrap();
+    let body = b"counted once\n".to_vec();
+    let issued = upload_url(&client, "once.txt", "text/plain", body.len()).await.json();
+    assert!(put_bytes(&app, &issued, body.clone()).await.status().is_success());
+    let id = issued["file_id"].as_str().unwrap();
+    let db = &app.state.db;
+    let away = |from: &'static str, to: &'static str| async move {
+        omnistack_db::testing::execute_unchecked(db, &format!("ALTER TABLE {from} RENAME TO {to}")).await.unwrap();
+    };
+
+    // The storage cannot be recorded: the confirmation fails whole, the file stays pending.
+    away("usage_monthly", "usage_monthly_away").await;
+    let failed = client.post_json(&format!("/api/v1/app/files/{id}/confirm"), &json!({})).await;
+    assert_eq!(failed.status, 500, "{}", failed.text);
+    away("usage_monthly_away", "usage_monthly").await;
+    assert_eq!(client.get(&format!("/api/v1/app/files/{id}")).await.json()["status"], "pending");
+    assert_eq!(storage_used(&app, user_id).await, 0);
+
+    let confirmed = client.post_json(&format!("/api/v1/app/files/{id}/confirm"), &json!({})).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    assert_eq!(storage_used(&app, user_id).await, body.len() as i64, "counted once");
+
+    // Deleting: the row goes with the storage it gives back, or neither does.
+    away("usage_monthly", "usage_monthly_away").await;
+    assert_eq!(client.delete(&format!("/api/v1/app/files/{id}")).await.status, 500);
+    away("usage_monthly_away", "usage_monthly").await;
+    assert_eq!(client.get(&format!("/api/v1/app/files/{id}")).await.status, 200, "the row is still there");
+    assert_eq!(storage_used(&app, user_id).await, body.len() as i64);
+    assert_eq!(client.delete(&format!("/api/v1/app/files/{id}")).await.status, 204);
+    assert_eq!(client.get(&format!("/api/v1/app/files/{id}")).await.status, 404);
+    assert_eq!(storage_used(&app, user_id).await, 0);
+}
+
+#[tokio::test]
 async fn signed_upload_urls_refuse_forgery_expiry_tampering_wrong_bodies_and_replay() {
     let app = TestApp::spawn().await;
     let (client, _) = app.signed_in_client().await;
