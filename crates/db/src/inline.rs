@@ -16,6 +16,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
@@ -62,8 +63,10 @@ impl InlineReads {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let open = || -> rusqlite::Result<Mutex<Connection>> {
             let connection = Connection::open_with_flags(file, flags)?;
-            // Reads only, whatever statement reaches it.
+            // Reads only, whatever statement reaches it; and a busy database is the pool's to
+            // wait for (rusqlite would otherwise wait up to 5 s here, on the calling thread).
             connection.pragma_update(None, "query_only", true)?;
+            connection.busy_timeout(Duration::ZERO)?;
             Ok(Mutex::new(connection))
         };
         match (0..count).map(|_| open()).collect::<rusqlite::Result<Vec<_>>>() {
@@ -197,5 +200,29 @@ mod tests {
 
         let memory = Db::connect("sqlite::memory:", &DbOptions::default()).await.unwrap();
         assert_eq!(memory.read_inline("SELECT 1", [], |row| row.get::<_, i64>(0)), None);
+    }
+
+    #[tokio::test]
+    async fn an_inline_read_never_waits_and_the_pool_answers_when_every_connection_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir).await;
+        let user = users::insert_user(&db, &NewUser { role: "user", ..NewUser::default() }).await.unwrap();
+        assert_eq!(db.read_inline("PRAGMA busy_timeout", [], |row| row.get::<_, i64>(0)), Some(Some(0)));
+        let Db::Sqlite(_, reads) = &db else { unreachable!() };
+        let readers = reads.0.as_ref().unwrap();
+        let taken: Vec<_> = readers.connections.iter().map(|c| c.lock().unwrap()).collect();
+        assert_eq!(db.read_inline(by_id(), [user.id.as_bytes()], User::from_inline), None);
+        assert_eq!(users::find_user(&db, user.id).await.unwrap(), Some(user.clone()), "answered by the pool");
+        drop(taken);
+        assert_eq!(db.read_inline(by_id(), [user.id.as_bytes()], User::from_inline), Some(Some(user)));
+    }
+
+    #[tokio::test]
+    async fn a_database_without_inline_connections_reads_through_the_pool() {
+        let memory =
+            Db::connect("sqlite::memory:", &DbOptions { max_connections: 1, ..DbOptions::default() }).await.unwrap();
+        memory.migrate().await.unwrap();
+        let user = users::insert_user(&memory, &NewUser { role: "user", ..NewUser::default() }).await.unwrap();
+        assert_eq!(users::find_user(&memory, user.id).await.unwrap(), Some(user));
     }
 }
