@@ -1,17 +1,16 @@
 //! Assembling the application from its configuration, and serving it with a bounded
 //! graceful shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::Request;
-use axum::{Router, ServiceExt};
+use axum::Router;
 use omnistack_db::{Db, DbOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+mod connections;
 pub mod samplers;
 
 use crate::admin::dashboard::{Dashboard, Sources};
@@ -208,16 +207,13 @@ pub async fn serve(
     let stopping = Arc::new(Notify::new());
     let signal = stopping.clone();
     let hub = realtime.clone();
-    let server =
-        axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(router))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Upgraded sockets are not requests axum waits for, and would otherwise stay open:
-                // tell them first, so clients reconnect elsewhere while requests finish.
-                hub.begin_shutdown();
-                signal.notify_one();
-            })
-            .into_future();
+    let server = connections::accept(listener, router, async move {
+        shutdown.await;
+        // Upgraded sockets are not requests the server waits for, and would otherwise stay
+        // open: tell them first, so clients reconnect elsewhere while requests finish.
+        hub.begin_shutdown();
+        signal.notify_one();
+    });
     let mut server = std::pin::pin!(server);
     tokio::select! {
         result = &mut server => result,

@@ -14,7 +14,7 @@
 //! | | routing | then, on every route (and the 404 fallback): |
 //! | 10 | `observe::TagRoute` | the matched route onto the response, for layer 3 |
 //! | 11 | panic catcher | a panic → 500 `INTERNAL_ERROR` |
-//! | 12 | timeout | `REQUEST_TIMEOUT_SECONDS` → 504 |
+//! | 12 | `timeout` | `REQUEST_TIMEOUT_SECONDS` → 504, timed from when the route first waits |
 //!
 //! Then the route: `router.rs` is the route table; each version's route groups add their
 //! guard and rate class (`api::mount`) and the version's deprecation headers (`api::lifecycle`,
@@ -27,19 +27,18 @@ pub mod error_body;
 pub mod extract;
 mod observe;
 mod security_headers;
+mod timeout;
 pub mod versioning;
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Environment;
 use crate::state::AppState;
@@ -61,7 +60,7 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Service {
     let per_route = ServiceBuilder::new()
         .layer(observe::TagRoute)
         .layer(CatchPanicLayer::custom(error_body::panic_response))
-        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout));
+        .layer(timeout::Timeout::new(config.request_timeout));
     let routed = routes.layer(per_route).with_state(state.clone());
     let service = ServiceBuilder::new()
         // Version negotiation rewrites the path, so it runs before routing and first.
