@@ -22,10 +22,16 @@ pub mod socket;
 pub mod v1;
 pub mod v2;
 
+use std::convert::Infallible;
+
 use axum::Router;
+use axum::extract::Request;
 use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::Route;
+use tower::{Layer, Service};
 use utoipa::openapi::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::auth::guard;
 use crate::config::ApiVersion;
@@ -46,38 +52,94 @@ use crate::state::AppState;
 #[derive(Default)]
 pub struct Groups {
     /// No authentication.
-    pub public: OpenApiRouter<AppState>,
+    pub public: Routes,
     /// No authentication, the strict `auth` limit.
-    pub credentials: OpenApiRouter<AppState>,
+    pub credentials: Routes,
     /// The realtime socket.
-    pub sockets: OpenApiRouter<AppState>,
+    pub sockets: Routes,
     /// Inbound webhooks (they verify themselves); a version without any has `None`.
-    pub webhooks: Option<OpenApiRouter<AppState>>,
+    pub webhooks: Option<Routes>,
     /// An authenticated, active account.
-    pub app: OpenApiRouter<AppState>,
+    pub app: Routes,
     /// An authenticated, active admin.
-    pub admin: OpenApiRouter<AppState>,
+    pub admin: Routes,
     /// Usage sent by a product's own backend: an active admin, or the usage API key; a version
     /// without it has `None`.
-    pub ingest: Option<OpenApiRouter<AppState>>,
+    pub ingest: Option<Routes>,
 }
 
 /// `version`'s routes under `/api/<version>` with their guards and limits, and its OpenAPI
 /// document (`doc` completed with the routes), with the deprecation schedule applied.
 pub fn mount(version: ApiVersion, doc: OpenApi, groups: Groups, state: &AppState) -> (Router<AppState>, OpenApi) {
-    let webhooks = groups.webhooks.map(|routes| routes.route_layer(rate_limit::by_ip(LimitClass::Webhooks)));
-    let ingest = groups
-        .ingest
-        .map(|routes| routes.route_layer(from_fn_with_state(state.clone(), crate::usage::ingest::require_ingester)));
-    let routes = OpenApiRouter::new()
-        .merge(groups.public.route_layer(rate_limit::by_ip(LimitClass::Public)))
-        .merge(groups.credentials.route_layer(rate_limit::by_ip(LimitClass::Auth)))
-        .merge(groups.sockets.route_layer(rate_limit::by_ip(LimitClass::Websocket)))
-        .merge(webhooks.unwrap_or_default())
-        .merge(groups.app.route_layer(from_fn_with_state(state.clone(), guard::require_user)))
-        .merge(groups.admin.route_layer(from_fn_with_state(state.clone(), guard::require_admin)))
-        .merge(ingest.unwrap_or_default());
-    let (router, doc) =
-        OpenApiRouter::with_openapi(doc).nest(&format!("/api/{}", version.as_str()), routes).split_for_parts();
+    let require_user = from_fn_with_state(state.clone(), guard::require_user);
+    let require_admin = from_fn_with_state(state.clone(), guard::require_admin);
+    let require_ingester = from_fn_with_state(state.clone(), crate::usage::ingest::require_ingester);
+    let prefix = format!("/api/{}", version.as_str());
+    let mut router = OpenApiRouter::with_openapi(doc);
+    for routes in [
+        groups.public.layer(rate_limit::by_ip(LimitClass::Public)),
+        groups.credentials.layer(rate_limit::by_ip(LimitClass::Auth)),
+        groups.sockets.layer(rate_limit::by_ip(LimitClass::Websocket)),
+        groups.webhooks.unwrap_or_default().layer(rate_limit::by_ip(LimitClass::Webhooks)),
+        groups.app.layer(require_user),
+        groups.admin.layer(require_admin),
+        groups.ingest.unwrap_or_default().layer(require_ingester),
+    ] {
+        router = routes.place(&prefix, router);
+    }
+    let (router, doc) = router.split_for_parts();
     lifecycle::apply(version, (router, openapi::complete(doc)), &state.config)
+}
+
+/// Routes as a version declares them: handlers made by `utoipa_axum::routes!`, with paths
+/// relative to the version. [`mount`] registers each at its full path (`/api/<version>/…`)
+/// rather than nesting the group's router: axum's nesting would rewrite every request's URI
+/// on its way in and box one more layer around every route.
+#[derive(Default)]
+pub struct Routes(Vec<UtoipaMethodRouter<AppState>>);
+
+impl Routes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds handlers, as `utoipa_axum::routes!` makes them.
+    pub fn routes(mut self, routes: UtoipaMethodRouter<AppState>) -> Self {
+        self.0.push(routes);
+        self
+    }
+
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.0.extend(other.0);
+        self
+    }
+
+    /// `layer` around each of these routes, and around their 405 answers.
+    pub fn layer<L>(self, layer: L) -> Self
+    where
+        L: Layer<Route> + Clone + Send + Sync + 'static,
+        L::Service: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        Self(
+            self.0
+                .into_iter()
+                .map(|(schemas, paths, handlers)| (schemas, paths, handlers.layer(layer.clone())))
+                .collect(),
+        )
+    }
+
+    /// These routes added to `router` under `prefix`, in its routing and in its document (a
+    /// schema name already in the document keeps its first definition).
+    fn place(self, prefix: &str, mut router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+        for (schemas, mut paths, handlers) in self.0 {
+            paths.paths = std::mem::take(&mut paths.paths)
+                .into_iter()
+                .map(|(path, item)| (if path == "/" { prefix.to_owned() } else { format!("{prefix}{path}") }, item))
+                .collect();
+            router = router.merge(OpenApiRouter::new().routes((schemas, paths, handlers)));
+        }
+        router
+    }
 }

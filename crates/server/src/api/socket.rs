@@ -2,6 +2,7 @@
 //! (query token, ticket, or a first `auth` message) because browsers cannot send headers on a
 //! WebSocket. The protocol is in `docs/API.md`, section "Realtime".
 
+use crate::api::Routes;
 use axum::extract::State;
 use axum::response::Response;
 use opentelemetry::Context;
@@ -9,7 +10,6 @@ use opentelemetry::trace::{FutureExt, Link, SpanKind, TraceContextExt, Tracer};
 use serde::Deserialize;
 use tungstenite::protocol::WebSocketConfig;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts;
@@ -32,8 +32,8 @@ const WRITE_BUFFER_BYTES: usize = 2 * 1024;
 
 /// The WebSocket route, for the `sockets` group: it authenticates by itself, and the group
 /// limits handshakes per client IP before any upgrade.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(connect))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(connect))
 }
 
 /// How the socket authenticates; with neither, the first message must be

@@ -16,10 +16,10 @@ pub mod usage;
 pub mod users;
 pub mod webhooks;
 
+use crate::api::Routes;
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Groups, metrics, mount, socket};
@@ -52,7 +52,7 @@ struct ApiDoc;
 /// v1's routes, by group.
 pub fn groups() -> Groups {
     Groups {
-        public: OpenApiRouter::new()
+        public: Routes::new()
             .merge(health::routes())
             .routes(routes!(metrics::scrape))
             .merge(auth::token_routes())
@@ -60,7 +60,7 @@ pub fn groups() -> Groups {
         credentials: auth::credential_routes(),
         sockets: socket::routes(),
         webhooks: Some(webhooks::routes()),
-        app: OpenApiRouter::new()
+        app: Routes::new()
             .merge(users::routes())
             .merge(projects::routes())
             .merge(exports::routes())
@@ -70,7 +70,7 @@ pub fn groups() -> Groups {
             .merge(usage::routes())
             .merge(files::routes())
             .merge(ai::routes()),
-        admin: OpenApiRouter::new()
+        admin: Routes::new()
             .merge(realtime::admin_routes())
             .merge(jobs::routes())
             .merge(contact::admin_routes())

@@ -13,10 +13,10 @@ pub mod projects;
 pub mod realtime;
 pub mod users;
 
+use crate::api::Routes;
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Groups, metrics, mount, socket};
@@ -44,15 +44,12 @@ struct ApiDoc;
 /// v2's routes, by group.
 pub fn groups() -> Groups {
     Groups {
-        public: OpenApiRouter::new()
-            .merge(health::routes())
-            .routes(routes!(metrics::scrape))
-            .merge(auth::token_routes()),
+        public: Routes::new().merge(health::routes()).routes(routes!(metrics::scrape)).merge(auth::token_routes()),
         credentials: auth::credential_routes(),
         sockets: socket::routes(),
         // Inbound webhooks are v1 only: providers are given one URL.
         webhooks: None,
-        app: OpenApiRouter::new()
+        app: Routes::new()
             .merge(users::routes())
             .merge(projects::routes())
             .merge(exports::routes())

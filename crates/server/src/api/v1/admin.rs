@@ -20,14 +20,12 @@ pub mod usage_ingest;
 pub mod users;
 pub mod webhooks;
 
-use utoipa_axum::router::OpenApiRouter;
-
-use crate::state::AppState;
+use crate::api::Routes;
 
 /// The admin console's routes, for the `admin` group (an active admin, never an
 /// impersonation token).
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .merge(users::routes())
         .merge(impersonations::routes())
         .merge(audit::routes())

@@ -1,12 +1,12 @@
 //! `/app/ai/*`: the AI gateway (status, chat, routed chat), answering JSON or server-sent events.
 
+use crate::api::Routes;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::ai::{self, Answer, Completion, Deps, Message, ProviderStatus, TokenUsage};
@@ -17,8 +17,8 @@ use crate::http::extract::Json;
 use crate::state::AppState;
 
 /// The AI routes, for the `app` group.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ai_status)).routes(routes!(ai_chat)).routes(routes!(ai_chat_routed))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(ai_status)).routes(routes!(ai_chat)).routes(routes!(ai_chat_routed))
 }
 
 /// The models for each complexity.

@@ -3,13 +3,13 @@
 
 use std::net::SocketAddr;
 
+use crate::api::Routes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
 use omnistack_db::sessions::SessionOrigin;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::users::UserResponse;
@@ -22,8 +22,8 @@ use crate::state::AppState;
 
 /// Routes that take a password, an email or an emailed token, for the `credentials` group
 /// (limited per client IP by `auth`; per email, or failed sign-ins, in the service).
-pub fn credential_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn credential_routes() -> Routes {
+    Routes::new()
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(forgot_password))
@@ -32,8 +32,8 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The session-token exchanges, for the `public` group.
-pub fn token_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(refresh)).routes(routes!(logout))
+pub fn token_routes() -> Routes {
+    Routes::new().routes(routes!(refresh)).routes(routes!(logout))
 }
 
 /// A new account.

@@ -2,11 +2,11 @@
 
 pub mod stripe;
 
+use crate::api::Routes;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::audit::AuditContext;
@@ -17,8 +17,8 @@ use crate::http::extract::Json;
 use crate::state::AppState;
 
 /// The billing routes, for the `app` group.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(billing_status))
         .routes(routes!(link_apple_purchase))
         .routes(routes!(link_google_purchase))

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use crate::api::Routes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +13,6 @@ use omnistack_db::contact::ContactSubmission;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -27,13 +27,13 @@ use crate::state::AppState;
 
 /// The public contact routes, for the `public` group; submissions also spend the `contact`
 /// budget (in the service, so the status route can read it for free).
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(submit_contact)).routes(routes!(contact_status))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(submit_contact)).routes(routes!(contact_status))
 }
 
 /// The admin contact routes.
-pub fn admin_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_submissions)).routes(routes!(get_submission, update_submission))
+pub fn admin_routes() -> Routes {
+    Routes::new().routes(routes!(list_submissions)).routes(routes!(get_submission, update_submission))
 }
 
 /// A contact-form submission. Unknown fields are refused. Maximum lengths count characters as

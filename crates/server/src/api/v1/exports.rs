@@ -1,12 +1,12 @@
 //! `/app/users/me/export`: the caller's account and projects as JSON, built by a job.
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -17,8 +17,8 @@ use crate::http::extract::Json;
 use crate::state::AppState;
 
 /// The export routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(request_export)).routes(routes!(get_export))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(request_export)).routes(routes!(get_export))
 }
 
 /// An export being built.

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use omnistack_db::files::File;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -20,8 +20,8 @@ use crate::http::extract::{Json, Query};
 use crate::state::AppState;
 
 /// The file routes, for the `app` group.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(create_upload_url))
         .routes(routes!(confirm_upload))
         .routes(routes!(list_files))

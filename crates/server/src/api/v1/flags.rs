@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::api::Routes;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::flags;
@@ -15,8 +15,8 @@ use crate::http::extract::Json;
 use crate::state::AppState;
 
 /// The route, guarded as the `app` group is.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(my_flags))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(my_flags))
 }
 
 /// Every flag, on or off for the caller.

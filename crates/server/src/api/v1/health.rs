@@ -1,22 +1,21 @@
 //! `GET /public/health` (liveness) and `GET /public/health/ready` (readiness).
 
+use crate::api::Routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use omnistack_db::Db;
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::health::{self, Probe, Readiness, Status};
 use crate::http::extract::Json;
 use crate::redis_pool::RedisPool;
-use crate::state::AppState;
 
 /// The health routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(liveness)).routes(routes!(readiness))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(liveness)).routes(routes!(readiness))
 }
 
 /// Liveness: the process is up.

@@ -1,5 +1,6 @@
 //! `/admin/jobs`: the background job queue, for admins.
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use omnistack_db::Db;
@@ -8,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -20,8 +20,8 @@ use crate::jobs::admin;
 use crate::state::AppState;
 
 /// The admin job routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(list_jobs))
         .routes(routes!(job_stats))
         .routes(routes!(get_job, cancel_job))

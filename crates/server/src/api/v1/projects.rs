@@ -1,12 +1,12 @@
 //! `/app/projects`: the example resource (owned, paginated, soft-deleted).
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use omnistack_db::projects::Project;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -17,8 +17,8 @@ use crate::projects;
 use crate::state::AppState;
 
 /// The project routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_projects, create_project)).routes(routes!(
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(list_projects, create_project)).routes(routes!(
         get_project,
         update_project,
         delete_project

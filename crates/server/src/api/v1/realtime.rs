@@ -1,13 +1,13 @@
 //! Realtime in v1: tickets and status (`/app/ws/…`, guarded) and the admin broadcast
 //! (`/admin/ws/broadcast`). The socket itself is the same in every version (`api::socket`).
 
+use crate::api::Routes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -20,13 +20,13 @@ use crate::realtime::{self, Event, HubStats, Status, admission};
 use crate::state::AppState;
 
 /// Ticket and status routes, for the guarded `app` group.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(issue_ticket)).routes(routes!(status))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(issue_ticket)).routes(routes!(status))
 }
 
 /// The broadcast route, for the `admin` group.
-pub fn admin_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(broadcast))
+pub fn admin_routes() -> Routes {
+    Routes::new().routes(routes!(broadcast))
 }
 
 /// A single-use ticket.

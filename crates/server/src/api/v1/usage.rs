@@ -1,9 +1,9 @@
 //! `/app/usage/…`: the caller's own usage, from the per-day aggregates (v1, like billing).
 
+use crate::api::Routes;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::CurrentUser;
@@ -13,8 +13,8 @@ use crate::state::AppState;
 use crate::usage::reports::{self, Breakdown, CurrentPeriod, Daily, MetricInfo, Summary, Trends};
 
 /// The caller's usage routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(list_metrics))
         .routes(routes!(current_period))
         .routes(routes!(summary))

@@ -1,12 +1,12 @@
 //! `/app/users/me`: the caller's own account.
 
+use crate::api::Routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use omnistack_db::users::User;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -17,8 +17,8 @@ use crate::state::AppState;
 use crate::users::{self, ProfileUpdate};
 
 /// The account routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_me, update_me, delete_me))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(get_me, update_me, delete_me))
 }
 
 /// An account.

@@ -2,12 +2,12 @@
 //! each delivery is verified by its provider's signature or secret; limited per client IP by
 //! the `webhooks` class). v1 only: a provider is given one URL.
 
+use crate::api::Routes;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{Error, ErrorBody, Result};
@@ -16,8 +16,8 @@ use crate::state::AppState;
 use crate::webhooks::{self, IntakeDeps, Provider, Receipt};
 
 /// The webhook route.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(receive_webhook))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(receive_webhook))
 }
 
 /// What a delivery is answered.

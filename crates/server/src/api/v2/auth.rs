@@ -3,11 +3,11 @@
 
 use std::net::SocketAddr;
 
+use crate::api::Routes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::envelope::{Envelope, enveloped};
@@ -23,8 +23,8 @@ use crate::state::AppState;
 
 /// Routes that take a password, an email or an emailed token, for the `credentials` group
 /// (limited per client IP by `auth`; per email, or failed sign-ins, in the service).
-pub fn credential_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn credential_routes() -> Routes {
+    Routes::new()
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(v1::auth::forgot_password))
@@ -33,8 +33,8 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The session-token exchanges, for the `public` group.
-pub fn token_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(refresh)).routes(routes!(v1::auth::logout))
+pub fn token_routes() -> Routes {
+    Routes::new().routes(routes!(refresh)).routes(routes!(v1::auth::logout))
 }
 
 /// A signed-in session.

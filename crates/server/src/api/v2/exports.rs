@@ -1,10 +1,10 @@
 //! `/app/users/me/export` in v2: the same exports, enveloped.
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::envelope::{Envelope, enveloped};
@@ -15,8 +15,8 @@ use crate::exports::{self, ExportStatus};
 use crate::state::AppState;
 
 /// The export routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(request_export)).routes(routes!(get_export))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(request_export)).routes(routes!(get_export))
 }
 
 /// Starts an export of the caller's account and projects (one per hour; asking again within

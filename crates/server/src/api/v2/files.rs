@@ -1,11 +1,11 @@
 //! `/app/files` in v2: the same services as v1, v1's frozen file shapes inside v2's envelope,
 //! keyset pages with a cursor; `DELETE` is v1's (no body).
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::cursor;
@@ -19,8 +19,8 @@ use crate::http::extract::{Json, Query};
 use crate::state::AppState;
 
 /// The file routes, for the `app` group.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(create_upload_url))
         .routes(routes!(confirm_upload))
         .routes(routes!(list_files))

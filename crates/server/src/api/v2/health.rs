@@ -1,9 +1,9 @@
 //! `GET /public/health` and `GET /public/health/ready`, enveloped; the bodies inside are v1's.
 
+use crate::api::Routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use omnistack_db::Db;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::envelope::{Envelope, enveloped};
@@ -11,11 +11,10 @@ use crate::api::v1::health::{HealthResponse, ReadinessResponse, readiness_status
 use crate::health;
 use crate::http::extract::Json;
 use crate::redis_pool::RedisPool;
-use crate::state::AppState;
 
 /// The health routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(liveness)).routes(routes!(readiness))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(liveness)).routes(routes!(readiness))
 }
 
 /// Liveness probe: answers without touching any dependency.

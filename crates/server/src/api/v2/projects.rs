@@ -1,11 +1,11 @@
 //! `/app/projects` in v2: enveloped bodies (the project inside is v1's shape) and keyset
 //! pagination with an opaque cursor instead of `skip`/`total`.
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::cursor;
@@ -19,8 +19,8 @@ use crate::projects;
 use crate::state::AppState;
 
 /// The project routes; `DELETE` is v1's (no body).
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_projects, create_project)).routes(routes!(
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(list_projects, create_project)).routes(routes!(
         get_project,
         update_project,
         v1::projects::delete_project

@@ -1,9 +1,9 @@
 //! Realtime tickets, status and the admin broadcast in v2: enveloped; the bodies inside are
 //! v1's. The WebSocket itself (`/app/ws`) is the same route in every version.
 
+use crate::api::Routes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::envelope::{Envelope, enveloped};
@@ -16,13 +16,13 @@ use crate::realtime::{Event, admission, event};
 use crate::state::AppState;
 
 /// Ticket and status routes, for the guarded `app` group.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(issue_ticket)).routes(routes!(status))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(issue_ticket)).routes(routes!(status))
 }
 
 /// The broadcast route, for the `admin` group.
-pub fn admin_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(broadcast))
+pub fn admin_routes() -> Routes {
+    Routes::new().routes(routes!(broadcast))
 }
 
 /// Issues a single-use ticket to open a WebSocket without putting the access token in a URL.

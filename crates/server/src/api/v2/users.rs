@@ -1,11 +1,11 @@
 //! `/app/users/me` in v2: the account adds `is_premium` and `days_since_joined`.
 
+use crate::api::Routes;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use omnistack_db::users::User;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -19,8 +19,8 @@ use crate::state::AppState;
 use crate::users::{self, ProfileUpdate};
 
 /// The account routes; `DELETE` is v1's (no body).
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_me, update_me, v1::users::delete_me))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(get_me, update_me, v1::users::delete_me))
 }
 
 /// An account.

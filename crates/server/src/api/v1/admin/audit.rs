@@ -1,6 +1,7 @@
 //! `/admin/audit-logs`: read, export and verify the audit log (admins; verify: super admins).
 //! There is no route that changes or deletes an entry.
 
+use crate::api::Routes;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -11,7 +12,6 @@ use omnistack_db::audit::AuditRow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -19,11 +19,10 @@ use crate::admin::audit::{self, AuditQuery, export};
 use crate::auth::AdminUser;
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::{Json, Query};
-use crate::state::AppState;
 
 /// The audit-log routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(list_audit_logs))
         .routes(routes!(export_audit_logs))
         .routes(routes!(verify_audit_logs))

@@ -1,7 +1,7 @@
 //! `/admin/dashboard/stats`: the admin dashboard in one reading.
 
+use crate::api::Routes;
 use axum::extract::State;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::dashboard::{DashboardStats, Sources};
@@ -11,8 +11,8 @@ use crate::http::extract::Json;
 use crate::state::AppState;
 
 /// The dashboard route.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(dashboard_stats))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(dashboard_stats))
 }
 
 /// Accounts, subscriptions, jobs, requests, realtime and system health (a reading taken at

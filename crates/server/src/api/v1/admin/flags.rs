@@ -1,12 +1,12 @@
 //! `/admin/feature-flags`: admins create, change, delete and try out feature flags.
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use omnistack_db::feature_flags::FeatureFlag;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -18,8 +18,8 @@ use crate::http::extract::{Json, Query, nullable};
 use crate::state::AppState;
 
 /// The feature flag routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(list_flags, create_flag))
         .routes(routes!(get_flag, update_flag, delete_flag))
         .routes(routes!(evaluate_flag))

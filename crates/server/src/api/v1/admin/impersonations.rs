@@ -1,13 +1,13 @@
 //! `/admin/impersonations`: act as a user for a bounded time, list and stop such sessions
 //! (admins).
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use omnistack_db::impersonations::Impersonation;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -19,8 +19,8 @@ use crate::http::extract::{Json, Query};
 use crate::state::AppState;
 
 /// The impersonation routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_impersonations, start_impersonation)).routes(routes!(stop_impersonation))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(list_impersonations, start_impersonation)).routes(routes!(stop_impersonation))
 }
 
 /// A request to act as a user.

@@ -1,9 +1,9 @@
 //! `/admin/usage/…`: any account's usage reports, and the busiest accounts of a metric (admins).
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::v1::usage::{BreakdownParams, DaysParams, MetricParams, RangeParams, today};
@@ -14,8 +14,8 @@ use crate::state::AppState;
 use crate::usage::reports::{self, Breakdown, CurrentPeriod, Daily, Summary, TopUsers, Trends};
 
 /// The admin usage routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(user_current_period))
         .routes(routes!(user_summary))
         .routes(routes!(user_daily))

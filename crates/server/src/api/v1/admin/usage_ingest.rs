@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <USAGE_API_KEY>`) and `/admin/usage/stripe-sync` (the Stripe meter
 //! outbox, admins).
 
+use crate::api::Routes;
 use axum::Extension;
 use axum::extract::{DefaultBodyLimit, State};
 use chrono::{DateTime, Utc};
@@ -9,13 +10,11 @@ use omnistack_db::Db;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AdminUser;
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::Json;
-use crate::state::AppState;
 use crate::usage::Usage;
 use crate::usage::ingest::{self, Ingester, Outcome};
 
@@ -23,13 +22,13 @@ use crate::usage::ingest::{self, Ingester, Outcome};
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// `POST /admin/usage/events`, for the `ingest` group (an admin or `USAGE_API_KEY`).
-pub fn ingest_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ingest_events)).layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+pub fn ingest_routes() -> Routes {
+    Routes::new().routes(routes!(ingest_events)).layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// `GET /admin/usage/stripe-sync`, for the `admin` group.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(stripe_sync))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(stripe_sync))
 }
 
 /// One usage event.

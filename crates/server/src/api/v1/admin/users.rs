@@ -1,12 +1,12 @@
 //! `/admin/users`: find, inspect, edit, deactivate and reactivate accounts (admins).
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use omnistack_db::Db;
 use omnistack_db::users::User;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -15,11 +15,10 @@ use crate::admin::users::{self, UserPatch, UserQuery};
 use crate::auth::AdminUser;
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::{Json, Query, nullable};
-use crate::state::AppState;
 
 /// The user-management routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(list_users))
         .routes(routes!(get_user, update_user))
         .routes(routes!(deactivate_user))

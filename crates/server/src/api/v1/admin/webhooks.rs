@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::api::Routes;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use omnistack_db::Db;
@@ -9,7 +10,6 @@ use omnistack_db::webhook_events::{WebhookEvent, WebhookEventSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -21,8 +21,8 @@ use crate::state::AppState;
 use crate::webhooks::admin;
 
 /// The webhook log routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_webhooks)).routes(routes!(get_webhook)).routes(routes!(replay_webhook))
+pub fn routes() -> Routes {
+    Routes::new().routes(routes!(list_webhooks)).routes(routes!(get_webhook)).routes(routes!(replay_webhook))
 }
 
 /// An event, as listed.

@@ -2,12 +2,12 @@
 //! 503 when `STRIPE_SECRET_KEY` is unset, 502 when Stripe fails, and 403 to an impersonation
 //! token (an admin never buys or cancels in a user's name).
 
+use crate::api::Routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::BillingStatusResponse;
@@ -26,8 +26,8 @@ const MAX_URL_LEN: usize = 2048;
 const MAX_PRICE_LEN: usize = 200;
 
 /// The Stripe routes, for the `app` group.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .routes(routes!(start_checkout))
         .routes(routes!(open_portal))
         .routes(routes!(list_invoices))
