@@ -35,6 +35,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::auth::guard;
 use crate::config::ApiVersion;
+use crate::http;
 use crate::rate_limit::{self, LimitClass};
 use crate::state::AppState;
 
@@ -74,16 +75,18 @@ pub fn mount(version: ApiVersion, doc: OpenApi, groups: Groups, state: &AppState
     let require_user = from_fn_with_state(state.clone(), guard::require_user);
     let require_admin = from_fn_with_state(state.clone(), guard::require_admin);
     let require_ingester = from_fn_with_state(state.clone(), crate::usage::ingest::require_ingester);
+    // Each group's guard or limit, inside the layers every route has, as one layer.
+    let per_route = http::per_route(state.config.request_timeout);
     let prefix = format!("/api/{}", version.as_str());
     let mut router = OpenApiRouter::with_openapi(doc);
     for routes in [
-        groups.public.layer(rate_limit::by_ip(LimitClass::Public)),
-        groups.credentials.layer(rate_limit::by_ip(LimitClass::Auth)),
-        groups.sockets.layer(rate_limit::by_ip(LimitClass::Websocket)),
-        groups.webhooks.unwrap_or_default().layer(rate_limit::by_ip(LimitClass::Webhooks)),
-        groups.app.layer(require_user),
-        groups.admin.layer(require_admin),
-        groups.ingest.unwrap_or_default().layer(require_ingester),
+        groups.public.layer((per_route, rate_limit::by_ip(LimitClass::Public))),
+        groups.credentials.layer((per_route, rate_limit::by_ip(LimitClass::Auth))),
+        groups.sockets.layer((per_route, rate_limit::by_ip(LimitClass::Websocket))),
+        groups.webhooks.unwrap_or_default().layer((per_route, rate_limit::by_ip(LimitClass::Webhooks))),
+        groups.app.layer((per_route, require_user)),
+        groups.admin.layer((per_route, require_admin)),
+        groups.ingest.unwrap_or_default().layer((per_route, require_ingester)),
     ] {
         router = routes.place(&prefix, router);
     }

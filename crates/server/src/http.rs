@@ -11,14 +11,15 @@
 //! | 7 | `error_body` | any non-JSON 4xx/5xx → the error shape |
 //! | 8 | body limit | `MAX_BODY_BYTES`, enforced by the body extractors → 413 |
 //! | 9 | `versioning::reject_unsupported` | an unknown API version → 400 |
-//! | | routing | then, on every route (and the 404 fallback): |
+//! | | routing | then, on every route (and the 404 fallback), [`per_route`]: |
 //! | 10 | `observe::TagRoute` | the matched route onto the response, for layer 3 |
 //! | 11 | panic catcher | a panic → 500 `INTERNAL_ERROR` |
 //! | 12 | `timeout` | `REQUEST_TIMEOUT_SECONDS` → 504, timed from when the route first waits |
 //!
 //! Then the route: `router.rs` is the route table; each version's route groups add their
-//! guard and rate class (`api::mount`) and the version's deprecation headers (`api::lifecycle`,
-//! when the configuration deprecates anything in that version).
+//! guard and rate class (`api::mount`, in the same boxed layer as [`per_route`], so a route is
+//! one level deep) and the version's deprecation headers (`api::lifecycle`, when the
+//! configuration deprecates anything in that version).
 
 mod compression;
 mod cors;
@@ -30,15 +31,17 @@ mod security_headers;
 mod timeout;
 pub mod versioning;
 
+use std::any::Any;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::Response;
 use axum::{Extension, Router};
-use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower::{Layer, ServiceBuilder};
+use tower_http::catch_panic::{CatchPanic, CatchPanicLayer};
 
 use crate::config::Environment;
 use crate::state::AppState;
@@ -46,22 +49,43 @@ use crate::state::AppState;
 /// The whole server as one service.
 pub type Service = BoxCloneSyncService<Request, Response, Infallible>;
 
-/// `routes` (the route table) inside every layer, with the application state: the server.
+/// The layers on every route, inside routing (rows 10 to 12): the route's name on the
+/// response, also for a panic or a timeout there. The route table puts them on each route
+/// together with the route's own layers (`api::mount`, `router::build`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PerRoute {
+    timeout: Duration,
+}
+
+/// [`PerRoute`] with the configured `REQUEST_TIMEOUT_SECONDS`.
+pub(crate) fn per_route(timeout: Duration) -> PerRoute {
+    PerRoute { timeout }
+}
+
+type PanicResponse = fn(Box<dyn Any + Send + 'static>) -> Response;
+
+impl<S> Layer<S> for PerRoute {
+    type Service = observe::TagRouteService<CatchPanic<timeout::TimeoutService<S>, PanicResponse>>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ServiceBuilder::new()
+            .layer(observe::TagRoute)
+            .layer(CatchPanicLayer::custom(error_body::panic_response as PanicResponse))
+            .layer(timeout::Timeout::new(self.timeout))
+            .service(inner)
+    }
+}
+
+/// `routes` (the route table, its routes already under [`per_route`]) inside every layer,
+/// with the application state: the server.
 ///
 /// The layers wrap the router as plain services, called in place: none is cloned per request
-/// (layers added with `Router::layer` are, at every level of every route). Inside routing, on
-/// every route: the panic catcher and the timeout, under a tag that puts the route that
-/// answered on the response, for the access log and the metrics.
+/// (layers added with `Router::layer` are, at every level of every route).
 pub fn stack(routes: Router<AppState>, state: AppState) -> Service {
     let config = state.config.clone();
     let timeout_seconds = config.request_timeout.as_secs();
     let hsts = config.environment == Environment::Production;
-    // Per route: the route's name on the response, also for a panic or a timeout there.
-    let per_route = ServiceBuilder::new()
-        .layer(observe::TagRoute)
-        .layer(CatchPanicLayer::custom(error_body::panic_response))
-        .layer(timeout::Timeout::new(config.request_timeout));
-    let routed = routes.layer(per_route).with_state(state.clone());
+    let routed = routes.with_state(state.clone());
     let service = ServiceBuilder::new()
         // Version negotiation rewrites the path, so it runs before routing and first.
         .layer(versioning::negotiate(config.api_versions.default_version))

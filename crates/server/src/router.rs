@@ -42,21 +42,22 @@ use crate::{api, docs, http};
 pub fn build(state: AppState, extra: Router<AppState>) -> http::Service {
     let (v1, v1_doc) = api::v1::router(&state);
     let (v2, v2_doc) = api::v2::router(&state);
-    let mut routes = Router::new()
-        // Versioned APIs: each version's route groups are in `api/vN.rs`.
-        .merge(v1)
-        .merge(v2)
-        // Unversioned surfaces.
+    // Unversioned surfaces.
+    let mut unversioned = Router::new()
         .route("/metrics", get(api::metrics::scrape))
         .merge(api::ofrep::routes(&state))
         .merge(api::files::routes())
         .merge(extra);
     if state.config.docs_enabled {
-        routes = routes.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
+        unversioned = unversioned.merge(docs::router(vec![("v1", v1_doc), ("v2", v2_doc)]));
     }
     // Unknown paths are limited per client IP like the public routes, so probing costs a
     // scanner as much as using the API does.
-    let routes = routes.fallback_service(any(not_found).layer(rate_limit::by_ip(LimitClass::Public)));
+    let unversioned = unversioned
+        .fallback_service(any(not_found).layer(rate_limit::by_ip(LimitClass::Public)))
+        .layer(http::per_route(state.config.request_timeout));
+    // Versioned APIs: each version's route groups are in `api/vN.rs`, under `per_route` already.
+    let routes = Router::new().merge(v1).merge(v2).merge(unversioned);
     http::stack(routes, state)
 }
 
