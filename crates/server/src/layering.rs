@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// Each lower layer and the modules it may import (itself included).
 const LOWER_LAYERS: &[(&str, &[&str])] = &[
+    ("allocator", &["allocator"]),
     ("config", &["config"]),
     ("telemetry", &["telemetry", "config", "install_crypto_provider"]),
     ("error", &["error", "config", "telemetry"]),
