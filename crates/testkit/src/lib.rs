@@ -105,9 +105,12 @@ impl TestAppBuilder {
             ("SMTP_TLS".into(), "false".into()),
             ("EMAIL_FROM".into(), "OmniStack Test <test@omnistack.test>".into()),
             ("REDIS_KEY_PREFIX".into(), format!("omnistack-test-{}:", uuid::Uuid::new_v4().simple())),
-            // Hourly, it would otherwise put a job in a quarter of the tests that count jobs;
-            // the file tests run it themselves.
+            // No schedules: a tick falling in the look-back when a test starts (hourly, or in
+            // the quarter hour after 03:00 and 09:00 UTC) would put a job in the tests that
+            // count jobs. The tests of scheduled jobs set or run them themselves.
             ("JOBS_SCHEDULE_FILES_CLEANUP".into(), "off".into()),
+            ("JOBS_SCHEDULE_DAILY_REPORT".into(), "off".into()),
+            ("JOBS_SCHEDULE_CLEANUP".into(), "off".into()),
         ]);
         if let Some(url) = redis_url() {
             vars.insert("REDIS_URL".into(), url);

@@ -2,13 +2,13 @@
 //! tower's 413 and timeouts, and panics.
 
 use std::any::Any;
-use std::task::{Context, Poll};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use futures::future::BoxFuture;
 use serde_json::json;
 use tower::{Layer, Service};
 
@@ -16,7 +16,7 @@ use crate::error::error_response;
 use crate::telemetry::request_id;
 
 /// The layer that gives every 4xx/5xx response the error shape ([`ensure_error_body`]). A
-/// plain service around the inner one: nothing is cloned per request.
+/// plain service around the inner one: nothing is cloned or boxed per request.
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorBodies {
     timeout_seconds: u64,
@@ -48,28 +48,47 @@ pub struct ErrorBodiesService<S> {
 impl<S, B> Service<Request> for ErrorBodiesService<S>
 where
     S: Service<Request, Response = axum::http::Response<B>>,
-    S::Future: Send + 'static,
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = ErrorBodyFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let future = self.inner.call(request);
-        let timeout_seconds = self.timeout_seconds;
-        Box::pin(async move {
-            let mut response = future.await?.map(Body::new);
-            // Room for the headers the outer layers add (CORS, security, version, request id,
-            // rate limit), so the map grows once rather than at every power of two.
-            response.headers_mut().reserve(RESPONSE_HEADERS);
-            Ok(ensure_error_body(response, timeout_seconds))
-        })
+        ErrorBodyFuture { inner: self.inner.call(request), timeout_seconds: self.timeout_seconds }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner response, with the error shape where it had none (a plain future around the
+    /// inner one: nothing boxed per request).
+    pub struct ErrorBodyFuture<F> {
+        #[pin]
+        inner: F,
+        timeout_seconds: u64,
+    }
+}
+
+impl<F, B, E> Future for ErrorBodyFuture<F>
+where
+    F: Future<Output = Result<axum::http::Response<B>, E>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?.map(Body::new);
+        // Room for the headers the outer layers add (CORS, security, version, request id,
+        // rate limit), so the map grows once rather than at every power of two.
+        response.headers_mut().reserve(RESPONSE_HEADERS);
+        Poll::Ready(Ok(ensure_error_body(response, *this.timeout_seconds)))
     }
 }
 
