@@ -202,8 +202,7 @@ pub async fn confirm(db: &Db, store: &FileStore, usage: &Usage, caller: &Current
         return owned::find(db, caller.user.id, id, WHAT).await;
     };
     let queued = usage.record_in(&mut tx, caller.user.id, &[(metric::STORAGE_BYTES, uploaded.size_bytes)], &[]).await?;
-    tx.commit().await?;
-    usage.wake_meters(queued);
+    usage.commit(tx, queued).await?;
     usage.count(caller.user.id, metric::FILE_UPLOADS, 1, &[]);
     Ok(uploaded)
 }
@@ -273,7 +272,5 @@ pub async fn delete(db: &Db, store: &FileStore, usage: &Usage, caller: &CurrentU
     if deleted.status == UPLOADED {
         queued = usage.record_in(&mut tx, caller.user.id, &[(metric::STORAGE_BYTES, -deleted.size_bytes)], &[]).await?;
     }
-    tx.commit().await?;
-    usage.wake_meters(queued);
-    Ok(())
+    usage.commit(tx, queued).await
 }

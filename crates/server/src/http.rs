@@ -71,8 +71,7 @@ impl<S> Layer<S> for PerRoute {
         ServiceBuilder::new()
             .layer(observe::TagRoute)
             .layer(CatchPanicLayer::custom(error_body::panic_response as PanicResponse))
-            .layer(timeout::Timeout::new(self.timeout))
-            .service(inner)
+            .service(timeout::TimeoutService::new(inner, self.timeout))
     }
 }
 

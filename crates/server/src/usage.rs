@@ -113,14 +113,12 @@ impl Usage {
     pub async fn record_all(&self, user_id: Uuid, usage: &[(&str, i64)], dimensions: &[(&str, &str)]) -> Result<()> {
         let mut tx = self.db.begin().await?;
         let queued = self.record_in(&mut tx, user_id, usage, dimensions).await?;
-        tx.commit().await?;
-        self.wake_meters(queued);
-        Ok(())
+        self.commit(tx, queued).await
     }
 
     /// [`Usage::record_all`] in the caller's transaction, so the usage commits (or not) with
-    /// the write it accounts for. Returns whether a meter event was queued: pass it to
-    /// [`Usage::wake_meters`] once the transaction has committed.
+    /// the write it accounts for. Returns whether a meter event was queued: commit with
+    /// [`Usage::commit`], which then starts the meter outbox.
     pub async fn record_in(
         &self,
         tx: &mut Tx,
@@ -229,8 +227,15 @@ impl Usage {
         meters::queue(jobs, tx, identifier, user_id, metric, event_name, customer, value, at).await
     }
 
-    /// Starts the meter outbox's job at once when `queued` (after a commit that queued events).
-    pub fn wake_meters(&self, queued: bool) {
+    /// Commits `tx`, then starts the meter outbox's job at once when `queued` (the transaction
+    /// queued meter events, as [`Usage::record_in`] says).
+    pub async fn commit(&self, tx: Tx, queued: bool) -> Result<()> {
+        tx.commit().await?;
+        self.wake_meters(queued);
+        Ok(())
+    }
+
+    fn wake_meters(&self, queued: bool) {
         if queued && let Some(jobs) = &self.meters {
             jobs.wake();
         }

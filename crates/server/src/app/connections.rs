@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use futures::future::BoxFuture;
 use hyper::body::Incoming;
@@ -100,12 +100,74 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Connection {
         request.extensions_mut().insert(self.peer);
         // hyper calls this from the connection's task only, never while a call is running, so
         // the borrow is never contended.
-        let mut service = self.service.borrow_mut();
-        // The router and every layer are always ready; should one ever not be, a copy waits.
-        match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(())) => service.call(request),
-            Poll::Ready(Err(never)) => match never {},
-            Poll::Pending => Box::pin(service.clone().oneshot(request)),
+        call_in_place(&mut self.service.borrow_mut(), request)
+    }
+}
+
+/// `request` through `service`, called in place when it is ready (the router and every layer
+/// always are); should it ever not be, a copy of it waits for readiness instead.
+fn call_in_place(service: &mut http::Service, request: Request) -> BoxFuture<'static, Result<Response, Infallible>> {
+    match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(())) => service.call(request),
+        Poll::Ready(Err(never)) => match never {},
+        Poll::Pending => Box::pin(service.clone().oneshot(request)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use tower::util::BoxCloneSyncService;
+
+    use super::*;
+
+    /// A service ready when `ready` says so, counting its calls.
+    #[derive(Clone, Default)]
+    struct Gate {
+        ready: Arc<AtomicBool>,
+        waiting: Arc<Mutex<Option<Waker>>>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Service<Request> for Gate {
+        type Response = Response;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response, Infallible>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            if self.ready.load(Ordering::SeqCst) {
+                return Poll::Ready(Ok(()));
+            }
+            *self.waiting.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
         }
+
+        fn call(&mut self, _: Request) -> Self::Future {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(StatusCode::NO_CONTENT.into_response()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ready_service_is_called_in_place_and_one_not_ready_is_waited_for() {
+        let gate = Gate { ready: Arc::new(AtomicBool::new(true)), ..Gate::default() };
+        let mut service: http::Service = BoxCloneSyncService::new(gate.clone());
+        let answer = call_in_place(&mut service, Request::new(Body::empty()));
+        assert_eq!(gate.calls.load(Ordering::SeqCst), 1, "called before the answer is awaited");
+        assert_eq!(answer.await.unwrap().status(), StatusCode::NO_CONTENT);
+
+        gate.ready.store(false, Ordering::SeqCst);
+        let waiting = tokio::spawn(call_in_place(&mut service, Request::new(Body::empty())));
+        tokio::task::yield_now().await;
+        assert_eq!(gate.calls.load(Ordering::SeqCst), 1, "not called while not ready");
+        gate.ready.store(true, Ordering::SeqCst);
+        let waker = gate.waiting.lock().unwrap().take();
+        waker.expect("the copy waits for readiness").wake();
+        assert_eq!(waiting.await.unwrap().unwrap().status(), StatusCode::NO_CONTENT);
+        assert_eq!(gate.calls.load(Ordering::SeqCst), 2);
     }
 }

@@ -14,33 +14,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
-use tower::{Layer, Service};
+use tower::Service;
 
-/// The layer: routes answer within `after` or with 504.
-#[derive(Clone, Copy, Debug)]
-pub struct Timeout {
-    after: Duration,
-}
-
-impl Timeout {
-    pub fn new(after: Duration) -> Self {
-        Self { after }
-    }
-}
-
-impl<S> Layer<S> for Timeout {
-    type Service = TimeoutService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        TimeoutService { inner, after: self.after }
-    }
-}
-
-/// The service [`Timeout`] makes.
+/// `inner`, answering 504 once it has waited for `after`.
 #[derive(Clone, Debug)]
 pub struct TimeoutService<S> {
     inner: S,
     after: Duration,
+}
+
+impl<S> TimeoutService<S> {
+    pub fn new(inner: S, after: Duration) -> Self {
+        Self { inner, after }
+    }
 }
 
 impl<S> Service<Request> for TimeoutService<S>
@@ -112,23 +98,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_route_that_waits_too_long_answers_504_and_one_in_time_its_own_answer() {
-        let slow = Timeout::new(Duration::from_millis(50)).layer(route(Duration::from_secs(30)));
+        let slow = TimeoutService::new(route(Duration::from_secs(30)), Duration::from_millis(50));
         let started = std::time::Instant::now();
         let response = slow.oneshot(Request::new(Body::empty())).await.unwrap();
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         assert!(started.elapsed() < Duration::from_secs(10));
 
-        let waits = Timeout::new(Duration::from_secs(30)).layer(route(Duration::from_millis(20)));
+        let waits = TimeoutService::new(route(Duration::from_millis(20)), Duration::from_secs(30));
         assert_eq!(waits.oneshot(Request::new(Body::empty())).await.unwrap().status(), StatusCode::OK);
 
-        let immediate = Timeout::new(Duration::ZERO).layer(route(Duration::ZERO));
+        let immediate = TimeoutService::new(route(Duration::ZERO), Duration::ZERO);
         assert_eq!(immediate.oneshot(Request::new(Body::empty())).await.unwrap().status(), StatusCode::OK);
     }
 
     #[tokio::test]
     async fn the_timer_starts_only_when_the_route_waits() {
         let mut future = Box::pin(
-            Timeout::new(Duration::from_secs(5)).layer(route(Duration::ZERO)).call(Request::new(Body::empty())),
+            TimeoutService::new(route(Duration::ZERO), Duration::from_secs(5)).call(Request::new(Body::empty())),
         );
         let waker = std::task::Waker::noop();
         let polled = future.as_mut().poll(&mut Context::from_waker(waker));
@@ -136,7 +122,8 @@ mod tests {
         assert!(future.timer.is_none(), "an immediate answer never arms the timer");
 
         let mut future = Box::pin(
-            Timeout::new(Duration::from_secs(5)).layer(route(Duration::from_secs(1))).call(Request::new(Body::empty())),
+            TimeoutService::new(route(Duration::from_secs(1)), Duration::from_secs(5))
+                .call(Request::new(Body::empty())),
         );
         assert!(future.as_mut().poll(&mut Context::from_waker(waker)).is_pending());
         assert!(future.timer.is_some(), "a route that waits arms it");

@@ -241,8 +241,7 @@ pub async fn ingest(usage: &Usage, ingester: &Ingester, events: &[Value]) -> Res
             .await?;
         }
     }
-    tx.commit().await?;
-    usage.wake_meters(queued);
+    usage.commit(tx, queued).await?;
     let count = |outcome: Outcome| results.iter().filter(|r| r.status == outcome).count();
     Ok(IngestReport {
         accepted: count(Outcome::Accepted),
