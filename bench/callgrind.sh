@@ -31,7 +31,11 @@ if os.environ.get("ACCEPT_ENCODING"):
     headers["Accept-Encoding"] = os.environ["ACCEPT_ENCODING"]
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 for _ in range(count):
-    conn.request("GET", path, headers=headers)
+    # Like wrk: no Accept-Encoding unless asked for (http.client would add `identity`).
+    conn.putrequest("GET", path, skip_accept_encoding=True)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.endheaders()
     response = conn.getresponse()
     response.read()
     if response.status != 200:

@@ -7,7 +7,7 @@
 //! | 3 | `observe::Observe` | request id, server span, request metrics, access log |
 //! | 4 | `security_headers` | nosniff, frame denial, referrer, permissions, CSP, HSTS |
 //! | 5 | `cors` | `BACKEND_CORS_ORIGINS`, on every response including errors |
-//! | 6 | compression | gzip for bodies of 1 KiB or more, when the client accepts it |
+//! | 6 | compression | gzip for bodies of 1 KiB or more, when the client accepts it (no `Accept-Encoding`: skipped) |
 //! | 7 | `error_body` | any non-JSON 4xx/5xx → the error shape |
 //! | 8 | body limit | `MAX_BODY_BYTES`, enforced by the body extractors → 413 |
 //! | 9 | `versioning::reject_unsupported` | an unknown API version → 400 |
@@ -100,6 +100,8 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Service {
         .layer(error_body::layer(timeout_seconds))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(versioning::reject_unsupported())
-        .service(routed);
+        // The router's future is boxed here, once, so the layers above carry a pointer to it
+        // rather than moving it into each of their own futures.
+        .service(Service::new(routed));
     BoxCloneSyncService::new(service)
 }

@@ -78,10 +78,6 @@ impl CurrentUser {
 #[derive(Clone, Debug)]
 pub struct AdminUser(pub CurrentUser);
 
-/// The id of the caller, left on the response for the access log.
-#[derive(Clone, Copy, Debug)]
-pub struct CallerId(pub uuid::Uuid);
-
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = Error;
 
@@ -197,7 +193,6 @@ async fn admit_request(
     if counted && answered >= 400 {
         state.usage.refund_request(id);
     }
-    response.extensions_mut().insert(CallerId(id));
     decision.apply_headers(response.headers_mut());
     Ok(response)
 }

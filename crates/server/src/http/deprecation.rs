@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::extract::{MatchedPath, OriginalUri, Request};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -85,8 +85,7 @@ where
         let Some(deprecation) = config.api_versions.deprecation(version, request.method().as_str(), route) else {
             return Either::Left(self.inner.call(request));
         };
-        let path = request.extensions().get::<OriginalUri>().map_or(request.uri().path(), |uri| uri.path());
-        let successor = successor_path(version, path);
+        let successor = successor_path(version, request.uri().path());
         let headers = headers(&deprecation, successor.as_deref(), config.docs_enabled);
         let retired = match deprecation.sunset {
             Some(sunset) if config.api_versions.sunset_enforced && deprecation.is_retired(Utc::now()) => {

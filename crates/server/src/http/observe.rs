@@ -22,7 +22,6 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tower::{Layer, Service};
 
-use crate::auth::guard::CallerId;
 use crate::config::SamplerSettings;
 use crate::telemetry::metrics::{RequestMetrics, method_label};
 use crate::telemetry::request_id;
@@ -142,28 +141,32 @@ where
     let trace = traced.then(|| server_span(&request, &id));
 
     observe.metrics.in_flight.increment(1.0);
-    // The layers below start the request here, in its scope and span like the rest of it.
-    let future = {
+    // The layers below start the request here, in its scope and span like the rest of it. The
+    // route is noted in the scope when routing reaches it (`TagRoute`), on this call or on the
+    // first poll, and read back before the scope ends, with the caller.
+    let (future, early_route) = {
         let _attached = trace.as_ref().map(|trace| trace.clone().attach());
-        request_id::sync_scope(id.clone(), || call(request))
+        request_id::sync_scope(id.clone(), || (call(request), request_id::take_route_and_user().0))
     };
     Box::pin(async move {
-        let scoped = request_id::scope(id.clone(), future);
-        let result = match &trace {
+        let scoped = request_id::scope(id.clone(), async move {
+            let result = future.await;
+            (result, request_id::take_route_and_user())
+        });
+        let (result, (route, user)) = match &trace {
             Some(trace) => scoped.with_context(trace.clone()).await,
             None => scoped.await,
         };
         observe.metrics.in_flight.decrement(1.0);
         let mut response = result?;
 
-        let matched = response.extensions().get::<MatchedPath>().cloned();
+        let matched = route.or(early_route);
         let route = matched.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         observe.metrics.record(method, route, status, elapsed.as_secs_f64());
         observe.counts.record(status);
 
-        let user = response.extensions().get::<CallerId>().map(|caller| caller.0);
         // Inside the span's context, so a JSON line carries its trace and span ids.
         let _attached = trace.as_ref().map(|trace| trace.clone().attach());
         tracing::info!(
@@ -224,8 +227,8 @@ fn span_method(method: &'static str) -> &'static str {
     }
 }
 
-/// The layer routing adds to every route: the route that answered goes on the response, for
-/// [`Observe`] outside the router.
+/// The layer routing adds to every route: the route that answered is noted in the request's
+/// scope, for [`Observe`] outside the router.
 #[derive(Clone, Copy, Debug)]
 pub struct TagRoute;
 
@@ -243,46 +246,23 @@ pub struct TagRouteService<S> {
     inner: S,
 }
 
-impl<S, B> Service<Request> for TagRouteService<S>
+impl<S> Service<Request> for TagRouteService<S>
 where
-    S: Service<Request, Response = axum::http::Response<B>>,
+    S: Service<Request>,
 {
-    type Response = axum::http::Response<B>;
+    type Response = S::Response;
     type Error = S::Error;
-    type Future = Tagged<S::Future>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        Tagged { future: self.inner.call(request), route }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`TagRouteService`].
-    pub struct Tagged<F> {
-        #[pin]
-        future: F,
-        route: Option<MatchedPath>,
-    }
-}
-
-impl<F, B, E> Future for Tagged<F>
-where
-    F: Future<Output = Result<axum::http::Response<B>, E>>,
-{
-    type Output = Result<axum::http::Response<B>, E>;
-
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = std::task::ready!(this.future.poll(cx))?;
-        if let Some(route) = this.route.take() {
-            response.extensions_mut().insert(route);
+        if let Some(route) = request.extensions().get::<MatchedPath>() {
+            request_id::set_route(route.clone());
         }
-        Poll::Ready(Ok(response))
+        self.inner.call(request)
     }
 }
 

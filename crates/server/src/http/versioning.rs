@@ -12,7 +12,7 @@
 
 use std::task::{Context, Poll};
 
-use axum::extract::{OriginalUri, Request};
+use axum::extract::Request;
 use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
@@ -188,9 +188,8 @@ fn requested(headers: &HeaderMap) -> Option<Result<ApiVersion, String>> {
     Some(ApiVersion::from_request_header(&text).ok_or_else(|| text.trim().to_owned()))
 }
 
-/// `/api/<rest>` becomes `/api/<version>/<rest>`, query kept. `OriginalUri` follows, so
-/// whatever looks at the path after routing (rate-limit exemptions, deprecation links) sees
-/// the versioned one.
+/// `/api/<rest>` becomes `/api/<version>/<rest>`, query kept: whatever looks at the path
+/// after routing (rate-limit exemptions, deprecation links) sees the versioned one.
 fn rewrite(request: &mut Request, version: ApiVersion) {
     let uri = request.uri();
     let Some(rest) = uri.path().strip_prefix("/api/") else { return };
@@ -199,7 +198,6 @@ fn rewrite(request: &mut Request, version: ApiVersion) {
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(path_and_query);
     if let Ok(rewritten) = Uri::from_parts(parts) {
-        request.extensions_mut().insert(OriginalUri(rewritten.clone()));
         *request.uri_mut() = rewritten;
     }
 }
@@ -236,6 +234,5 @@ mod tests {
             Request::builder().uri("/api/app/projects?limit=5&search=x").body(Default::default()).unwrap();
         rewrite(&mut request, ApiVersion::V1);
         assert_eq!(request.uri(), "/api/v1/app/projects?limit=5&search=x");
-        assert_eq!(request.extensions().get::<OriginalUri>().map(|u| u.0.clone()), Some(request.uri().clone()));
     }
 }

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
-use axum::extract::{ConnectInfo, OriginalUri, Request};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures::future::{BoxFuture, Either};
@@ -63,8 +63,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let path = request.extensions().get::<OriginalUri>().map_or(request.uri().path(), |uri| uri.path());
-        if is_exempt(path) {
+        if is_exempt(request.uri().path()) {
             return Either::Left(self.inner.call(request));
         }
         // The service made ready serves this request; a clone of it waits for the next one.

@@ -1,17 +1,26 @@
 //! The request id: taken from `X-Request-ID` when it is a sane token, otherwise made here,
 //! and readable anywhere on the request's task (error bodies, logs), together with the
-//! caller's user id once the request is authenticated.
+//! caller's user id once the request is authenticated and the route that matched it (for the
+//! access log and the request metrics).
 
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::extract::MatchedPath;
 use axum::http::HeaderMap;
 use uuid::Uuid;
 
 struct Scope {
     id: Arc<str>,
     user: Cell<Option<Uuid>>,
+    route: Cell<Option<MatchedPath>>,
+}
+
+impl Scope {
+    fn new(id: Arc<str>) -> Scope {
+        Scope { id, user: Cell::new(None), route: Cell::new(None) }
+    }
 }
 
 tokio::task_local! {
@@ -68,12 +77,12 @@ fn is_valid(id: &str) -> bool {
 
 /// Runs `future` with `id` as the current request id.
 pub async fn scope<F: Future>(id: Arc<str>, future: F) -> F::Output {
-    CURRENT.scope(Scope { id, user: Cell::new(None) }, future).await
+    CURRENT.scope(Scope::new(id), future).await
 }
 
 /// Runs `f` with `id` as the current request id (the synchronous part of starting a request).
 pub fn sync_scope<T>(id: Arc<str>, f: impl FnOnce() -> T) -> T {
-    CURRENT.sync_scope(Scope { id, user: Cell::new(None) }, f)
+    CURRENT.sync_scope(Scope::new(id), f)
 }
 
 /// The id of the request being served on this task, or `""` outside a request.
@@ -84,6 +93,16 @@ pub fn current() -> String {
 /// Notes the authenticated caller of the request being served (for its log lines).
 pub fn set_user(user: Uuid) {
     let _ = CURRENT.try_with(|scope| scope.user.set(Some(user)));
+}
+
+/// Notes the route that matched the request being served.
+pub fn set_route(route: MatchedPath) {
+    let _ = CURRENT.try_with(|scope| scope.route.set(Some(route)));
+}
+
+/// The route and the caller noted for the request being served so far (the route taken).
+pub fn take_route_and_user() -> (Option<MatchedPath>, Option<Uuid>) {
+    CURRENT.try_with(|scope| (scope.route.take(), scope.user.get())).unwrap_or_default()
 }
 
 /// The request id and caller of the request being served, outside a request `None`.

@@ -226,6 +226,18 @@ async fn spans_reach_the_collector_with_routes_children_and_propagated_context()
     assert_eq!(line["trace_id"], me.trace_id);
     assert_eq!(line["span_id"], me.span_id);
     assert!(line["request.id"].as_str().is_some_and(|id| !id.is_empty()), "{line}");
+    // The access log names the route template and the authenticated caller.
+    let line = logs
+        .lines()
+        .find(|l| l.contains("request completed") && l.contains(&me.trace_id))
+        .expect("users/me access log line");
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["http.route"], "/api/v1/app/users/me");
+    assert_eq!(line["user.id"], me.attributes["user.id"], "{line}");
+    let line =
+        logs.lines().find(|l| l.contains("request completed") && l.contains("\"http.status\":404")).expect("404 line");
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!((line["http.route"].as_str(), line["user.id"].as_str()), (Some("unmatched"), Some("")), "{line}");
 }
 
 #[tokio::test]
