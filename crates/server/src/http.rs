@@ -12,7 +12,7 @@
 //! | 8 | body limit | `MAX_BODY_BYTES`, enforced by the body extractors → 413 |
 //! | 9 | `versioning::reject_unsupported` | an unknown API version → 400 |
 //! | | routing | then, on every route (and the 404 fallback), [`per_route`]: |
-//! | 10 | `observe::TagRoute` | the matched route onto the response, for layer 3 |
+//! | 10 | `observe::TagRoute` | the matched route into the request's scope, for layer 3 |
 //! | 11 | panic catcher | a panic → 500 `INTERNAL_ERROR` |
 //! | 12 | `timeout` | `REQUEST_TIMEOUT_SECONDS` → 504, timed from when the route first waits |
 //!
