@@ -13,7 +13,7 @@ use futures::FutureExt;
 use futures::future::{Either, Map};
 use tower::{Layer, Service};
 use tower_http::compression::predicate::{And, NotForContentType, Predicate, SizeAbove};
-use tower_http::compression::{Compression, CompressionLayer, ResponseFuture};
+use tower_http::compression::{Compression, CompressionBody, CompressionLayer, ResponseFuture};
 
 /// Bodies smaller than this go out as they are: for a small JSON body, gzip's framing (18
 /// bytes) and the compressor's set-up per response cost more than the bytes it saves.
@@ -50,6 +50,9 @@ pub struct CompressService<S>(Compression<S, WorthIt>);
 
 type Boxed<B, E> = fn(Result<Response<B>, E>) -> Result<Response, E>;
 
+/// The future of a response that went through tower-http's compression.
+type Compressed<F, E> = Map<ResponseFuture<F, WorthIt>, Boxed<CompressionBody<Body>, E>>;
+
 fn boxed<B, E>(result: Result<Response<B>, E>) -> Result<Response, E>
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
@@ -64,11 +67,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    #[allow(clippy::type_complexity)]
-    type Future = Either<
-        Map<ResponseFuture<S::Future, WorthIt>, Boxed<tower_http::compression::CompressionBody<Body>, S::Error>>,
-        S::Future,
-    >;
+    type Future = Either<Compressed<S::Future, S::Error>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0.poll_ready(cx)

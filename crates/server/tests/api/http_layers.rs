@@ -159,6 +159,21 @@ async fn responses_are_gzip_compressed_when_asked() {
 }
 
 #[tokio::test]
+async fn large_bodies_go_out_as_they_are_without_accept_encoding_or_with_identity() {
+    let app = TestApp::spawn().await;
+    for accept in [None, Some("identity")] {
+        let mut req = app.client.request(Method::GET, "/api/v1/openapi.json");
+        if let Some(accept) = accept {
+            req = req.header("accept-encoding", accept);
+        }
+        let res = app.client.send(req).await;
+        assert_eq!(res.status, 200, "{accept:?}");
+        assert_eq!(res.header("content-encoding"), None, "{accept:?}");
+        assert!(res.text.len() > 1024 && res.json()["openapi"].is_string(), "{accept:?}");
+    }
+}
+
+#[tokio::test]
 async fn small_bodies_are_sent_uncompressed_even_when_gzip_is_accepted() {
     let app = TestApp::spawn().await;
     let req = app.client.request(Method::GET, "/api/v1/public/health").header("accept-encoding", "gzip");
