@@ -142,11 +142,11 @@ where
 
     observe.metrics.in_flight.increment(1.0);
     // The layers below start the request here, in its scope and span like the rest of it. The
-    // route is noted in the scope when routing reaches it (`TagRoute`), on this call or on the
-    // first poll, and read back before the scope ends, with the caller.
-    let (future, early_route) = {
+    // route is noted in the scope when routing reaches it (`TagRoute`; axum calls a route when
+    // its future is first polled) and read back, with the caller, before the scope ends.
+    let future = {
         let _attached = trace.as_ref().map(|trace| trace.clone().attach());
-        request_id::sync_scope(id.clone(), || (call(request), request_id::take_route_and_user().0))
+        request_id::sync_scope(id.clone(), || call(request))
     };
     Box::pin(async move {
         let scoped = request_id::scope(id.clone(), async move {
@@ -160,8 +160,7 @@ where
         observe.metrics.in_flight.decrement(1.0);
         let mut response = result?;
 
-        let matched = route.or(early_route);
-        let route = matched.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         observe.metrics.record(method, route, status, elapsed.as_secs_f64());

@@ -130,6 +130,38 @@ mod tests {
         }
     }
 
+    /// The `MatchedPath` axum gives a request to `path`.
+    async fn matched(path: &'static str) -> MatchedPath {
+        use tower::ServiceExt;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let router = axum::Router::new().route(
+            path,
+            axum::routing::get(move |matched: MatchedPath| {
+                let _ = sender.send(matched);
+                async {}
+            }),
+        );
+        router.oneshot(axum::extract::Request::get(path).body(axum::body::Body::empty()).unwrap()).await.unwrap();
+        receiver.recv().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_route_and_caller_noted_in_a_request_are_read_back_once_and_nowhere_else() {
+        let route = matched("/api/v1/app/users/me").await;
+        let user = Uuid::now_v7();
+        let ((first_route, first_user), (second_route, _)) = sync_scope(Arc::from("id"), || {
+            set_route(route.clone());
+            set_user(user);
+            (take_route_and_user(), take_route_and_user())
+        });
+        assert_eq!(first_route.as_ref().map(MatchedPath::as_str), Some("/api/v1/app/users/me"));
+        assert_eq!(first_user, Some(user));
+        assert!(second_route.is_none(), "the route is taken");
+        set_route(route);
+        let (route, user) = take_route_and_user();
+        assert!(route.is_none() && user.is_none(), "outside a request nothing is kept");
+    }
+
     #[test]
     fn a_sane_incoming_id_is_kept() {
         let mut headers = HeaderMap::new();
